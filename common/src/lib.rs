@@ -1,0 +1,6 @@
+//! Kernel building blocks shared by the three drivers and the two lower edges of the
+//! design: [`hypercall::Hypercall`] (the hypervisor) and [`os::Os`] (the Windows kernel).
+#![cfg_attr(not(test), no_std)]
+
+pub mod hypercall;
+pub mod os;

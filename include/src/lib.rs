@@ -1,0 +1,6 @@
+//! The ABI crate: every constant, layout and signature that crosses a binary boundary
+//! (Xen ↔ guest, xen.sys ↔ importers, xenbus.sys ↔ C child drivers) is defined here once.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod status;

@@ -1,0 +1,2 @@
+//! A deterministic in-process model of what surrounds a Windows HVM guest on Xen:
+//! hypervisor, xenstored, toolstack and backends, and the Windows guest itself.
