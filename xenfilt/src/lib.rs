@@ -1,2 +1,21 @@
-//! xenfilt.sys: the upper filter that tracks and unplugs emulated devices.
+//! xenfilt.sys: the upper filter on the PCI root bus and IDE channels that tracks
+//! emulated devices, hides them until the unplug decision, and serves XENFILT_EMULATED.
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+extern crate alloc;
+
+pub mod driver;
+pub mod emulated;
+pub mod fdo;
+pub mod pdo;
