@@ -15,3 +15,4 @@
 extern crate alloc;
 
 pub mod fdo;
+pub mod pdo;
