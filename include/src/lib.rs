@@ -3,4 +3,5 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod status;
