@@ -1,12 +1,21 @@
 //! `cargo xtask <command>`: the project's build, package and test driver.
 use std::process::ExitCode;
 
+mod inf;
+mod infcheck;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(command) = args.first() else {
         eprintln!("usage: cargo xtask <command> [args]");
         return ExitCode::from(2);
     };
-    eprintln!("xtask: unknown command {command:?}");
-    ExitCode::from(2)
+    match command.as_str() {
+        "stamp-inf" => inf::main(&args[1..]),
+        "infcheck" => infcheck::main(&args[1..]),
+        _ => {
+            eprintln!("xtask: unknown command {command:?}");
+            ExitCode::from(2)
+        }
+    }
 }
