@@ -2,5 +2,7 @@
 //! design: [`hypercall::Hypercall`] (the hypervisor) and [`os::Os`] (the Windows kernel).
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod hypercall;
 pub mod os;
