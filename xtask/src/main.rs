@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 mod inf;
 mod infcheck;
+mod rig;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -13,6 +14,13 @@ fn main() -> ExitCode {
     match command.as_str() {
         "stamp-inf" => inf::main(&args[1..]),
         "infcheck" => infcheck::main(&args[1..]),
+        "rig" => match rig::main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             eprintln!("xtask: unknown command {command:?}");
             ExitCode::from(2)

@@ -1,0 +1,321 @@
+//! `cargo xtask rig`: boot the real Xen 4.17 hypervisor with a Debian dom0 under QEMU TCG,
+//! run the bare-metal rig guest's scenarios on it, and report pass/fail per scenario.
+//!
+//! Everything is built and cached under `target/rig/`: the dom0 root filesystem (rebuilt
+//! only when its recipe changes), the hypervisor image, the guest and a small per-run data
+//! disk carrying the dom0 init script, the dom0 helper and the scenario list.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUILD_ROOTFS: &str = include_str!("../rig/build-rootfs.sh");
+const ROOTFS_INIT: &str = include_str!("../rig/rootfs-init.sh");
+const DOM0_INIT: &str = include_str!("../rig/dom0-init.sh");
+const DOM0_HELPER: &str = include_str!("../rig/dom0-helper.py");
+
+/// Host packages the rig needs, by the command that proves each is installed.
+const HOST_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("debootstrap", "debootstrap"),
+    ("mke2fs", "e2fsprogs"),
+    ("objcopy", "binutils"),
+];
+
+/// Options of one rig run.
+#[derive(Debug, Clone)]
+pub struct RigOptions {
+    /// Scenarios to run (empty: all).
+    pub scenarios: Vec<String>,
+    /// Upper bound on the QEMU run in seconds.
+    pub timeout: u64,
+}
+
+/// The result of one rig run.
+#[derive(Debug, Default)]
+pub struct RigReport {
+    /// `(scenario, passed, detail)` in the guest's order.
+    pub scenarios: Vec<(String, bool, String)>,
+    /// The guest printed its END line.
+    pub completed: bool,
+    /// Host-side failures (xl, timeouts, missing END).
+    pub errors: Vec<String>,
+}
+
+impl RigReport {
+    /// True when the guest completed and every scenario passed.
+    pub fn passed(&self) -> bool {
+        self.completed && self.errors.is_empty() && !self.scenarios.is_empty() && self.scenarios.iter().all(|s| s.1)
+    }
+}
+
+/// Parse the serial log of a rig run.
+pub fn parse_serial(log: &str) -> RigReport {
+    let mut report = RigReport::default();
+    for line in log.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.split("RIGGUEST: RIG: SCENARIO ").nth(1) {
+            let mut words = rest.splitn(3, ' ');
+            let name = words.next().unwrap_or("").to_string();
+            let verdict = words.next().unwrap_or("");
+            let detail = words.next().unwrap_or("").to_string();
+            report.scenarios.push((name, verdict == "PASS", detail));
+        } else if line.contains("RIGGUEST: RIG: END") {
+            report.completed = true;
+        } else if let Some(rest) = line.split("RIGGUEST: RIG: PANIC ").nth(1) {
+            report.errors.push(format!("guest panicked: {rest}"));
+        } else if let Some(rest) = line.split("RIGHOST: FAIL ").nth(1) {
+            report.errors.push(rest.to_string());
+        }
+    }
+    report
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what}: failed with {status}"))
+    }
+}
+
+fn have(command: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {command}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn provision() -> Result<(), String> {
+    let mut missing: Vec<&str> = HOST_PACKAGES.iter().filter(|(cmd, _)| !have(cmd)).map(|(_, pkg)| *pkg).collect();
+    if !Path::new("/boot/xen-4.17-amd64.gz").exists() {
+        missing.push("xen-hypervisor-4.17-amd64");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !nix_is_root() {
+        return Err(format!("the rig needs these Debian packages: {} (run as root, or apt-get install them)", missing.join(" ")));
+    }
+    println!("rig: installing {}", missing.join(" "));
+    run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"), "apt-get install")
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn fingerprint(parts: &[&str]) -> String {
+    let mut hasher = DefaultHasher::new();
+    for part in parts {
+        part.hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
+}
+
+/// Build (or reuse) the dom0 root filesystem image.
+fn rootfs(dir: &Path) -> Result<PathBuf, String> {
+    let image = dir.join("rootfs.img");
+    let stamp = dir.join("rootfs.stamp");
+    let want = fingerprint(&[BUILD_ROOTFS, ROOTFS_INIT]);
+    if image.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
+        println!("rig: dom0 root filesystem cached ({})", image.display());
+        return Ok(image);
+    }
+    let script = dir.join("build-rootfs.sh");
+    fs::write(&script, BUILD_ROOTFS).map_err(|e| format!("write {}: {e}", script.display()))?;
+    if !dir.join("rootfs/etc/debian_version").exists() || !fs::read_to_string(dir.join("rootfs.recipe")).is_ok_and(|s| s == fingerprint(&[BUILD_ROOTFS])) {
+        run(Command::new("sh").arg(&script).arg(dir), "build the dom0 root filesystem")?;
+        fs::write(dir.join("rootfs.recipe"), fingerprint(&[BUILD_ROOTFS])).map_err(|e| e.to_string())?;
+    }
+    let init = dir.join("rootfs/sbin/rig-init");
+    fs::write(&init, ROOTFS_INIT).map_err(|e| format!("write {}: {e}", init.display()))?;
+    run(Command::new("chmod").arg("755").arg(&init), "chmod rig-init")?;
+    println!("rig: making the dom0 disk image");
+    let _ = fs::remove_file(&image);
+    run(Command::new("mke2fs").args(["-q", "-t", "ext4", "-L", "rigroot", "-d"]).arg(dir.join("rootfs")).arg("-F").arg(&image).arg("3G"), "mke2fs rootfs")?;
+    fs::write(&stamp, want).map_err(|e| e.to_string())?;
+    Ok(image)
+}
+
+fn dom0_boot_files(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let boot = dir.join("rootfs/boot");
+    let mut kernel = None;
+    let mut initrd = None;
+    for entry in fs::read_dir(&boot).map_err(|e| format!("{}: {e}", boot.display()))?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("vmlinuz-") && name.ends_with("-amd64") {
+            kernel = Some(entry.path());
+        } else if name.starts_with("initrd.img-") && name.ends_with("-amd64") {
+            initrd = Some(entry.path());
+        }
+    }
+    match (kernel, initrd) {
+        (Some(k), Some(i)) => Ok((k, i)),
+        _ => Err(format!("no dom0 kernel/initrd in {}", boot.display())),
+    }
+}
+
+fn build_guest(root: &Path) -> Result<PathBuf, String> {
+    println!("rig: building the rig guest");
+    let _ = Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(
+        Command::new(cargo).current_dir(root).args(["build", "--quiet", "-p", "rig-guest", "--release", "--target", "x86_64-unknown-none"]),
+        "build rig-guest",
+    )?;
+    Ok(root.join("target/x86_64-unknown-none/release/rig-guest"))
+}
+
+fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, String> {
+    let data = dir.join("data");
+    let _ = fs::remove_dir_all(&data);
+    fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let write = |name: &str, text: &str| fs::write(data.join(name), text).map_err(|e| format!("write {name}: {e}"));
+    write("init.sh", DOM0_INIT)?;
+    write("dom0-helper.py", DOM0_HELPER)?;
+    write("scenarios", &if options.scenarios.is_empty() { "all".to_string() } else { options.scenarios.join(",") })?;
+    write("guest-timeout", &options.timeout.saturating_sub(120).max(60).to_string())?;
+    run(Command::new("chmod").arg("755").arg(data.join("init.sh")), "chmod init.sh")?;
+    // Xen's HVM direct-boot loader takes the 32-bit ELF container; the code inside switches
+    // to long mode itself.
+    run(Command::new("objcopy").args(["-I", "elf64-x86-64", "-O", "elf32-i386"]).arg(guest).arg(data.join("guest.elf")), "objcopy guest")?;
+    let image = dir.join("data.img");
+    let _ = fs::remove_file(&image);
+    run(Command::new("mke2fs").args(["-q", "-t", "ext2", "-d"]).arg(&data).arg("-F").arg(&image).arg("16M"), "mke2fs data")?;
+    Ok(image)
+}
+
+/// Build what is missing, boot the rig, run the scenarios and parse the results.
+pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
+    let started = Instant::now();
+    let root = root();
+    let dir = root.join("target/rig");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    provision()?;
+    let guest = build_guest(&root)?;
+    let rootfs = rootfs(&dir)?;
+    let (kernel, initrd) = dom0_boot_files(&dir)?;
+    let xen = dir.join("xen");
+    if !xen.exists() {
+        let out = Command::new("zcat").arg("/boot/xen-4.17-amd64.gz").output().map_err(|e| format!("zcat: {e}"))?;
+        fs::write(&xen, out.stdout).map_err(|e| e.to_string())?;
+    }
+    let data = data_disk(&dir, &guest, options)?;
+    let serial = dir.join("serial.log");
+    let _ = fs::remove_file(&serial);
+    println!("rig: booting Xen + dom0 under QEMU TCG (timeout {}s)", options.timeout);
+    let mut child = Command::new("timeout")
+        .arg(options.timeout.to_string())
+        .arg("qemu-system-x86_64")
+        .args(["-accel", "tcg,thread=multi", "-cpu", "max,-smap", "-m", "3072", "-smp", "2"])
+        .args(["-nographic", "-no-reboot", "-monitor", "none", "-display", "none", "-net", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-kernel")
+        .arg(&xen)
+        .arg("-append")
+        .arg("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1536M,max:1536M")
+        .arg("-initrd")
+        .arg(format!("{} root=/dev/vda ro console=hvc0 init=/sbin/rig-init,{}", kernel.display(), initrd.display()))
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw,snapshot=on", rootfs.display()))
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw", data.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("qemu: {e}"))?;
+    // Relay progress while QEMU runs.
+    let mut shown = 0usize;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            if status.code() == Some(124) {
+                println!("rig: QEMU stopped by the {}s timeout", options.timeout);
+            }
+            break;
+        }
+        if let Ok(file) = fs::File::open(&serial) {
+            let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+            for line in lines.iter().skip(shown) {
+                if line.contains("RIGHOST:") || line.contains("RIGGUEST:") || line.contains("Kernel panic") {
+                    println!("  {}", line.trim_end_matches('\r'));
+                }
+            }
+            shown = lines.len();
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let log = fs::read_to_string(&serial).unwrap_or_default();
+    let mut report = parse_serial(&log);
+    if !report.completed {
+        report.errors.push(format!("the guest did not finish (see {}){}", serial.display(), if stderr.is_empty() { String::new() } else { format!("; qemu: {}", stderr.trim()) }));
+    }
+    println!("rig: finished in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(report)
+}
+
+/// `cargo xtask rig [--scenario NAME]… [--timeout SECONDS]`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let mut options = RigOptions { scenarios: Vec::new(), timeout: 900 };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--scenario" => options.scenarios.push(iter.next().ok_or("--scenario needs a name")?.clone()),
+            "--timeout" => {
+                options.timeout = iter.next().and_then(|v| v.parse().ok()).ok_or("--timeout needs a number of seconds")?;
+            }
+            other => return Err(format!("rig: unknown argument {other:?}")),
+        }
+    }
+    let report = run_rig(&options)?;
+    for (name, passed, detail) in &report.scenarios {
+        println!("rig: {} {name} {detail}", if *passed { "PASS" } else { "FAIL" });
+    }
+    for error in &report.errors {
+        println!("rig: ERROR {error}");
+    }
+    let passed = report.scenarios.iter().filter(|s| s.1).count();
+    println!("rig: {passed} of {} scenarios passed", report.scenarios.len());
+    if report.passed() {
+        Ok(())
+    } else {
+        Err("rig: failed".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_log_is_parsed_into_scenarios() {
+        let log = "noise\r\nRIGHOST: dom0 up\r\nRIGGUEST: RIG: BEGIN\r\nRIGGUEST: RIG: SCENARIO discovery PASS base=0x40000000 version=4.17\r\nRIGGUEST: RIG: SCENARIO store FAIL no reply\r\nRIGGUEST: RIG: END passed=1 failed=1\r\n";
+        let report = parse_serial(log);
+        assert_eq!(report.scenarios.len(), 2);
+        assert_eq!(report.scenarios[0], ("discovery".into(), true, "base=0x40000000 version=4.17".into()));
+        assert!(!report.scenarios[1].1);
+        assert!(report.completed);
+        assert!(!report.passed());
+    }
+
+    #[test]
+    fn a_run_without_end_or_with_host_failures_fails() {
+        assert!(!parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\n").passed());
+        let report = parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\nRIGHOST: FAIL xl create\nRIGGUEST: RIG: END\n");
+        assert_eq!(report.errors, ["xl create"]);
+        assert!(!report.passed());
+        assert!(parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\nRIGGUEST: RIG: END\n").passed());
+    }
+}
