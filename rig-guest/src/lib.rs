@@ -11,8 +11,17 @@ mod scenarios;
 
 pub use scenarios::SCENARIOS;
 
-/// A scenario's verdict: `Ok(detail)` or `Err(reason)`.
-pub type Verdict = Result<Detail, Detail>;
+/// A scenario's verdict and its one-line detail.
+#[derive(Clone, Copy)]
+pub struct Verdict {
+    /// The scenario passed.
+    pub passed: bool,
+    /// What it measured, or why it failed.
+    pub detail: Detail,
+}
+
+/// A scenario: runs against the hypervisor behind the `Hypercall` edge.
+pub type Scenario = fn(&dyn Hypercall) -> Verdict;
 
 /// A short fixed-capacity text for result lines (no allocator in the guest).
 #[derive(Clone, Copy)]
@@ -24,7 +33,10 @@ pub struct Detail {
 impl Detail {
     /// An empty text.
     pub const fn new() -> Self {
-        Self { bytes: [0; 160], len: 0 }
+        Self {
+            bytes: [0; 160],
+            len: 0,
+        }
     }
 
     /// The text written so far.
@@ -62,21 +74,35 @@ macro_rules! detail {
     }};
 }
 
+/// A passing [`Verdict`] with a formatted detail.
+#[macro_export]
+macro_rules! pass {
+    ($($arg:tt)*) => { $crate::Verdict { passed: true, detail: $crate::detail!($($arg)*) } };
+}
+
+/// A failing [`Verdict`] with a formatted reason.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)*) => { $crate::Verdict { passed: false, detail: $crate::detail!($($arg)*) } };
+}
+
 /// Run every scenario in order, printing one result line each. Returns (passed, failed).
 pub fn run_all(hv: &dyn Hypercall, out: &mut dyn Write) -> (u32, u32) {
     let mut passed = 0;
     let mut failed = 0;
     for (name, scenario) in SCENARIOS {
-        match scenario(hv) {
-            Ok(detail) => {
-                passed += 1;
-                let _ = writeln!(out, "RIG: SCENARIO {name} PASS {}", detail.as_str());
-            }
-            Err(detail) => {
-                failed += 1;
-                let _ = writeln!(out, "RIG: SCENARIO {name} FAIL {}", detail.as_str());
-            }
+        let verdict = scenario(hv);
+        if verdict.passed {
+            passed += 1;
+        } else {
+            failed += 1;
         }
+        let word = if verdict.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(
+            out,
+            "RIG: SCENARIO {name} {word} {}",
+            verdict.detail.as_str()
+        );
     }
     (passed, failed)
 }

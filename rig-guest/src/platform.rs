@@ -18,13 +18,20 @@ impl Native {
         vendor[0..4].copy_from_slice(&leaf0.ebx.to_le_bytes());
         vendor[4..8].copy_from_slice(&leaf0.edx.to_le_bytes());
         vendor[8..12].copy_from_slice(&leaf0.ecx.to_le_bytes());
-        Self { amd: &vendor == b"AuthenticAMD" || &vendor == b"HygonGenuine" }
+        Self {
+            amd: &vendor == b"AuthenticAMD" || &vendor == b"HygonGenuine",
+        }
     }
 }
 
 fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
     let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    CpuidResult { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
+    CpuidResult {
+        eax: r.eax,
+        ebx: r.ebx,
+        ecx: r.ecx,
+        edx: r.edx,
+    }
 }
 
 impl Hypercall for Native {
@@ -78,9 +85,15 @@ impl Hypercall for Native {
         // SAFETY: port I/O in ring 0; the rig guest owns the whole machine.
         unsafe {
             match width {
-                PortWidth::Byte => core::arch::asm!("out dx, al", in("dx") port, in("al") value as u8, options(nostack)),
-                PortWidth::Word => core::arch::asm!("out dx, ax", in("dx") port, in("ax") value as u16, options(nostack)),
-                PortWidth::Dword => core::arch::asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack)),
+                PortWidth::Byte => {
+                    core::arch::asm!("out dx, al", in("dx") port, in("al") value as u8, options(nostack))
+                }
+                PortWidth::Word => {
+                    core::arch::asm!("out dx, ax", in("dx") port, in("ax") value as u16, options(nostack))
+                }
+                PortWidth::Dword => {
+                    core::arch::asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack))
+                }
             }
         }
     }
@@ -103,7 +116,10 @@ const SCHEDOP_SHUTDOWN: usize = 2;
 
 fn power_off(hv: &dyn Hypercall) -> ! {
     let reason: u32 = 0;
-    hv.hypercall(SCHED_OP, [SCHEDOP_SHUTDOWN, &reason as *const u32 as usize, 0, 0, 0]);
+    hv.hypercall(
+        SCHED_OP,
+        [SCHEDOP_SHUTDOWN, &reason as *const u32 as usize, 0, 0, 0],
+    );
     loop {
         // SAFETY: halting with interrupts off ends the domain on the last vCPU.
         unsafe { core::arch::asm!("cli; hlt", options(nomem, nostack)) };
@@ -128,3 +144,44 @@ pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     power_off(&hv)
 }
 
+/// A bump allocator over a static arena: the guest runs one scenario list and powers off,
+/// so memory is never returned.
+struct BumpAllocator;
+
+const ARENA_SIZE: usize = 4 << 20;
+
+#[repr(C, align(4096))]
+struct Arena(core::cell::UnsafeCell<[u8; ARENA_SIZE]>);
+
+// SAFETY: the guest runs on one vCPU with interrupts off; `NEXT` hands out each byte once.
+unsafe impl Sync for Arena {}
+
+static ARENA: Arena = Arena(core::cell::UnsafeCell::new([0; ARENA_SIZE]));
+static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: every allocation is a distinct, suitably aligned range inside ARENA.
+unsafe impl core::alloc::GlobalAlloc for BumpAllocator {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        let base = ARENA.0.get() as usize;
+        let mut result = core::ptr::null_mut();
+        let _ = NEXT.fetch_update(
+            core::sync::atomic::Ordering::SeqCst,
+            core::sync::atomic::Ordering::SeqCst,
+            |next| {
+                let start = (base + next).next_multiple_of(layout.align()) - base;
+                let end = start.checked_add(layout.size())?;
+                if end > ARENA_SIZE {
+                    return None;
+                }
+                result = (base + start) as *mut u8;
+                Some(end)
+            },
+        );
+        result
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: core::alloc::Layout) {}
+}
+
+#[global_allocator]
+static ALLOCATOR: BumpAllocator = BumpAllocator;

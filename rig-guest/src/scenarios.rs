@@ -2,10 +2,10 @@
 
 use common::hypercall::Hypercall;
 
-use crate::{detail, Verdict};
+use crate::{fail, pass, Scenario, Verdict};
 
 /// Every scenario, in the order the rig runs them.
-pub const SCENARIOS: &[(&str, fn(&dyn Hypercall) -> Verdict)] = &[("discovery", discovery)];
+pub const SCENARIOS: &[(&str, Scenario)] = &[("discovery", discovery)];
 
 const XEN_CPUID_BASES: [u32; 2] = [0x4000_0000, 0x4000_0100];
 const HYPERVISOR_XEN_VERSION: u32 = 17;
@@ -26,15 +26,19 @@ fn discovery(hv: &dyn Hypercall) -> Verdict {
         }
     }
     let Some(base) = found else {
-        return Err(detail!("no XenVMMXenVMM leaf"));
+        return fail!("no XenVMMXenVMM leaf");
     };
     let version = hv.hypercall(HYPERVISOR_XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]);
     if version <= 0 {
-        return Err(detail!("xen_version failed: {version}"));
+        return fail!("xen_version failed: {version}");
     }
     let cpuid_version = hv.cpuid(base + 1, 0).eax;
     if cpuid_version as isize != version {
-        return Err(detail!("cpuid leaf says {cpuid_version:#x}, hypercall says {version:#x}"));
+        return fail!("cpuid leaf says {cpuid_version:#x}, hypercall says {version:#x}");
     }
-    Ok(detail!("base={base:#x} version={}.{}", version >> 16, version & 0xffff))
+    pass!(
+        "base={base:#x} version={}.{}",
+        version >> 16,
+        version & 0xffff
+    )
 }

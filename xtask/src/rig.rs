@@ -49,7 +49,10 @@ pub struct RigReport {
 impl RigReport {
     /// True when the guest completed and every scenario passed.
     pub fn passed(&self) -> bool {
-        self.completed && self.errors.is_empty() && !self.scenarios.is_empty() && self.scenarios.iter().all(|s| s.1)
+        self.completed
+            && self.errors.is_empty()
+            && !self.scenarios.is_empty()
+            && self.scenarios.iter().all(|s| s.1)
     }
 }
 
@@ -76,11 +79,16 @@ pub fn parse_serial(log: &str) -> RigReport {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -89,11 +97,20 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn have(command: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {command}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {command}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn provision() -> Result<(), String> {
-    let mut missing: Vec<&str> = HOST_PACKAGES.iter().filter(|(cmd, _)| !have(cmd)).map(|(_, pkg)| *pkg).collect();
+    let mut missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if !Path::new("/boot/xen-4.17-amd64.gz").exists() {
         missing.push("xen-hypervisor-4.17-amd64");
     }
@@ -101,14 +118,26 @@ fn provision() -> Result<(), String> {
         return Ok(());
     }
     if !nix_is_root() {
-        return Err(format!("the rig needs these Debian packages: {} (run as root, or apt-get install them)", missing.join(" ")));
+        return Err(format!(
+            "the rig needs these Debian packages: {} (run as root, or apt-get install them)",
+            missing.join(" ")
+        ));
     }
     println!("rig: installing {}", missing.join(" "));
-    run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"), "apt-get install")
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install",
+    )
 }
 
 fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn fingerprint(parts: &[&str]) -> String {
@@ -130,16 +159,34 @@ fn rootfs(dir: &Path) -> Result<PathBuf, String> {
     }
     let script = dir.join("build-rootfs.sh");
     fs::write(&script, BUILD_ROOTFS).map_err(|e| format!("write {}: {e}", script.display()))?;
-    if !dir.join("rootfs/etc/debian_version").exists() || !fs::read_to_string(dir.join("rootfs.recipe")).is_ok_and(|s| s == fingerprint(&[BUILD_ROOTFS])) {
-        run(Command::new("sh").arg(&script).arg(dir), "build the dom0 root filesystem")?;
-        fs::write(dir.join("rootfs.recipe"), fingerprint(&[BUILD_ROOTFS])).map_err(|e| e.to_string())?;
+    if !dir.join("rootfs/etc/debian_version").exists()
+        || !fs::read_to_string(dir.join("rootfs.recipe"))
+            .is_ok_and(|s| s == fingerprint(&[BUILD_ROOTFS]))
+    {
+        run(
+            Command::new("sh").arg(&script).arg(dir),
+            "build the dom0 root filesystem",
+        )?;
+        fs::write(dir.join("rootfs.recipe"), fingerprint(&[BUILD_ROOTFS]))
+            .map_err(|e| e.to_string())?;
     }
     let init = dir.join("rootfs/sbin/rig-init");
     fs::write(&init, ROOTFS_INIT).map_err(|e| format!("write {}: {e}", init.display()))?;
-    run(Command::new("chmod").arg("755").arg(&init), "chmod rig-init")?;
+    run(
+        Command::new("chmod").arg("755").arg(&init),
+        "chmod rig-init",
+    )?;
     println!("rig: making the dom0 disk image");
     let _ = fs::remove_file(&image);
-    run(Command::new("mke2fs").args(["-q", "-t", "ext4", "-L", "rigroot", "-d"]).arg(dir.join("rootfs")).arg("-F").arg(&image).arg("3G"), "mke2fs rootfs")?;
+    run(
+        Command::new("mke2fs")
+            .args(["-q", "-t", "ext4", "-L", "rigroot", "-d"])
+            .arg(dir.join("rootfs"))
+            .arg("-F")
+            .arg(&image)
+            .arg("3G"),
+        "mke2fs rootfs",
+    )?;
     fs::write(&stamp, want).map_err(|e| e.to_string())?;
     Ok(image)
 }
@@ -148,7 +195,10 @@ fn dom0_boot_files(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     let boot = dir.join("rootfs/boot");
     let mut kernel = None;
     let mut initrd = None;
-    for entry in fs::read_dir(&boot).map_err(|e| format!("{}: {e}", boot.display()))?.flatten() {
+    for entry in fs::read_dir(&boot)
+        .map_err(|e| format!("{}: {e}", boot.display()))?
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().to_string();
         if name.starts_with("vmlinuz-") && name.ends_with("-amd64") {
             kernel = Some(entry.path());
@@ -164,10 +214,22 @@ fn dom0_boot_files(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
 
 fn build_guest(root: &Path) -> Result<PathBuf, String> {
     println!("rig: building the rig guest");
-    let _ = Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = Command::new("rustup")
+        .args(["target", "add", "x86_64-unknown-none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(
-        Command::new(cargo).current_dir(root).args(["build", "--quiet", "-p", "rig-guest", "--release", "--target", "x86_64-unknown-none"]),
+        Command::new(cargo).current_dir(root).args([
+            "build",
+            "--quiet",
+            "-p",
+            "rig-guest",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+        ]),
         "build rig-guest",
     )?;
     Ok(root.join("target/x86_64-unknown-none/release/rig-guest"))
@@ -177,18 +239,47 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
     let data = dir.join("data");
     let _ = fs::remove_dir_all(&data);
     fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let write = |name: &str, text: &str| fs::write(data.join(name), text).map_err(|e| format!("write {name}: {e}"));
+    let write = |name: &str, text: &str| {
+        fs::write(data.join(name), text).map_err(|e| format!("write {name}: {e}"))
+    };
     write("init.sh", DOM0_INIT)?;
     write("dom0-helper.py", DOM0_HELPER)?;
-    write("scenarios", &if options.scenarios.is_empty() { "all".to_string() } else { options.scenarios.join(",") })?;
-    write("guest-timeout", &options.timeout.saturating_sub(120).max(60).to_string())?;
-    run(Command::new("chmod").arg("755").arg(data.join("init.sh")), "chmod init.sh")?;
+    write(
+        "scenarios",
+        &if options.scenarios.is_empty() {
+            "all".to_string()
+        } else {
+            options.scenarios.join(",")
+        },
+    )?;
+    write(
+        "guest-timeout",
+        &options.timeout.saturating_sub(120).max(60).to_string(),
+    )?;
+    run(
+        Command::new("chmod").arg("755").arg(data.join("init.sh")),
+        "chmod init.sh",
+    )?;
     // Xen's HVM direct-boot loader takes the 32-bit ELF container; the code inside switches
     // to long mode itself.
-    run(Command::new("objcopy").args(["-I", "elf64-x86-64", "-O", "elf32-i386"]).arg(guest).arg(data.join("guest.elf")), "objcopy guest")?;
+    run(
+        Command::new("objcopy")
+            .args(["-I", "elf64-x86-64", "-O", "elf32-i386"])
+            .arg(guest)
+            .arg(data.join("guest.elf")),
+        "objcopy guest",
+    )?;
     let image = dir.join("data.img");
     let _ = fs::remove_file(&image);
-    run(Command::new("mke2fs").args(["-q", "-t", "ext2", "-d"]).arg(&data).arg("-F").arg(&image).arg("16M"), "mke2fs data")?;
+    run(
+        Command::new("mke2fs")
+            .args(["-q", "-t", "ext2", "-d"])
+            .arg(&data)
+            .arg("-F")
+            .arg(&image)
+            .arg("16M"),
+        "mke2fs data",
+    )?;
     Ok(image)
 }
 
@@ -204,18 +295,42 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let (kernel, initrd) = dom0_boot_files(&dir)?;
     let xen = dir.join("xen");
     if !xen.exists() {
-        let out = Command::new("zcat").arg("/boot/xen-4.17-amd64.gz").output().map_err(|e| format!("zcat: {e}"))?;
+        let out = Command::new("zcat")
+            .arg("/boot/xen-4.17-amd64.gz")
+            .output()
+            .map_err(|e| format!("zcat: {e}"))?;
         fs::write(&xen, out.stdout).map_err(|e| e.to_string())?;
     }
     let data = data_disk(&dir, &guest, options)?;
     let serial = dir.join("serial.log");
     let _ = fs::remove_file(&serial);
-    println!("rig: booting Xen + dom0 under QEMU TCG (timeout {}s)", options.timeout);
+    println!(
+        "rig: booting Xen + dom0 under QEMU TCG (timeout {}s)",
+        options.timeout
+    );
     let mut child = Command::new("timeout")
         .arg(options.timeout.to_string())
         .arg("qemu-system-x86_64")
-        .args(["-accel", "tcg,thread=multi", "-cpu", "max,-smap", "-m", "3072", "-smp", "2"])
-        .args(["-nographic", "-no-reboot", "-monitor", "none", "-display", "none", "-net", "none"])
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max,-smap",
+            "-m",
+            "3072",
+            "-smp",
+            "2",
+        ])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-display",
+            "none",
+            "-net",
+            "none",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-kernel")
@@ -223,9 +338,16 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         .arg("-append")
         .arg("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1536M,max:1536M")
         .arg("-initrd")
-        .arg(format!("{} root=/dev/vda ro console=hvc0 init=/sbin/rig-init,{}", kernel.display(), initrd.display()))
+        .arg(format!(
+            "{} root=/dev/vda ro console=hvc0 init=/sbin/rig-init,{}",
+            kernel.display(),
+            initrd.display()
+        ))
         .arg("-drive")
-        .arg(format!("file={},if=virtio,format=raw,snapshot=on", rootfs.display()))
+        .arg(format!(
+            "file={},if=virtio,format=raw,snapshot=on",
+            rootfs.display()
+        ))
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", data.display()))
         .stdin(Stdio::null())
@@ -245,7 +367,10 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         if let Ok(file) = fs::File::open(&serial) {
             let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
             for line in lines.iter().skip(shown) {
-                if line.contains("RIGHOST:") || line.contains("RIGGUEST:") || line.contains("Kernel panic") {
+                if line.contains("RIGHOST:")
+                    || line.contains("RIGGUEST:")
+                    || line.contains("Kernel panic")
+                {
                     println!("  {}", line.trim_end_matches('\r'));
                 }
             }
@@ -260,7 +385,15 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let log = fs::read_to_string(&serial).unwrap_or_default();
     let mut report = parse_serial(&log);
     if !report.completed {
-        report.errors.push(format!("the guest did not finish (see {}){}", serial.display(), if stderr.is_empty() { String::new() } else { format!("; qemu: {}", stderr.trim()) }));
+        report.errors.push(format!(
+            "the guest did not finish (see {}){}",
+            serial.display(),
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!("; qemu: {}", stderr.trim())
+            }
+        ));
     }
     println!("rig: finished in {:.0}s", started.elapsed().as_secs_f64());
     Ok(report)
@@ -268,26 +401,40 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
 
 /// `cargo xtask rig [--scenario NAME]… [--timeout SECONDS]`.
 pub fn main(args: &[String]) -> Result<(), String> {
-    let mut options = RigOptions { scenarios: Vec::new(), timeout: 900 };
+    let mut options = RigOptions {
+        scenarios: Vec::new(),
+        timeout: 900,
+    };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--scenario" => options.scenarios.push(iter.next().ok_or("--scenario needs a name")?.clone()),
+            "--scenario" => options
+                .scenarios
+                .push(iter.next().ok_or("--scenario needs a name")?.clone()),
             "--timeout" => {
-                options.timeout = iter.next().and_then(|v| v.parse().ok()).ok_or("--timeout needs a number of seconds")?;
+                options.timeout = iter
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--timeout needs a number of seconds")?;
             }
             other => return Err(format!("rig: unknown argument {other:?}")),
         }
     }
     let report = run_rig(&options)?;
     for (name, passed, detail) in &report.scenarios {
-        println!("rig: {} {name} {detail}", if *passed { "PASS" } else { "FAIL" });
+        println!(
+            "rig: {} {name} {detail}",
+            if *passed { "PASS" } else { "FAIL" }
+        );
     }
     for error in &report.errors {
         println!("rig: ERROR {error}");
     }
     let passed = report.scenarios.iter().filter(|s| s.1).count();
-    println!("rig: {passed} of {} scenarios passed", report.scenarios.len());
+    println!(
+        "rig: {passed} of {} scenarios passed",
+        report.scenarios.len()
+    );
     if report.passed() {
         Ok(())
     } else {
@@ -304,7 +451,14 @@ mod tests {
         let log = "noise\r\nRIGHOST: dom0 up\r\nRIGGUEST: RIG: BEGIN\r\nRIGGUEST: RIG: SCENARIO discovery PASS base=0x40000000 version=4.17\r\nRIGGUEST: RIG: SCENARIO store FAIL no reply\r\nRIGGUEST: RIG: END passed=1 failed=1\r\n";
         let report = parse_serial(log);
         assert_eq!(report.scenarios.len(), 2);
-        assert_eq!(report.scenarios[0], ("discovery".into(), true, "base=0x40000000 version=4.17".into()));
+        assert_eq!(
+            report.scenarios[0],
+            (
+                "discovery".into(),
+                true,
+                "base=0x40000000 version=4.17".into()
+            )
+        );
         assert!(!report.scenarios[1].1);
         assert!(report.completed);
         assert!(!report.passed());
@@ -313,7 +467,9 @@ mod tests {
     #[test]
     fn a_run_without_end_or_with_host_failures_fails() {
         assert!(!parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\n").passed());
-        let report = parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\nRIGHOST: FAIL xl create\nRIGGUEST: RIG: END\n");
+        let report = parse_serial(
+            "RIGGUEST: RIG: SCENARIO a PASS x\nRIGHOST: FAIL xl create\nRIGGUEST: RIG: END\n",
+        );
         assert_eq!(report.errors, ["xl create"]);
         assert!(!report.passed());
         assert!(parse_serial("RIGGUEST: RIG: SCENARIO a PASS x\nRIGGUEST: RIG: END\n").passed());
