@@ -16,7 +16,12 @@ fn main() {
     let product_name = var("PRODUCT_NAME", "Xen");
     let vendor_device_id = var("VENDOR_DEVICE_ID", "");
     let copyright = var("COPYRIGHT", "Copyright (c) Xen Project.");
-    for (name, value) in [("MAJOR_VERSION", &major), ("MINOR_VERSION", &minor), ("MICRO_VERSION", &micro), ("BUILD_NUMBER", &build)] {
+    for (name, value) in [
+        ("MAJOR_VERSION", &major),
+        ("MINOR_VERSION", &minor),
+        ("MICRO_VERSION", &micro),
+        ("BUILD_NUMBER", &build),
+    ] {
         if value.parse::<u32>().is_err() {
             panic!("{name}={value:?} is not a decimal number");
         }
@@ -37,7 +42,11 @@ fn main() {
          pub const PRODUCT_NAME: &str = {product_name:?};\n\
          pub const VENDOR_DEVICE_ID: Option<&str> = {vdi};\n\
          pub const COPYRIGHT: &str = {copyright:?};\n",
-        vdi = if vendor_device_id.is_empty() { "None".to_string() } else { format!("Some({vendor_device_id:?})") },
+        vdi = if vendor_device_id.is_empty() {
+            "None".to_string()
+        } else {
+            format!("Some({vendor_device_id:?})")
+        },
     );
     fs::write(out.join("stamp.rs"), code).expect("write stamp.rs");
 }
