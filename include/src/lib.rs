@@ -4,4 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod guid;
+pub mod interfaces;
 pub mod status;
