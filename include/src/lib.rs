@@ -6,4 +6,5 @@
 pub mod api;
 pub mod guid;
 pub mod interfaces;
+pub mod revision;
 pub mod status;
