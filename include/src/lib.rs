@@ -8,3 +8,4 @@ pub mod guid;
 pub mod interfaces;
 pub mod revision;
 pub mod status;
+pub mod subscription;

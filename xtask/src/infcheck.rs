@@ -109,7 +109,7 @@ pub fn parse_number(text: &str) -> Option<u64> {
 /// because Setup reads a BOM-less INF in the system's ANSI code page.
 pub fn decode(bytes: &[u8]) -> Result<String, String> {
     if let Some(body) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        if body.len() % 2 != 0 {
+        if body.len() & 1 == 1 {
             return Err("encoding: UTF-16LE file has an odd number of bytes".into());
         }
         let units: Vec<u16> = body

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 mod inf;
 mod infcheck;
 mod rig;
+mod upgrade;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        "check-upgrade" => upgrade::main(&args[1..]),
         _ => {
             eprintln!("xtask: unknown command {command:?}");
             ExitCode::from(2)
