@@ -6,6 +6,8 @@
 pub mod api;
 pub mod guid;
 pub mod interfaces;
+pub mod platform;
 pub mod revision;
 pub mod status;
 pub mod subscription;
+pub mod xen;
