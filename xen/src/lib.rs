@@ -15,5 +15,75 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod config;
+pub mod filters;
+pub mod hypercall;
+#[cfg(target_arch = "x86_64")]
+pub mod hypercall_thunk;
 pub mod log;
+pub mod registry;
 pub mod sync;
+#[cfg(test)]
+mod testing;
+pub mod unplug;
+
+use core::fmt;
+
+use xen_include::api::LogLevel;
+
+/// DPFLTR levels of the DbgPrint path.
+pub mod dpfltr {
+    /// `DPFLTR_ERROR_LEVEL`.
+    pub const ERROR: u32 = 0;
+    /// `DPFLTR_WARNING_LEVEL`.
+    pub const WARNING: u32 = 1;
+    /// `DPFLTR_TRACE_LEVEL`.
+    pub const TRACE: u32 = 2;
+    /// `DPFLTR_INFO_LEVEL`.
+    pub const INFO: u32 = 3;
+}
+
+/// The two ways xen.sys logs: `LogPrintf` straight into the log ring (what the C code
+/// does for banners and unplug messages) and DbgPrint lines prefixed `xen|` (its
+/// `Info`/`Warning`/`Error` macros), which the capture brings back into the ring.
+pub trait Logger {
+    /// `LogPrintf(level, ...)`.
+    fn printf(&self, level: LogLevel, args: fmt::Arguments<'_>);
+    /// A DbgPrint line at DPFLTR `level`, prefixed `xen|`.
+    fn dbg(&self, level: u32, args: fmt::Arguments<'_>);
+    /// `Info(...)`.
+    fn info(&self, args: fmt::Arguments<'_>) {
+        self.dbg(dpfltr::INFO, args)
+    }
+    /// `Warning(...)`.
+    fn warning(&self, args: fmt::Arguments<'_>) {
+        self.dbg(dpfltr::WARNING, args)
+    }
+    /// `Error(...)`.
+    fn error(&self, args: fmt::Arguments<'_>) {
+        self.dbg(dpfltr::ERROR, args)
+    }
+}
+
+/// A [`Logger`] that records lines, for tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct TestLogger(std::sync::Mutex<Vec<String>>);
+
+#[cfg(test)]
+impl TestLogger {
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[cfg(test)]
+impl Logger for TestLogger {
+    fn printf(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        self.0.lock().unwrap().push(format!("[{level:#x}] {args}"));
+    }
+    fn dbg(&self, level: u32, args: fmt::Arguments<'_>) {
+        self.0.lock().unwrap().push(format!("xen|{level}: {args}"));
+    }
+}
