@@ -1,4 +1,5 @@
 //! Windows `GUID`: the identity of every XENBUS/XENFILT interface.
+#![forbid(unsafe_code)]
 
 use core::fmt;
 
