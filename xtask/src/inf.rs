@@ -12,9 +12,12 @@ use std::{
 };
 
 /// The PCI vendor ID of the Xen platform device ("XS"); xenbus refuses any other vendor.
-pub const PLATFORM_VENDOR_ID: u16 = 0x5853;
+pub const PLATFORM_VENDOR_ID: u16 = xen_include::platform::XEN_PLATFORM_VENDOR_ID;
 /// The generic platform PCI device IDs every build binds to.
-pub const PLATFORM_DEVICE_IDS: [u16; 2] = [0x0001, 0x0002];
+pub const PLATFORM_DEVICE_IDS: [u16; 2] = [
+    xen_include::platform::XEN_PLATFORM_DEVICE_ID,
+    xen_include::platform::XEN_PLATFORM_DEVICE_ID_XENSERVER,
+];
 /// The name of the package catalog (made by inf2cat on Windows).
 pub const CATALOG_NAME: &str = "xenbus.cat";
 /// The file name of the stamped INF.

@@ -1133,7 +1133,10 @@ fn check_hardware_ids(
                 err(*line, format!("hardware ID {id:?}: the generic platform device is matched without SUBSYS/REV"));
             }
         } else if Some(dev) == vendor_device {
-            let want = format!("&SUBSYS_{dev:04X}{PLATFORM_VENDOR_ID:04X}&REV_01");
+            let want = format!(
+                "&SUBSYS_{dev:04X}{PLATFORM_VENDOR_ID:04X}&REV_{:02X}",
+                xen_include::platform::XEN_PLATFORM_VENDOR_DEVICE_REVISION
+            );
             if rest != want {
                 err(*line, format!("hardware ID {id:?}: the vendor device must be matched as ...&DEV_{dev:04X}{want}"));
             }

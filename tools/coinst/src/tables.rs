@@ -1,10 +1,7 @@
 //! What the new package offers: its services, the interface versions each provider serves
-//! and the PDO revisions xenbus.sys reports.
-//!
-//! The numbers are those of spec §2.2 and §3.1. They move to `xen_include::interfaces` and
-//! `xen_include::revision` (the single source of truth) once those modules exist; this
-//! module then only collects them.
-use xen_include::subscription::InterfaceRange;
+//! and the PDO revisions xenbus.sys reports — all taken from `xen_include::revision` (the
+//! single source of truth for the revision table and every interface's MIN/MAX).
+use xen_include::{revision, subscription::InterfaceRange};
 
 /// The new package's tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,53 +15,33 @@ pub struct PackageTables {
     pub revisions: Vec<u32>,
 }
 
-/// (name, min, max) of the XENBUS interfaces offered to child drivers.
-const XENBUS_INTERFACES: &[(&str, u32, u32)] = &[
-    ("SUSPEND", 1, 1),
-    ("SHARED_INFO", 2, 4),
-    ("EVTCHN", 5, 9),
-    ("DEBUG", 1, 1),
-    ("STORE", 2, 2),
-    ("RANGE_SET", 1, 1),
-    ("CACHE", 1, 2),
-    ("GNTTAB", 2, 4),
-    ("UNPLUG", 1, 3),
-    ("CONSOLE", 1, 1),
-];
-
-/// (name, min, max) of the XENFILT interfaces.
-const XENFILT_INTERFACES: &[(&str, u32, u32)] = &[("EMULATED", 1, 3)];
-
-/// The PDO revisions of this package.
-const REVISIONS: &[u32] = &[
-    0x0900_0008,
-    0x0900_0009,
-    0x0900_000A,
-    0x0900_000B,
-    0x0900_000C,
-];
+/// Splits a C interface name (`XENBUS_SHARED_INFO_INTERFACE`) into the provider service and
+/// the registry interface name (`XENBUS`, `SHARED_INFO`).
+pub fn split_interface_name(c_name: &'static str) -> Option<(&'static str, &'static str)> {
+    let body = c_name.strip_suffix("_INTERFACE")?;
+    let (provider, interface) = body.split_once('_')?;
+    (!provider.is_empty() && !interface.is_empty()).then_some((provider, interface))
+}
 
 impl PackageTables {
     /// The tables of the package being built.
     pub fn current() -> Self {
-        let mut ranges = Vec::new();
-        for (provider, list) in [
-            ("XENBUS", XENBUS_INTERFACES),
-            ("XENFILT", XENFILT_INTERFACES),
-        ] {
-            for &(interface, min, max) in list {
-                ranges.push(InterfaceRange {
+        let ranges = revision::COLUMNS
+            .iter()
+            .filter_map(|&(_, c_name, min, max, _)| {
+                let (provider, interface) = split_interface_name(c_name)?;
+                Some(InterfaceRange {
                     provider,
                     interface,
-                    min,
-                    max,
-                });
-            }
-        }
+                    min: u32::from(min),
+                    max: u32::from(max),
+                })
+            })
+            .collect();
         PackageTables {
             services: vec!["XEN", "XENBUS", "XENFILT"],
             ranges,
-            revisions: REVISIONS.to_vec(),
+            revisions: revision::REVISIONS.iter().map(|r| r.number).collect(),
         }
     }
 
@@ -86,12 +63,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_are_consistent() {
+    fn tables_come_from_include() {
         let t = PackageTables::current();
+        assert_eq!(t.ranges.len(), revision::COLUMNS.len());
         assert!(t.ranges.iter().all(|r| r.min >= 1 && r.min <= r.max));
-        assert_eq!(t.latest_revision(), Some(0x0900_000C));
+        let find = |p: &str, i: &str| {
+            t.ranges
+                .iter()
+                .find(|r| r.provider == p && r.interface == i)
+                .map(|r| (r.min, r.max))
+        };
+        assert_eq!(find("XENBUS", "EVTCHN"), Some((5, 9)));
+        assert_eq!(find("XENBUS", "SHARED_INFO"), Some((2, 4)));
+        assert_eq!(find("XENFILT", "EMULATED"), Some((1, 3)));
+        assert_eq!(t.latest_revision(), Some(revision::LATEST.number));
         assert!(t.revisions.windows(2).all(|w| w[0] < w[1]));
         assert!(t.is_package_service("xenfilt"));
         assert!(!t.is_package_service("xenvif"));
+        assert_eq!(
+            split_interface_name("XENBUS_RANGE_SET_INTERFACE"),
+            Some(("XENBUS", "RANGE_SET"))
+        );
+        assert_eq!(split_interface_name("XENBUS"), None);
     }
 }
