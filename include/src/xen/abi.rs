@@ -10,6 +10,9 @@
 
 use core::marker::PhantomData;
 
+#[doc(hidden)]
+pub use static_assertions;
+
 /// One field of a `#[repr(C)]` struct as Rust lays it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldLayout {
@@ -242,10 +245,10 @@ macro_rules! abi_structs {
                 )*
             }
 
-            static_assertions::const_assert_eq!(core::mem::size_of::<$name>(), $size);
-            static_assertions::const_assert_eq!(core::mem::align_of::<$name>(), $align);
+            $crate::xen::abi::static_assertions::const_assert_eq!(core::mem::size_of::<$name>(), $size);
+            $crate::xen::abi::static_assertions::const_assert_eq!(core::mem::align_of::<$name>(), $align);
             $(
-                static_assertions::const_assert_eq!(core::mem::offset_of!($name, $field), $offset);
+                $crate::xen::abi::static_assertions::const_assert_eq!(core::mem::offset_of!($name, $field), $offset);
             )*
         )*
 
