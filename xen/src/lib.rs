@@ -15,17 +15,29 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod bug_check;
 pub mod config;
+pub mod event_channel;
 pub mod filters;
+pub mod grant_table;
+pub mod hvm;
 pub mod hypercall;
 #[cfg(target_arch = "x86_64")]
 pub mod hypercall_thunk;
 pub mod log;
+pub mod memory;
+pub mod module;
+pub mod op;
+pub mod process;
 pub mod registry;
+pub mod sched;
 pub mod sync;
+pub mod system;
 #[cfg(test)]
 mod testing;
 pub mod unplug;
+pub mod vcpu;
+pub mod xen_version;
 
 use core::fmt;
 

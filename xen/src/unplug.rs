@@ -16,26 +16,17 @@ use crate::registry;
 use crate::sync::SpinLock;
 use crate::Logger;
 
-/// The platform device's unplug/magic port.
-pub const UNPLUG_PORT: u16 = 0x10;
-/// The platform device's version/product port (also QEMU's log port).
-pub const VERSION_PORT: u16 = 0x12;
-/// Magic read from port 0x10 when the protocol is supported.
-pub const MAGIC: u16 = 0x49D2;
-/// Magic read from port 0x10 when QEMU blacklisted these drivers.
-pub const MAGIC_BLACKLISTED: u16 = 0xD249;
-/// Product number written to port 0x12 (upstream: "FIXME").
-pub const PRODUCT_NUMBER: u16 = 0xFFFF;
-/// Unplug all IDE and SCSI disks.
-pub const UNPLUG_FLAGS_IDE_SCSI_DISKS: u16 = 0x0001;
-/// Unplug all NICs.
-pub const UNPLUG_FLAGS_ALL_NICS: u16 = 0x0002;
-/// Unplug auxiliary IDE disks only (ignored with `IDE_SCSI_DISKS`).
-pub const UNPLUG_FLAGS_AUX_IDE_DISKS: u16 = 0x0004;
-/// Unplug NVMe disks.
-pub const UNPLUG_FLAGS_NVME_DISKS: u16 = 0x0008;
-/// Every emulated disk.
-pub const UNPLUG_FLAGS_ALL_DISKS: u16 = UNPLUG_FLAGS_IDE_SCSI_DISKS | UNPLUG_FLAGS_NVME_DISKS;
+use xen_include::platform::{
+    product, UnplugFlags, XEN_PLATFORM_IOPORT_MAGIC, XEN_PLATFORM_IOPORT_VERSION,
+    XEN_PLATFORM_MAGIC, XEN_PLATFORM_MAGIC_BLACKLISTED,
+};
+
+/// The platform device's unplug/magic/build port.
+pub const UNPLUG_PORT: u16 = XEN_PLATFORM_IOPORT_MAGIC;
+/// The platform device's version/product port.
+pub const VERSION_PORT: u16 = XEN_PLATFORM_IOPORT_VERSION;
+/// Product number written to port 0x12 (upstream writes 0xFFFF, marked "FIXME").
+pub const PRODUCT_NUMBER: u16 = product::EXPERIMENTAL;
 
 /// `HKLM\SYSTEM\CurrentControlSet\Enum\XENBUS`: PV devices enumerated so far.
 pub const ENUM_XENBUS_PATH: &str = "SYSTEM\\CurrentControlSet\\Enum\\XENBUS";
@@ -97,28 +88,32 @@ pub fn decide(
 }
 
 /// The port writes of `UnplugDevices` for one type.
-pub fn unplug_flags(t: UnplugType, boot_emulated: bool) -> Option<u16> {
+pub fn unplug_flags(t: UnplugType, boot_emulated: bool) -> Option<UnplugFlags> {
     match t {
-        UNPLUG_DISKS if boot_emulated => Some(UNPLUG_FLAGS_AUX_IDE_DISKS),
-        UNPLUG_DISKS => Some(UNPLUG_FLAGS_ALL_DISKS),
-        UNPLUG_NICS => Some(UNPLUG_FLAGS_ALL_NICS),
+        UNPLUG_DISKS if boot_emulated => Some(UnplugFlags::DISKS_BOOT_EMULATED),
+        UNPLUG_DISKS => Some(UnplugFlags::DISKS),
+        UNPLUG_NICS => Some(UnplugFlags::NICS),
         _ => None,
     }
 }
 
 /// The build number written to port 0x10: `(MAJOR << 16) | (MINOR << 8) | MICRO`.
 pub fn build_number() -> u32 {
-    (xenbus_rs::MAJOR_VERSION << 16) | (xenbus_rs::MINOR_VERSION << 8) | xenbus_rs::MICRO_VERSION
+    xen_include::platform::build_number(
+        xenbus_rs::MAJOR_VERSION as u8,
+        xenbus_rs::MINOR_VERSION as u8,
+        xenbus_rs::MICRO_VERSION as u8,
+    )
 }
 
 /// `UnplugPreamble`: returns whether QEMU blacklisted the drivers, or
 /// `STATUS_NOT_SUPPORTED` when the magic is wrong (no unplug protocol).
 pub fn preamble(hv: &dyn Hypercall) -> Result<bool, NtStatus> {
     let magic = hv.port_read(UNPLUG_PORT, PortWidth::Word) as u16;
-    if magic == MAGIC_BLACKLISTED {
+    if magic == XEN_PLATFORM_MAGIC_BLACKLISTED {
         return Ok(true);
     }
-    if magic != MAGIC {
+    if magic != XEN_PLATFORM_MAGIC {
         return Err(STATUS_NOT_SUPPORTED);
     }
     let version = hv.port_read(VERSION_PORT, PortWidth::Byte) as u8;
@@ -128,7 +123,7 @@ pub fn preamble(hv: &dyn Hypercall) -> Result<bool, NtStatus> {
     hv.port_write(VERSION_PORT, PortWidth::Word, u32::from(PRODUCT_NUMBER));
     hv.port_write(UNPLUG_PORT, PortWidth::Dword, build_number());
     let magic = hv.port_read(UNPLUG_PORT, PortWidth::Word) as u16;
-    Ok(magic == MAGIC_BLACKLISTED)
+    Ok(magic == XEN_PLATFORM_MAGIC_BLACKLISTED)
 }
 
 #[derive(Default)]
@@ -260,7 +255,7 @@ impl Unplug {
                 continue;
             }
             if let Some(flags) = unplug_flags(t, s.boot_emulated) {
-                hv.port_write(UNPLUG_PORT, PortWidth::Word, u32::from(flags));
+                hv.port_write(UNPLUG_PORT, PortWidth::Word, u32::from(flags.bits()));
                 let what = match (t, s.boot_emulated) {
                     (UNPLUG_DISKS, true) => "AUX DISKS",
                     (UNPLUG_DISKS, false) => "DISKS",
@@ -469,11 +464,11 @@ mod tests {
     #[test]
     fn preamble_protocol() {
         // Version 0: only the magic is read.
-        let hv = platform(MAGIC, 0);
+        let hv = platform(XEN_PLATFORM_MAGIC, 0);
         assert_eq!(preamble(&hv), Ok(false));
         assert!(hv.writes.lock().unwrap().is_empty());
         // Version 1: product and build numbers written.
-        let hv = platform(MAGIC, 1);
+        let hv = platform(XEN_PLATFORM_MAGIC, 1);
         assert_eq!(preamble(&hv), Ok(false));
         assert_eq!(
             *hv.writes.lock().unwrap(),
@@ -483,7 +478,10 @@ mod tests {
             ]
         );
         assert_eq!(build_number(), (9 << 16) | (1 << 8));
-        assert_eq!(preamble(&platform(MAGIC_BLACKLISTED, 1)), Ok(true));
+        assert_eq!(
+            preamble(&platform(XEN_PLATFORM_MAGIC_BLACKLISTED, 1)),
+            Ok(true)
+        );
         assert_eq!(preamble(&platform(0xFFFF, 1)), Err(STATUS_NOT_SUPPORTED));
     }
 
@@ -503,7 +501,7 @@ mod tests {
                 s.request = [disks, nics];
                 s.boot_emulated = boot_emulated;
             }
-            let hv = platform(MAGIC, 0);
+            let hv = platform(XEN_PLATFORM_MAGIC, 0);
             unplug.devices(&hv, &TestLogger::default());
             let got: Vec<u32> = hv.writes.lock().unwrap().iter().map(|w| w.2).collect();
             assert_eq!(got, want);
@@ -533,7 +531,7 @@ mod tests {
         );
         let unplug = Unplug::new();
         unplug.initialize(&os, u, f, &TestLogger::default());
-        let hv = platform(MAGIC, 0);
+        let hv = platform(XEN_PLATFORM_MAGIC, 0);
         unplug.devices(&hv, &TestLogger::default());
         assert_eq!(hv.writes.lock().unwrap()[0].2, 0x0004);
         os.registry_close(u);
