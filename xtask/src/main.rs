@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 mod inf;
 mod infcheck;
+mod pytest;
 mod rig;
 mod upgrade;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
             }
         },
         "check-upgrade" => upgrade::main(&args[1..]),
+        "pytest" => pytest::main(),
         _ => {
             eprintln!("xtask: unknown command {command:?}");
             ExitCode::from(2)
