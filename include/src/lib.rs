@@ -12,6 +12,6 @@ pub mod platform;
 pub mod revision;
 pub mod status;
 pub mod subscription;
-pub mod xen;
 #[allow(unsafe_code)]
 pub mod variadic;
+pub mod xen;

@@ -6,7 +6,9 @@
 //! layout in the module's `LAYOUTS` table, so declaring a struct is enough to have it probed
 //! against the C headers. Values chosen by the other side (hypercall status, message types,
 //! states) are open enums declared with [`open_enum!`](crate::open_enum): a newtype over the
-//! integer with associated constants, so an unknown value stays representable.
+//! integer with associated constants, so an unknown value stays representable. Every ABI type
+//! implements [`AbiBytes`], its little-endian byte image, so it can be copied to and from guest
+//! memory without `unsafe`.
 
 use core::marker::PhantomData;
 
@@ -57,6 +59,83 @@ pub struct AbiConstant {
     pub c_expr: &'static str,
     /// The value Rust uses.
     pub value: AbiValue,
+}
+
+/// A type with a fixed little-endian byte image equal to its x86_64 memory layout, read and
+/// written field by field (padding written as zero). This lets shared pages and hypercall
+/// arguments be copied to and from raw guest memory without `unsafe`: every ABI type is made
+/// of integers, so every byte pattern is a valid value.
+pub trait AbiBytes: Sized {
+    /// Size of the image (`size_of::<Self>()`).
+    const SIZE: usize;
+
+    /// Reads a value from the first [`Self::SIZE`] bytes; `None` when `bytes` is shorter.
+    fn read_from(bytes: &[u8]) -> Option<Self>;
+
+    /// Writes the value to the first [`Self::SIZE`] bytes (padding zeroed); `false`, with
+    /// `bytes` unspecified, when `bytes` is shorter.
+    fn write_to(&self, bytes: &mut [u8]) -> bool;
+}
+
+macro_rules! abi_bytes_for_integers {
+    ($($integer:ty),*) => {
+        $(
+            impl AbiBytes for $integer {
+                const SIZE: usize = core::mem::size_of::<$integer>();
+
+                fn read_from(bytes: &[u8]) -> Option<Self> {
+                    let image = bytes.get(..Self::SIZE)?.try_into().ok()?;
+                    Some(<$integer>::from_le_bytes(image))
+                }
+
+                fn write_to(&self, bytes: &mut [u8]) -> bool {
+                    match bytes.get_mut(..Self::SIZE) {
+                        Some(target) => {
+                            target.copy_from_slice(&self.to_le_bytes());
+                            true
+                        }
+                        None => false,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+abi_bytes_for_integers!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+impl<T: AbiBytes + Copy + Default, const N: usize> AbiBytes for [T; N] {
+    const SIZE: usize = T::SIZE * N;
+
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        let bytes = bytes.get(..Self::SIZE)?;
+        let mut value = [T::default(); N];
+        for (slot, image) in value.iter_mut().zip(bytes.chunks_exact(T::SIZE.max(1))) {
+            *slot = T::read_from(image)?;
+        }
+        Some(value)
+    }
+
+    fn write_to(&self, bytes: &mut [u8]) -> bool {
+        let Some(bytes) = bytes.get_mut(..Self::SIZE) else {
+            return false;
+        };
+        self.iter()
+            .zip(bytes.chunks_exact_mut(T::SIZE.max(1)))
+            .all(|(element, image)| element.write_to(image))
+    }
+}
+
+impl<T> AbiBytes for GuestHandle<T> {
+    const SIZE: usize = 8;
+
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        u64::read_from(bytes).map(Self::new)
+    }
+
+    fn write_to(&self, bytes: &mut [u8]) -> bool {
+        self.address.write_to(bytes)
+    }
 }
 
 /// A guest handle (`XEN_GUEST_HANDLE(T)`): on x86_64 a 64-bit guest virtual address of a `T`
@@ -190,6 +269,18 @@ macro_rules! open_enum {
             }
         }
 
+        impl $crate::xen::abi::AbiBytes for $name {
+            const SIZE: usize = core::mem::size_of::<$repr>();
+
+            fn read_from(bytes: &[u8]) -> Option<Self> {
+                <$repr as $crate::xen::abi::AbiBytes>::read_from(bytes).map(Self)
+            }
+
+            fn write_to(&self, bytes: &mut [u8]) -> bool {
+                $crate::xen::abi::AbiBytes::write_to(&self.0, bytes)
+            }
+        }
+
         impl core::fmt::Debug for $name {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 match self.c_name() {
@@ -250,6 +341,35 @@ macro_rules! abi_structs {
             $(
                 $crate::xen::abi::static_assertions::const_assert_eq!(core::mem::offset_of!($name, $field), $offset);
             )*
+
+            impl $crate::xen::abi::AbiBytes for $name {
+                const SIZE: usize = core::mem::size_of::<$name>();
+
+                fn read_from(bytes: &[u8]) -> Option<Self> {
+                    let bytes = bytes.get(..Self::SIZE)?;
+                    Some(Self {
+                        $(
+                            $field: <$fty as $crate::xen::abi::AbiBytes>::read_from(
+                                bytes.get(core::mem::offset_of!($name, $field)..)?,
+                            )?,
+                        )*
+                    })
+                }
+
+                fn write_to(&self, bytes: &mut [u8]) -> bool {
+                    let Some(bytes) = bytes.get_mut(..Self::SIZE) else {
+                        return false;
+                    };
+                    bytes.fill(0);
+                    true $(
+                        && bytes
+                            .get_mut(core::mem::offset_of!($name, $field)..)
+                            .is_some_and(|image| {
+                                $crate::xen::abi::AbiBytes::write_to(&self.$field, image)
+                            })
+                    )*
+                }
+            }
         )*
 
         /// Layout of every struct of this module, for the C conformance probe.
@@ -301,4 +421,63 @@ macro_rules! abi_constants {
             )*
         ]
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AbiBytes;
+    use crate::xen::event_channel::EvtchnAllocUnbound;
+    use crate::xen::grant_table::{GnttabMapGrantRef, GrantStatus};
+    use crate::xen::xen::{DomId, SharedInfo, VcpuInfo};
+
+    #[test]
+    fn struct_image_is_little_endian_at_the_c_offsets() {
+        let value = EvtchnAllocUnbound {
+            dom: DomId::SELF,
+            remote_dom: DomId(2),
+            port: 0x0102_0304,
+        };
+        let mut image = [0xAA; 9];
+        assert!(value.write_to(&mut image));
+        assert_eq!(image, [0xF0, 0x7F, 2, 0, 4, 3, 2, 1, 0xAA]);
+        assert_eq!(EvtchnAllocUnbound::read_from(&image), Some(value));
+    }
+
+    #[test]
+    fn padding_is_written_as_zero_and_short_buffers_fail() {
+        let value = VcpuInfo {
+            evtchn_upcall_pending: 1,
+            evtchn_pending_sel: u64::MAX,
+            ..Default::default()
+        };
+        let mut image = [0xAA; 64];
+        assert!(value.write_to(&mut image));
+        assert_eq!(image[..8], [1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(image[8..16], [0xFF; 8]);
+        assert!(!value.write_to(&mut [0; 63]));
+        assert_eq!(VcpuInfo::read_from(&image[..63]), None);
+    }
+
+    #[test]
+    fn nested_arrays_round_trip() {
+        let mut shared = SharedInfo::default();
+        shared.vcpu_info[31].time.tsc_shift = -3;
+        shared.vcpu_info[7].evtchn_pending_sel = 0x8000_0000_0000_0001;
+        shared.evtchn_pending[63] = 0xDEAD_BEEF;
+        shared.wc_sec_hi = 9;
+        shared.arch.p2m_generation = 77;
+        let mut image = vec![0u8; SharedInfo::SIZE];
+        assert!(shared.write_to(&mut image));
+        assert_eq!(image[3084..3088], 9u32.to_le_bytes());
+        assert_eq!(SharedInfo::read_from(&image), Some(shared));
+    }
+
+    #[test]
+    fn open_enum_fields_keep_unknown_values() {
+        let mut image = [0u8; 32];
+        image[18..20].copy_from_slice(&(-77i16).to_le_bytes());
+        let map = GnttabMapGrantRef::read_from(&image).expect("32 bytes");
+        assert_eq!(map.status, GrantStatus(-77));
+        assert!(!map.status.is_known());
+    }
 }
