@@ -232,6 +232,46 @@ const _: () = assert!(
     "revision table inconsistent with the interface versions"
 );
 
+/// Renders `revision.h`: the key and the `DEFINE_REVISION_TABLE` macro of `DEFINE_REVISION`
+/// rows (`revision, S, SI, E, D, ST, R, C, G, U, CO, EM`), as consumed by C code.
+pub fn render_c_header<W: Write + ?Sized>(out: &mut W) -> fmt::Result {
+    writeln!(
+        out,
+        "/* revision.h: PDO revision table (interface versions per revision)"
+    )?;
+    writeln!(
+        out,
+        " * GENERATED from the Rust definitions in crate xen-include by `cargo xtask cheaders`;"
+    )?;
+    writeln!(out, " * do not edit. */\n")?;
+    writeln!(out, "#ifndef _REVISION_H\n#define _REVISION_H\n")?;
+    writeln!(out, "// Key:")?;
+    for (short, name, _, _, _) in COLUMNS {
+        writeln!(out, "// {short:<2} - {name}")?;
+    }
+    write!(out, "\n//                    REVISION")?;
+    for (short, ..) in COLUMNS {
+        write!(out, " {short:>3}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "#define DEFINE_REVISION_TABLE \\")?;
+    for (i, rev) in REVISIONS.iter().enumerate() {
+        write!(out, "    DEFINE_REVISION(0x{:08X},", rev.number)?;
+        let versions = rev.versions();
+        for (j, v) in versions.iter().enumerate() {
+            let sep = if j + 1 == versions.len() { "" } else { "," };
+            write!(out, " {v:>2}{sep}")?;
+        }
+        let tail = if i + 1 == REVISIONS.len() {
+            ")"
+        } else {
+            "), \\"
+        };
+        writeln!(out, "{tail}")?;
+    }
+    writeln!(out, "\n#endif  // _REVISION_H")
+}
+
 /// The newest revision (the last row).
 pub const LATEST: Revision = REVISIONS[REVISIONS.len() - 1];
 
@@ -490,6 +530,19 @@ mod tests {
             validate(&[old, LATEST]),
             Err(RevisionError::OutOfRange { row: 0, column: 3 })
         );
+    }
+
+    #[test]
+    fn c_header_has_one_define_revision_row_per_revision() {
+        let mut h = String::new();
+        render_c_header(&mut h).unwrap();
+        assert!(h.contains(
+            "DEFINE_REVISION(0x09000008,  1,  3,  9,  1,  2,  1,  2,  4,  1,  1,  2), \\\n"
+        ));
+        assert!(
+            h.contains("DEFINE_REVISION(0x0900000C,  1,  4,  9,  1,  2,  1,  2,  4,  3,  1,  3)\n")
+        );
+        assert_eq!(h.matches("DEFINE_REVISION(").count(), REVISIONS.len());
     }
 
     #[test]

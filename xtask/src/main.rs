@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's build, package and test driver.
 use std::process::ExitCode;
 
+mod cheaders;
 mod inf;
 mod infcheck;
 mod pytest;
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     match command.as_str() {
+        "cheaders" => cheaders::main(&args[1..]),
         "stamp-inf" => inf::main(&args[1..]),
         "infcheck" => infcheck::main(&args[1..]),
         "rig" => match rig::main(&args[1..]) {

@@ -100,7 +100,7 @@ pub struct CHeader {
     pub versions: (u16, u16),
 }
 
-fn write_struct_body(out: &mut impl Write, s: &CStruct) -> fmt::Result {
+fn write_struct_body<W: Write + ?Sized>(out: &mut W, s: &CStruct) -> fmt::Result {
     let width = s.members.iter().map(|m| m.c_type.len()).max().unwrap_or(0);
     for m in s.members {
         writeln!(out, "    {:<width$} {};", m.c_type, m.name)?;
@@ -108,7 +108,7 @@ fn write_struct_body(out: &mut impl Write, s: &CStruct) -> fmt::Result {
     Ok(())
 }
 
-fn write_item(out: &mut impl Write, item: &CItem) -> fmt::Result {
+fn write_item<W: Write + ?Sized>(out: &mut W, item: &CItem) -> fmt::Result {
     match item {
         CItem::Define(name, value) => writeln!(out, "#define {name} {value}\n"),
         CItem::Opaque(name) => writeln!(out, "typedef struct _{name} {name}, *P{name};\n"),
@@ -157,7 +157,7 @@ fn write_item(out: &mut impl Write, item: &CItem) -> fmt::Result {
 }
 
 /// Renders one interface header (the committed `include/c/<file>`).
-pub fn render_header(out: &mut impl Write, h: &CHeader) -> fmt::Result {
+pub fn render_header<W: Write + ?Sized>(out: &mut W, h: &CHeader) -> fmt::Result {
     writeln!(out, "/* {}: {}", h.file, h.description)?;
     writeln!(
         out,
@@ -181,12 +181,13 @@ pub fn render_header(out: &mut impl Write, h: &CHeader) -> fmt::Result {
         h.latest, h.alias, h.alias
     )?;
     let (name, prefix) = h.method_macro;
-    // An empty prefix must not paste (`-> ## _Method` is not a valid token for gcc).
+    // An empty prefix must not paste (`-> ## _Method` is not a valid token for gcc), and
+    // `, ##__VA_ARGS__` drops the comma for argument-less methods on gcc/clang as MSVC does.
     let paste = if prefix.is_empty() { "" } else { " ## " };
     writeln!(out, "#define {name}(_Method, _Interface, ...) \\")?;
     writeln!(
         out,
-        "    (_Interface)->{prefix}{paste}_Method((PINTERFACE)(_Interface), __VA_ARGS__)\n"
+        "    (_Interface)->{prefix}{paste}_Method((PINTERFACE)(_Interface), ##__VA_ARGS__)\n"
     )?;
     writeln!(out, "#endif  // _WINDLL\n")?;
     writeln!(out, "#define {}_MIN {}", h.version_prefix, h.versions.0)?;
@@ -196,7 +197,7 @@ pub fn render_header(out: &mut impl Write, h: &CHeader) -> fmt::Result {
 
 /// Writes `_Static_assert` lines checking `sizeof` and every member's `offsetof` of every
 /// struct of `h` against the Rust layout (the body of the C layout probe).
-pub fn render_layout_checks(out: &mut impl Write, h: &CHeader) -> fmt::Result {
+pub fn render_layout_checks<W: Write + ?Sized>(out: &mut W, h: &CHeader) -> fmt::Result {
     for item in h.items {
         let (s, tag) = match item {
             CItem::Struct(s) => (s, ""),

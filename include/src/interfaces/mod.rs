@@ -152,6 +152,50 @@ pub trait VersionedInterface: Sized {
     const SIZE: usize = core::mem::size_of::<Self>();
 }
 
+/// Renders one generated C file.
+pub type CRenderer = fn(&mut dyn core::fmt::Write) -> core::fmt::Result;
+
+/// Every generated C file (`include/c/<name>`) and its renderer, in a fixed order.
+pub const C_FILES: &[(&str, CRenderer)] = &[
+    ("suspend_interface.h", |w| {
+        cmeta::render_header(w, &suspend::C_HEADER)
+    }),
+    ("shared_info_interface.h", |w| {
+        cmeta::render_header(w, &shared_info::C_HEADER)
+    }),
+    ("evtchn_interface.h", |w| {
+        cmeta::render_header(w, &evtchn::C_HEADER)
+    }),
+    ("debug_interface.h", |w| {
+        cmeta::render_header(w, &debug::C_HEADER)
+    }),
+    ("store_interface.h", |w| {
+        cmeta::render_header(w, &store::C_HEADER)
+    }),
+    ("range_set_interface.h", |w| {
+        cmeta::render_header(w, &range_set::C_HEADER)
+    }),
+    ("cache_interface.h", |w| {
+        cmeta::render_header(w, &cache::C_HEADER)
+    }),
+    ("gnttab_interface.h", |w| {
+        cmeta::render_header(w, &gnttab::C_HEADER)
+    }),
+    ("unplug_interface.h", |w| {
+        cmeta::render_header(w, &unplug::C_HEADER)
+    }),
+    ("console_interface.h", |w| {
+        cmeta::render_header(w, &console::C_HEADER)
+    }),
+    ("balloon_interface.h", |w| {
+        cmeta::render_header(w, &balloon::C_HEADER)
+    }),
+    ("emulated_interface.h", |w| {
+        cmeta::render_header(w, &emulated::C_HEADER)
+    }),
+    ("revision.h", |w| crate::revision::render_c_header(w)),
+];
+
 /// Every C header this crate describes, in a fixed order (used by the generator).
 pub const C_HEADERS: &[&cmeta::CHeader] = &[
     &suspend::C_HEADER,

@@ -1,0 +1,238 @@
+//! The generated C headers (`include/c/`): committed copies are current, and a C consumer
+//! built with mingw-w64 for x86_64 Windows compiles against them with every `sizeof` and
+//! `offsetof` equal to the Rust layout.
+//!
+//! Needs `x86_64-w64-mingw32-gcc` (Debian `gcc-mingw-w64-x86-64`, whose DDK headers
+//! provide `ntddk.h`); the test installs it with apt-get when it is missing and running
+//! as root, and FAILS when it cannot.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xen_include::interfaces::{cmeta, Interface, C_FILES, C_HEADERS};
+
+const GCC: &str = "x86_64-w64-mingw32-gcc";
+
+fn c_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("c")
+}
+
+fn render(f: xen_include::interfaces::CRenderer) -> String {
+    let mut s = String::new();
+    f(&mut s).expect("render");
+    s
+}
+
+#[test]
+fn committed_headers_equal_freshly_generated_ones() {
+    let mut stale = Vec::new();
+    for (name, f) in C_FILES {
+        let fresh = render(*f);
+        let committed = std::fs::read_to_string(c_dir().join(name)).unwrap_or_default();
+        if committed != fresh {
+            stale.push(*name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale generated headers {stale:?}: run `cargo xtask cheaders` and commit include/c/"
+    );
+}
+
+fn ensure_mingw() -> String {
+    let found = Command::new(GCC)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return GCC.to_string();
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    assert!(
+        root,
+        "{GCC} is missing and this test is not root: apt-get install gcc-mingw-w64-x86-64"
+    );
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-q", "gcc-mingw-w64-x86-64"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "apt-get install gcc-mingw-w64-x86-64 failed; cannot check the C headers"
+    );
+    GCC.to_string()
+}
+
+/// The C consumer: every header, the layout checks, the revision table expanded with a
+/// `DEFINE_REVISION` of our own, and the method macros used the way drivers use them.
+fn probe_source(layout_checks: &str) -> String {
+    let mut c = String::new();
+    c.push_str("#include <ntddk.h>\n#include <initguid.h>\n#include <stddef.h>\n");
+    for (name, _) in C_FILES {
+        writeln!(c, "#include <{name}>").unwrap();
+    }
+    c.push_str(layout_checks);
+    c.push_str(
+        r#"
+typedef struct _REV { ULONG Number; ULONG V[11]; } REV;
+#define DEFINE_REVISION(_N, _S, _SI, _E, _D, _ST, _R, _C, _G, _U, _CO, _EM) \
+    { _N, { _S, _SI, _E, _D, _ST, _R, _C, _G, _U, _CO, _EM } }
+static const REV Revisions[] = { DEFINE_REVISION_TABLE };
+_Static_assert(sizeof(Revisions) / sizeof(Revisions[0]) == REVISION_COUNT, "rows");
+_Static_assert(XENBUS_EVTCHN_INTERFACE_VERSION_MAX == 9, "evtchn max");
+_Static_assert(XENBUS_GNTTAB_STORE_REFERENCE == 1, "store ref");
+
+NTSTATUS UseStore(PXENBUS_STORE_INTERFACE Store)
+{
+    PSTR Buffer;
+    NTSTATUS status = XENBUS_STORE(Printf, Store, NULL, NULL, "state", "%u", 4);
+    if (!NT_SUCCESS(status))
+        return status;
+    status = XENBUS_STORE(Read, Store, NULL, "device", "vif", &Buffer);
+    if (NT_SUCCESS(status))
+        XENBUS_STORE(Free, Store, Buffer);
+    return status;
+}
+
+ULONG UseSuspend(PXENBUS_SUSPEND_INTERFACE Suspend)
+{
+    return XENBUS_SUSPEND(GetCount, Suspend);
+}
+
+PXENBUS_EVTCHN_CHANNEL UseEvtchn(PXENBUS_EVTCHN_INTERFACE Evtchn, PKSERVICE_ROUTINE Fn)
+{
+    return XENBUS_EVTCHN(Open, Evtchn, XENBUS_EVTCHN_TYPE_UNBOUND, Fn, NULL, (USHORT)0, TRUE);
+}
+
+const GUID *Guids[] = {
+    &GUID_XENBUS_SUSPEND_INTERFACE, &GUID_XENBUS_SHARED_INFO_INTERFACE,
+    &GUID_XENBUS_EVTCHN_INTERFACE, &GUID_XENBUS_DEBUG_INTERFACE, &GUID_XENBUS_STORE_INTERFACE,
+    &GUID_XENBUS_RANGE_SET_INTERFACE, &GUID_XENBUS_CACHE_INTERFACE,
+    &GUID_XENBUS_GNTTAB_INTERFACE, &GUID_XENBUS_UNPLUG_INTERFACE,
+    &GUID_XENBUS_CONSOLE_INTERFACE, &GUID_XENBUS_BALLOON_INTERFACE,
+    &GUID_XENFILT_EMULATED_INTERFACE,
+};
+"#,
+    );
+    c
+}
+
+fn layout_checks() -> String {
+    let mut s = String::new();
+    let (size, ctx, rf, drf) = (
+        core::mem::size_of::<Interface>(),
+        core::mem::offset_of!(Interface, context),
+        core::mem::offset_of!(Interface, interface_reference),
+        core::mem::offset_of!(Interface, interface_dereference),
+    );
+    writeln!(
+        s,
+        "_Static_assert(sizeof(INTERFACE) == {size}, \"INTERFACE\");"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "_Static_assert(offsetof(INTERFACE, Context) == {ctx}, \"Context\");"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "_Static_assert(offsetof(INTERFACE, InterfaceReference) == {rf}, \"Ref\");"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "_Static_assert(offsetof(INTERFACE, InterfaceDereference) == {drf}, \"Deref\");"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "_Static_assert(sizeof(GUID) == {}, \"GUID\");",
+        size_of::<xen_include::guid::Guid>()
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "#define REVISION_COUNT {}",
+        xen_include::revision::REVISIONS.len()
+    )
+    .unwrap();
+    for h in C_HEADERS {
+        cmeta::render_layout_checks(&mut s, h).unwrap();
+    }
+    s
+}
+
+fn compile(gcc: &str, name: &str, source: &str) -> std::process::Output {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_headers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, source).unwrap();
+    Command::new(gcc)
+        .arg("-std=gnu11")
+        .arg("-Wall")
+        .arg("-Werror=implicit-function-declaration")
+        .arg("-Werror=incompatible-pointer-types")
+        .arg("-fsyntax-only")
+        .arg("-I/usr/share/mingw-w64/include/ddk")
+        .arg("-I")
+        .arg(c_dir())
+        .arg(&file)
+        .output()
+        .expect("run mingw gcc")
+}
+
+#[test]
+fn mingw_c_consumer_compiles_with_rust_layouts() {
+    let gcc = ensure_mingw();
+    let checks = layout_checks();
+    assert!(
+        checks.matches("_Static_assert(offsetof(").count() > 200,
+        "probe too small"
+    );
+    let out = compile(&gcc, "probe.c", &probe_source(&checks));
+    assert!(
+        out.status.success(),
+        "C consumer failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_header_compiles_on_its_own_after_ntddk() {
+    let gcc = ensure_mingw();
+    for (name, _) in C_FILES {
+        let src = format!("#include <ntddk.h>\n#include <{name}>\n#include <{name}>\n");
+        let out = compile(&gcc, &format!("alone_{name}.c"), &src);
+        assert!(
+            out.status.success(),
+            "{name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_probe_catches_a_wrong_layout() {
+    let gcc = ensure_mingw();
+    let checks = layout_checks();
+    let good = "offsetof(struct _XENBUS_STORE_INTERFACE_V2, StorePrintf) == 64";
+    assert!(checks.contains(good), "expected check missing");
+    let broken = checks.replace(
+        good,
+        "offsetof(struct _XENBUS_STORE_INTERFACE_V2, StorePrintf) == 72",
+    );
+    let out = compile(&gcc, "probe_broken.c", &probe_source(&broken));
+    assert!(!out.status.success(), "a wrong offset was not caught");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("XENBUS_STORE_INTERFACE_V2.StorePrintf"),
+        "{stderr}"
+    );
+}
