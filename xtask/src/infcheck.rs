@@ -1118,7 +1118,8 @@ fn check_hardware_ids(
             );
             continue;
         };
-        if ven != PLATFORM_VENDOR_ID {
+        // Ask the driver itself: FdoCreate refuses any other PCI vendor.
+        if ven != PLATFORM_VENDOR_ID || xenbus::fdo::check_platform_vendor(ven).is_err() {
             err(*line, format!("hardware ID {id:?}: vendor {ven:04X} is not the Xen platform vendor {PLATFORM_VENDOR_ID:04X}"));
             continue;
         }
