@@ -6,3 +6,4 @@ extern crate alloc;
 
 pub mod hypercall;
 pub mod os;
+pub mod sync;

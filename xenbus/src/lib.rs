@@ -15,4 +15,9 @@
 extern crate alloc;
 
 pub mod fdo;
+#[macro_use]
+pub mod log;
+pub mod interface;
 pub mod pdo;
+pub mod range_set;
+pub mod shared;
