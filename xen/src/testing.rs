@@ -374,3 +374,23 @@ impl Hypercall for FakeHv {
         self.writes.lock().unwrap().push((port, width, value));
     }
 }
+
+/// A C log disposition appending each line to the `Mutex<Vec<String>>` at `argument`.
+pub extern "C" fn collect_disposition(
+    argument: *mut core::ffi::c_void,
+    buffer: *mut core::ffi::c_char,
+    length: u32,
+) {
+    let sink = argument as *const Mutex<Vec<String>>;
+    // SAFETY: the tests pass a live Mutex as the argument and xen passes `length` readable
+    // bytes.
+    let (sink, bytes) = unsafe {
+        (
+            &*sink,
+            std::slice::from_raw_parts(buffer as *const u8, length as usize),
+        )
+    };
+    sink.lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(bytes).into_owned());
+}
