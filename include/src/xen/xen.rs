@@ -12,6 +12,10 @@ pub type XenPfn = u64;
 /// Native-width unsigned integer of the hypercall ABI (`xen_ulong_t`, 64-bit on x86_64).
 pub type XenUlong = u64;
 
+/// The Xen interface version this ABI follows (`__XEN_INTERFACE_VERSION__`): Xen 4.8, as
+/// upstream XenBus builds with. The conformance probe compiles the C headers with it.
+pub const XEN_INTERFACE_VERSION: u32 = 0x0004_0800;
+
 /// Size of a Xen page in bytes (x86: 4 KiB).
 pub const XEN_PAGE_SIZE: usize = 4096;
 /// log2 of [`XEN_PAGE_SIZE`].
@@ -123,10 +127,10 @@ open_enum! {
     pub struct DomId(u16) {
         /// The control domain.
         DOM0 = 0 => "0",
-        /// First reserved id.
-        FIRST_RESERVED = 0x7FF0 => "DOMID_FIRST_RESERVED",
-        /// The calling domain (same value as `FIRST_RESERVED`).
+        /// The calling domain.
         SELF = 0x7FF0 => "DOMID_SELF",
+        /// First reserved id (same value as `SELF`).
+        FIRST_RESERVED = 0x7FF0 => "DOMID_FIRST_RESERVED",
         /// I/O memory owner.
         IO = 0x7FF1 => "DOMID_IO",
         /// The hypervisor itself.
@@ -334,6 +338,7 @@ pub const CONSTANTS: &[&[AbiConstant]] = &[
     Virq::C_CONSTANTS,
     ConsoleIoOp::C_CONSTANTS,
     abi_constants![
+        "__XEN_INTERFACE_VERSION__" => XEN_INTERFACE_VERSION,
         "XEN_LEGACY_MAX_VCPUS" => XEN_LEGACY_MAX_VCPUS,
         "sizeof(xen_ulong_t) * 8" => XEN_ULONG_BITS,
         "sizeof(xen_pfn_t)" => core::mem::size_of::<XenPfn>(),
@@ -372,7 +377,7 @@ mod tests {
     #[test]
     fn domid_reserved_values() {
         assert_eq!(DomId::SELF, DomId::FIRST_RESERVED);
-        assert_eq!(DomId::SELF.c_name(), Some("DOMID_FIRST_RESERVED"));
+        assert_eq!(DomId::SELF.c_name(), Some("DOMID_SELF"));
         assert_eq!(DomId(5).c_name(), None);
         assert_eq!(DomId::default(), DomId::DOM0);
     }
