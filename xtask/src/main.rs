@@ -7,6 +7,7 @@ mod infcheck;
 mod pytest;
 mod rig;
 mod upgrade;
+mod wintools;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         },
         "check-upgrade" => upgrade::main(&args[1..]),
         "pytest" => pytest::main(),
+        "wintools" => wintools::main(&args[1..]),
         _ => {
             eprintln!("xtask: unknown command {command:?}");
             ExitCode::from(2)
