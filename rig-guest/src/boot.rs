@@ -2,8 +2,8 @@
 //!
 //! The guest loads its own GDT and reloads every segment register while still in 32-bit
 //! mode (the direct-boot start state leaves all selectors null, and switching to long mode
-//! from there triple-faults), builds identity page tables for the first 1 GiB with 2 MiB
-//! pages, enables PAE, EFER.LME and paging, then far-jumps to 64-bit code and calls
+//! from there triple-faults), builds identity page tables for the first 4 GiB (4 KiB pages
+//! for the first 8 MiB, 2 MiB pages above), enables PAE, EFER.LME and paging, then far-jumps to 64-bit code and calls
 //! `rig_main`. A multiboot header and a PVH entry note are included so the same ELF also
 //! boots from GRUB or as PVH.
 
@@ -14,14 +14,6 @@ core::arch::global_asm!(
     .long 0x1BADB002
     .long 0x00000003
     .long -(0x1BADB002 + 0x00000003)
-
-    .section .note.Xen, "a"
-    .balign 4
-    .long 4
-    .long 4
-    .long 18
-    .asciz "Xen"
-    .long rig_start32
 
     .section .boot.text, "ax"
     .code32
@@ -38,12 +30,22 @@ rig_start32:
     ljmpl $0x08, $1f
 1:
     movl $rig_stack_top, %esp
+    /* PML4[0] -> PDPT; PDPT[i] -> PD i (i < 4) covering 4 GiB with 2 MiB pages, except
+     * the first 8 MiB (the image and its arena) which PD 0 maps through four 4 KiB page
+     * tables. */
     movl $rig_pdpt, %eax
     orl $3, %eax
     movl %eax, (rig_pml4)
+    movl $rig_pdpt, %edi
     movl $rig_pd, %eax
     orl $3, %eax
-    movl %eax, (rig_pdpt)
+    xorl %ecx, %ecx
+5:
+    movl %eax, (%edi,%ecx,8)
+    addl $4096, %eax
+    incl %ecx
+    cmpl $4, %ecx
+    jne 5b
     movl $rig_pd, %edi
     xorl %ecx, %ecx
 2:
@@ -51,10 +53,50 @@ rig_start32:
     shll $21, %eax
     orl $0x83, %eax
     movl %eax, (%edi,%ecx,8)
-    movl $0, 4(%edi,%ecx,8)
     incl %ecx
-    cmpl $512, %ecx
+    cmpl $2048, %ecx
     jne 2b
+    movl $rig_pt, %eax
+    orl $3, %eax
+    xorl %ecx, %ecx
+6:
+    movl %eax, (%edi,%ecx,8)
+    addl $4096, %eax
+    incl %ecx
+    cmpl $4, %ecx
+    jne 6b
+    movl $rig_pt, %edi
+    xorl %ecx, %ecx
+7:
+    movl %ecx, %eax
+    shll $12, %eax
+    orl $3, %eax
+    movl %eax, (%edi,%ecx,8)
+    incl %ecx
+    cmpl $2048, %ecx
+    jne 7b
+    /* A 64-bit IDT whose 32 exception gates report "EX<letter>" on port 0xE9, so a fault
+     * during or after the switch says which vector it was. */
+    movl $rig_idt, %edi
+    movl $rig_exc_stubs, %edx
+    xorl %ecx, %ecx
+8:
+    movl %edx, %eax
+    andl $0xFFFF, %eax
+    orl $0x180000, %eax
+    movl %eax, (%edi)
+    movl %edx, %eax
+    andl $0xFFFF0000, %eax
+    orl $0x8E00, %eax
+    movl %eax, 4(%edi)
+    movl $0, 8(%edi)
+    movl $0, 12(%edi)
+    addl $16, %edi
+    addl $16, %edx
+    incl %ecx
+    cmpl $32, %ecx
+    jne 8b
+    lidtl (rig_idt_pointer)
     movl $rig_pml4, %eax
     movl %eax, %cr3
     movl %cr4, %eax
@@ -86,6 +128,32 @@ rig_start32:
     hlt
     jmp 4b
 
+    .section .text.rig_exc, "ax"
+    .code64
+    .balign 16
+rig_exc_stubs:
+    .set rig_vector, 0
+    .rept 32
+    .balign 16
+    movl $(0x41 + rig_vector), %ebx
+    jmp rig_exc_common
+    .set rig_vector, rig_vector + 1
+    .endr
+rig_exc_common:
+    movw $0xE9, %dx
+    movb $0x45, %al
+    outb %al, %dx
+    movb $0x58, %al
+    outb %al, %dx
+    movb %bl, %al
+    outb %al, %dx
+    movb $0x0A, %al
+    outb %al, %dx
+9:
+    cli
+    hlt
+    jmp 9b
+
     .section .rodata.rig_gdt, "a"
     .balign 16
 rig_gdt:
@@ -98,11 +166,18 @@ rig_gdt_pointer:
     .word rig_gdt_end - rig_gdt - 1
     .long rig_gdt
 
+rig_idt_pointer:
+    .word 32 * 16 - 1
+    .long rig_idt
+
     .section .bss.rig_boot, "aw", @nobits
+    .balign 16
+rig_idt: .skip 512
     .balign 4096
 rig_pml4: .skip 4096
 rig_pdpt: .skip 4096
-rig_pd: .skip 4096
+rig_pd: .skip 16384
+rig_pt: .skip 16384
     .balign 16
 rig_stack: .skip 65536
 rig_stack_top:

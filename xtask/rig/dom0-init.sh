@@ -19,17 +19,26 @@ name = "rig"
 type = "hvm"
 memory = 64
 vcpus = 1
-kernel = "/rigdata/guest.elf"
+boot = "d"
 serial = "file:/var/log/xen/rig.serial"
 vnc = 0
 on_poweroff = "preserve"
 on_reboot = "preserve"
 on_crash = "preserve"
-device_model_args_hvm = [ "-drive", "file=/var/lib/xen/rig-disk.img,if=ide,index=0,media=disk,format=raw", "-device", "e1000,id=rignic" ]
+disk = [ "format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/var/lib/xen/rig-disk.img", "format=raw,vdev=hdc,access=ro,devtype=cdrom,backendtype=qdisk,target=/rigdata/guest.iso" ]
+device_model_args_hvm = [ "-device", "e1000,id=rignic" ]
 CFG
-say "xl create"
-if ! xl create -p /root/rig.cfg > /var/log/xen/xl-create.log 2>&1; then
+# libxl's QMP handshake with the device model times out when the host is loaded: retry.
+created=no
+for attempt in 1 2 3; do
+    say "xl create (attempt $attempt)"
+    if xl create -p /root/rig.cfg > /var/log/xen/xl-create.log 2>&1; then created=yes; break; fi
+    xl destroy rig >/dev/null 2>&1
+    sleep 5
+done
+if [ $created = no ]; then
     say "FAIL xl create"; sed 's/^/RIGHOST: xl: /' /var/log/xen/xl-create.log | tail -30
+    for f in /var/log/xen/qemu-dm-*.log; do sed "s|^|RIGHOST: $f: |" "$f" | tail -30; done
     echo o > /proc/sysrq-trigger; sleep 5; poweroff -f
 fi
 DOMID=$(xl domid rig)

@@ -24,6 +24,9 @@ const HOST_PACKAGES: &[(&str, &str)] = &[
     ("debootstrap", "debootstrap"),
     ("mke2fs", "e2fsprogs"),
     ("objcopy", "binutils"),
+    ("grub-mkrescue", "grub-common"),
+    ("xorriso", "xorriso"),
+    ("mformat", "mtools"),
 ];
 
 /// Options of one rig run.
@@ -111,6 +114,9 @@ fn provision() -> Result<(), String> {
         .filter(|(cmd, _)| !have(cmd))
         .map(|(_, pkg)| *pkg)
         .collect();
+    if !Path::new("/usr/lib/grub/i386-pc").exists() {
+        missing.push("grub-pc-bin");
+    }
     if !Path::new("/boot/xen-4.17-amd64.gz").exists() {
         missing.push("xen-hypervisor-4.17-amd64");
     }
@@ -260,15 +266,37 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
         Command::new("chmod").arg("755").arg(data.join("init.sh")),
         "chmod init.sh",
     )?;
-    // Xen's HVM direct-boot loader takes the 32-bit ELF container; the code inside switches
-    // to long mode itself.
+    // The guest boots from a GRUB ISO (hvmloader → SeaBIOS → GRUB multiboot): from the start
+    // state of Xen's HVM direct ELF boot, enabling long-mode paging triple-faults under
+    // QEMU TCG, while the firmware path works. Multiboot wants the 32-bit ELF container;
+    // the code inside switches to long mode itself.
+    let iso = dir.join("iso");
+    let _ = fs::remove_dir_all(&iso);
+    fs::create_dir_all(iso.join("boot/grub")).map_err(|e| e.to_string())?;
     run(
         Command::new("objcopy")
             .args(["-I", "elf64-x86-64", "-O", "elf32-i386"])
             .arg(guest)
-            .arg(data.join("guest.elf")),
+            .arg(iso.join("boot/rig-guest.elf")),
         "objcopy guest",
     )?;
+    fs::write(
+        iso.join("boot/grub/grub.cfg"),
+        "set timeout=0\nmenuentry rig {\n multiboot /boot/rig-guest.elf\n boot\n}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let output = Command::new("grub-mkrescue")
+        .arg("-o")
+        .arg(data.join("guest.iso"))
+        .arg(&iso)
+        .output()
+        .map_err(|e| format!("grub-mkrescue: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "grub-mkrescue failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
     let image = dir.join("data.img");
     let _ = fs::remove_file(&image);
     run(
