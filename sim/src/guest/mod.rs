@@ -1,0 +1,407 @@
+//! The Windows guest model: the host implementation of `common::os::Os`.
+//!
+//! Pages come from the guest's physmap (so their frame numbers are real to the hypervisor
+//! model), processors are a thread-local "current processor", time is the machine's virtual
+//! clock, the registry is [`registry::Registry`] and debug output is captured for tests.
+//! New `Os` methods get their model here; keep each one a thin call into a field.
+
+pub mod registry;
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use common::os::{
+    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, Page, RegValue,
+};
+use xen_include::status::{
+    NtStatus, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND,
+};
+
+use crate::clock::Clock;
+use crate::hv::Hypervisor;
+use registry::{RegError, Registry};
+
+/// Root of the registry paths the `Os` edge is relative to (`HKLM`).
+pub const HKLM: &str = r"\Registry\Machine";
+
+thread_local! {
+    static CURRENT_PROCESSOR: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Index of the processor the calling host thread is currently "running on".
+pub fn current_processor() -> u32 {
+    CURRENT_PROCESSOR.with(|c| c.get())
+}
+
+/// Run `f` as if on processor `cpu`, restoring the previous processor afterwards.
+pub fn run_on<R>(cpu: u32, f: impl FnOnce() -> R) -> R {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT_PROCESSOR.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT_PROCESSOR.with(|c| c.replace(cpu)));
+    f()
+}
+
+/// Something the guest model saw the driver do wrong (tests assert this list is empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestViolation {
+    /// `free_page` of a page that was not allocated by `alloc_page`.
+    FreeOfUnallocatedPage(Page),
+    /// `free_page` of a page whose frame is no longer populated RAM (ballooned out or
+    /// overlaid by a hypervisor mapping and not given back).
+    FreeOfUnpopulatedPage(Page),
+}
+
+struct PageAllocator {
+    /// Free RAM frames, lowest last (popped first).
+    free: Vec<u64>,
+    allocated: std::collections::BTreeSet<u64>,
+}
+
+/// The Windows guest.
+pub struct WindowsGuest {
+    hv: Arc<Hypervisor>,
+    clock: Arc<Clock>,
+    processors: u32,
+    pages: Mutex<PageAllocator>,
+    registry: Mutex<Registry>,
+    log: Mutex<Vec<String>>,
+    violations: Mutex<Vec<GuestViolation>>,
+    echo: bool,
+    keys: Mutex<KeyTable>,
+    callbacks: Mutex<CallbackTable>,
+    modules: Mutex<Vec<ModuleInfo>>,
+    firmware: Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
+    safe_boot_mode: std::sync::atomic::AtomicU32,
+    ram_pages: u64,
+}
+
+#[derive(Default)]
+struct KeyTable {
+    next: usize,
+    open: std::collections::BTreeMap<usize, String>,
+}
+
+#[derive(Default)]
+struct CallbackTable {
+    next: usize,
+    registered: std::collections::BTreeMap<usize, KernelCallback>,
+}
+
+fn reg_status(e: RegError) -> NtStatus {
+    match e {
+        RegError::NotFound => STATUS_OBJECT_NAME_NOT_FOUND,
+        RegError::HasSubkeys | RegError::ChildMustBeVolatile | RegError::InvalidName => {
+            STATUS_INVALID_PARAMETER
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl WindowsGuest {
+    /// A guest with `processors` CPUs owning RAM frames `ram_gfns` of `hv`'s physmap.
+    pub fn new(
+        hv: Arc<Hypervisor>,
+        clock: Arc<Clock>,
+        processors: u32,
+        ram_gfns: std::ops::Range<u64>,
+    ) -> Self {
+        WindowsGuest {
+            hv,
+            clock,
+            processors,
+            pages: Mutex::new(PageAllocator {
+                free: ram_gfns.clone().rev().collect(),
+                allocated: Default::default(),
+            }),
+            registry: Mutex::new(Registry::new()),
+            log: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+            echo: std::env::var_os("XEN_SIM_ECHO").is_some(),
+            keys: Mutex::new(KeyTable::default()),
+            callbacks: Mutex::new(CallbackTable::default()),
+            modules: Mutex::new(vec![ModuleInfo {
+                base: 0xFFFF_F800_0000_0000,
+                size: 0x00A0_0000,
+                name: r"\SystemRoot\system32\ntoskrnl.exe".to_string(),
+            }]),
+            firmware: Mutex::new(Default::default()),
+            safe_boot_mode: std::sync::atomic::AtomicU32::new(0),
+            ram_pages: ram_gfns.end,
+        }
+    }
+
+    /// The hypervisor this guest runs on.
+    pub fn hypervisor(&self) -> &Arc<Hypervisor> {
+        &self.hv
+    }
+
+    /// Exclusive access to the registry.
+    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.registry)
+    }
+
+    /// Lines written through [`Os::debug_print`] so far (drained).
+    pub fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.log))
+    }
+
+    /// Lines written through [`Os::debug_print`] so far (kept).
+    pub fn log(&self) -> Vec<String> {
+        lock(&self.log).clone()
+    }
+
+    /// Misuse of guest services recorded so far.
+    pub fn violations(&self) -> Vec<GuestViolation> {
+        lock(&self.violations).clone()
+    }
+
+    /// Number of pages currently allocated through [`Os::alloc_page`].
+    pub fn allocated_pages(&self) -> usize {
+        lock(&self.pages).allocated.len()
+    }
+
+    /// Number of RAM pages still free in the guest allocator.
+    pub fn free_pages(&self) -> usize {
+        lock(&self.pages).free.len()
+    }
+
+    /// Full registry path (under `HKLM`) of a path relative to `parent`.
+    fn key_path(&self, parent: Option<KeyHandle>, path: &str) -> Result<String, NtStatus> {
+        let base = match parent {
+            None => HKLM.to_string(),
+            Some(h) => lock(&self.keys)
+                .open
+                .get(&h.0)
+                .cloned()
+                .ok_or(STATUS_INVALID_HANDLE)?,
+        };
+        let rel = path.trim_matches('\\');
+        Ok(if rel.is_empty() {
+            base
+        } else {
+            format!("{base}\\{rel}")
+        })
+    }
+
+    fn open_handle(&self, path: String) -> KeyHandle {
+        let mut k = lock(&self.keys);
+        k.next += 1;
+        let h = k.next;
+        k.open.insert(h, path);
+        KeyHandle(h)
+    }
+
+    fn handle_path(&self, key: KeyHandle) -> Result<String, NtStatus> {
+        lock(&self.keys)
+            .open
+            .get(&key.0)
+            .cloned()
+            .ok_or(STATUS_INVALID_HANDLE)
+    }
+
+    /// Number of registry handles currently open (tests check for leaks).
+    pub fn open_key_handles(&self) -> usize {
+        lock(&self.keys).open.len()
+    }
+
+    /// Kernel callbacks currently registered.
+    pub fn registered_callbacks(&self) -> Vec<KernelCallback> {
+        lock(&self.callbacks).registered.values().copied().collect()
+    }
+
+    /// Replace the list of loaded kernel modules.
+    pub fn set_loaded_modules(&self, modules: Vec<ModuleInfo>) {
+        *lock(&self.modules) = modules;
+    }
+
+    /// Place bytes at a physical address outside RAM (firmware tables, BIOS area).
+    pub fn set_firmware_bytes(&self, address: u64, bytes: Vec<u8>) {
+        lock(&self.firmware).insert(address, bytes);
+    }
+
+    /// Set `InitSafeBootMode`.
+    pub fn set_safe_boot_mode(&self, mode: u32) {
+        self.safe_boot_mode
+            .store(mode, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A reboot of the guest OS: volatile registry keys vanish and the log is kept.
+    pub fn reboot_registry(&self) {
+        lock(&self.registry).reboot();
+    }
+}
+
+impl Os for WindowsGuest {
+    fn alloc_page(&self) -> Option<Page> {
+        let mut pages = lock(&self.pages);
+        // Skip frames the hypervisor no longer backs with RAM (e.g. overlaid at boot).
+        while let Some(gfn) = pages.free.pop() {
+            if !self.hv.gfn_is_ram(gfn) {
+                continue;
+            }
+            pages.allocated.insert(gfn);
+            let va = self.hv.gfn_va(gfn);
+            // SAFETY: `gfn` is populated RAM in the physmap, so `va` is a writable page.
+            unsafe { std::ptr::write_bytes(va as *mut u8, 0, crate::hv::memory::PAGE_SIZE) };
+            return Some(Page { va, pfn: gfn });
+        }
+        None
+    }
+
+    fn free_page(&self, page: Page) {
+        let mut pages = lock(&self.pages);
+        if self.hv.gfn_va_checked(page.pfn) != Some(page.va) || !pages.allocated.remove(&page.pfn) {
+            lock(&self.violations).push(GuestViolation::FreeOfUnallocatedPage(page));
+            return;
+        }
+        if !self.hv.gfn_is_ram(page.pfn) {
+            // Windows would hand this frame to someone else and they would fault on it.
+            lock(&self.violations).push(GuestViolation::FreeOfUnpopulatedPage(page));
+            return;
+        }
+        pages.free.push(page.pfn);
+    }
+
+    fn map_pfn(&self, pfn: u64) -> Option<usize> {
+        (self.hv.p2m(pfn) != crate::hv::P2m::Invalid).then(|| self.hv.gfn_va(pfn))
+    }
+
+    fn processor_count(&self) -> u32 {
+        self.processors
+    }
+
+    fn maximum_processor_count(&self) -> u32 {
+        self.processors
+    }
+
+    fn run_on_processor(&self, cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
+        if cpu >= self.processors {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        run_on(cpu, f);
+        Ok(())
+    }
+
+    fn safe_boot_mode(&self) -> u32 {
+        self.safe_boot_mode
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn registry_open(&self, parent: Option<KeyHandle>, path: &str) -> Result<KeyHandle, NtStatus> {
+        let full = self.key_path(parent, path)?;
+        if !self.registry().key_exists(&full) {
+            return Err(STATUS_OBJECT_NAME_NOT_FOUND);
+        }
+        Ok(self.open_handle(full))
+    }
+
+    fn registry_create(
+        &self,
+        parent: Option<KeyHandle>,
+        path: &str,
+        volatile: bool,
+    ) -> Result<KeyHandle, NtStatus> {
+        let full = self.key_path(parent, path)?;
+        self.registry()
+            .create_key(&full, volatile)
+            .map_err(reg_status)?;
+        Ok(self.open_handle(full))
+    }
+
+    fn registry_close(&self, key: KeyHandle) {
+        lock(&self.keys).open.remove(&key.0);
+    }
+
+    fn registry_query(&self, key: KeyHandle, name: &str) -> Result<RegValue, NtStatus> {
+        let path = self.handle_path(key)?;
+        self.registry().query_value(&path, name).map_err(reg_status)
+    }
+
+    fn registry_set(&self, key: KeyHandle, name: &str, value: &RegValue) -> Result<(), NtStatus> {
+        let path = self.handle_path(key)?;
+        self.registry()
+            .set_value(&path, name, value.clone())
+            .map_err(reg_status)
+    }
+
+    fn registry_delete_value(&self, key: KeyHandle, name: &str) -> Result<(), NtStatus> {
+        let path = self.handle_path(key)?;
+        self.registry()
+            .delete_value(&path, name)
+            .map_err(reg_status)
+    }
+
+    fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus> {
+        let path = self.handle_path(key)?;
+        self.registry().subkeys(&path).map_err(reg_status)
+    }
+
+    fn read_physical(&self, address: u64, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        // Firmware regions first (they lie outside RAM in a real machine too).
+        for (base, bytes) in lock(&self.firmware).iter() {
+            let end = base + bytes.len() as u64;
+            if address >= *base && address + buffer.len() as u64 <= end {
+                let off = (address - base) as usize;
+                buffer.copy_from_slice(&bytes[off..off + buffer.len()]);
+                return Ok(());
+            }
+        }
+        let page = crate::hv::memory::PAGE_SIZE as u64;
+        let mut done = 0usize;
+        while done < buffer.len() {
+            let a = address + done as u64;
+            let (gfn, off) = (a / page, (a % page) as usize);
+            let n = (buffer.len() - done).min(page as usize - off);
+            self.hv
+                .read_guest(gfn, off, &mut buffer[done..done + n])
+                .map_err(|_| STATUS_INVALID_PARAMETER)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn physical_memory_ranges(&self) -> Vec<MemoryRange> {
+        vec![MemoryRange {
+            start: 0,
+            length: self.ram_pages * crate::hv::memory::PAGE_SIZE as u64,
+        }]
+    }
+
+    fn loaded_modules(&self) -> Result<Vec<ModuleInfo>, NtStatus> {
+        Ok(lock(&self.modules).clone())
+    }
+
+    fn register_callback(&self, kind: KernelCallback) -> Result<CallbackHandle, NtStatus> {
+        let mut c = lock(&self.callbacks);
+        c.next += 1;
+        let h = c.next;
+        c.registered.insert(h, kind);
+        Ok(CallbackHandle(h))
+    }
+
+    fn deregister_callback(&self, handle: CallbackHandle) {
+        lock(&self.callbacks).registered.remove(&handle.0);
+    }
+
+    fn current_processor(&self) -> u32 {
+        current_processor()
+    }
+
+    fn system_time(&self) -> i64 {
+        self.clock.windows_system_time()
+    }
+
+    fn debug_print(&self, line: &str) {
+        if self.echo {
+            eprintln!("{line}");
+        }
+        lock(&self.log).push(line.to_string());
+    }
+}

@@ -1,0 +1,298 @@
+//! The emulated platform around the guest: the Xen platform PCI device and its I/O ports
+//! (0x10–0x12: magic, protocol version, product/build handshake, blacklisting, unplug, log),
+//! the debug port 0xE9, and the PCI/IDE devices that QEMU emulates until the unplug protocol
+//! removes them.
+
+use std::sync::Arc;
+
+use common::hypercall::PortWidth;
+
+use crate::hv::abi::*;
+
+/// What an emulated device is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// The Xen platform PCI device (xenbus binds to it).
+    XenPlatform,
+    /// The PIIX IDE controller.
+    IdeController,
+    /// A disk on an IDE channel.
+    IdeDisk {
+        /// 0 = primary, 1 = secondary.
+        channel: u8,
+        /// 0 = master, 1 = slave.
+        position: u8,
+    },
+    /// A CD-ROM on an IDE channel (never unplugged).
+    IdeCdrom {
+        /// 0 = primary, 1 = secondary.
+        channel: u8,
+        /// 0 = master, 1 = slave.
+        position: u8,
+    },
+    /// A SCSI disk controller (unplugged with the IDE disks).
+    ScsiController,
+    /// An NVMe controller.
+    Nvme,
+    /// An emulated network card.
+    Nic,
+}
+
+/// One emulated device with its PCI identity (IDE devices carry the controller's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// What it is.
+    pub kind: DeviceKind,
+    /// PCI vendor id.
+    pub vendor: u16,
+    /// PCI device id.
+    pub device: u16,
+    /// PCI revision.
+    pub revision: u8,
+    /// PCI slot number (0 for IDE devices, which sit behind the controller).
+    pub slot: u8,
+}
+
+/// Decides whether a driver (product, build) is blacklisted.
+pub type BlacklistFn = Arc<dyn Fn(u16, u32) -> bool + Send + Sync>;
+
+/// The platform's state.
+pub struct Platform {
+    devices: Vec<Device>,
+    protocol_version: u8,
+    product: Option<u16>,
+    build: Option<u32>,
+    blacklist: Option<BlacklistFn>,
+    blacklisted: bool,
+    flags: u8,
+    unplug_writes: Vec<u16>,
+    log: Vec<u8>,
+    log_lines: Vec<String>,
+    debug_port: Vec<u8>,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Platform {
+    /// The default HVM machine: platform device, IDE controller with a disk on primary
+    /// master and slave, a CD-ROM on secondary master, an NVMe disk and an emulated NIC.
+    pub fn new() -> Self {
+        let ide = |kind| Device {
+            kind,
+            vendor: 0x8086,
+            device: 0x7010,
+            revision: 0,
+            slot: 1,
+        };
+        Platform {
+            devices: vec![
+                ide(DeviceKind::IdeController),
+                ide(DeviceKind::IdeDisk {
+                    channel: 0,
+                    position: 0,
+                }),
+                ide(DeviceKind::IdeDisk {
+                    channel: 0,
+                    position: 1,
+                }),
+                ide(DeviceKind::IdeCdrom {
+                    channel: 1,
+                    position: 0,
+                }),
+                Device {
+                    kind: DeviceKind::XenPlatform,
+                    vendor: XEN_PLATFORM_VENDOR_ID,
+                    device: XEN_PLATFORM_DEVICE_ID,
+                    revision: XEN_PLATFORM_VENDOR_DEVICE_REVISION,
+                    slot: 2,
+                },
+                Device {
+                    kind: DeviceKind::Nic,
+                    vendor: 0x10EC,
+                    device: 0x8139,
+                    revision: 0x20,
+                    slot: 3,
+                },
+                Device {
+                    kind: DeviceKind::Nvme,
+                    vendor: 0x1B36,
+                    device: 0x0010,
+                    revision: 2,
+                    slot: 4,
+                },
+            ],
+            protocol_version: 1,
+            product: None,
+            build: None,
+            blacklist: None,
+            blacklisted: false,
+            flags: 0,
+            unplug_writes: Vec::new(),
+            log: Vec::new(),
+            log_lines: Vec::new(),
+            debug_port: Vec::new(),
+        }
+    }
+
+    /// Replace the emulated device list.
+    pub fn set_devices(&mut self, devices: Vec<Device>) {
+        self.devices = devices;
+    }
+
+    /// The devices still present.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// Set the protocol version reported on port 0x12 (0 = no product/build handshake).
+    pub fn set_protocol_version(&mut self, version: u8) {
+        self.protocol_version = version;
+    }
+
+    /// Install the blacklist rule evaluated when the driver writes its build number.
+    pub fn set_blacklist(&mut self, rule: Option<BlacklistFn>) {
+        self.blacklist = rule;
+    }
+
+    /// Product number and build number written by the driver, if any.
+    pub fn driver_identity(&self) -> (Option<u16>, Option<u32>) {
+        (self.product, self.build)
+    }
+
+    /// Every value written to the unplug register, in order.
+    pub fn unplug_writes(&self) -> &[u16] {
+        &self.unplug_writes
+    }
+
+    /// Lines the driver logged through port 0x12.
+    pub fn log_lines(&self) -> &[String] {
+        &self.log_lines
+    }
+
+    /// Bytes written to the debug port 0xE9.
+    pub fn debug_port_output(&self) -> String {
+        String::from_utf8_lossy(&self.debug_port).into_owned()
+    }
+
+    fn unplug(&mut self, bits: u16) {
+        self.unplug_writes.push(bits);
+        self.devices.retain(|d| match d.kind {
+            DeviceKind::IdeDisk { channel, position } => {
+                let primary_master = channel == 0 && position == 0;
+                !(bits & UnplugFlags::IDE_SCSI_DISKS.bits() != 0
+                    || (bits & UnplugFlags::AUX_IDE_DISKS.bits() != 0 && !primary_master))
+            }
+            DeviceKind::ScsiController => bits & UnplugFlags::IDE_SCSI_DISKS.bits() == 0,
+            DeviceKind::Nvme => bits & UnplugFlags::NVME_DISKS.bits() == 0,
+            DeviceKind::Nic => bits & UnplugFlags::ALL_NICS.bits() == 0,
+            _ => true,
+        });
+    }
+
+    /// A port read.
+    pub fn port_read(&mut self, port: u16, width: PortWidth) -> u32 {
+        match (port, width) {
+            (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Word) => {
+                if self.blacklisted {
+                    XEN_PLATFORM_MAGIC_BLACKLISTED as u32
+                } else {
+                    XEN_PLATFORM_MAGIC as u32
+                }
+            }
+            (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Byte) => self.flags as u32,
+            (XEN_PLATFORM_IOPORT_VERSION, PortWidth::Byte) => self.protocol_version as u32,
+            (XEN_DEBUG_CONSOLE_IOPORT, PortWidth::Byte) => XEN_DEBUG_CONSOLE_IOPORT as u32,
+            (_, PortWidth::Byte) => 0xFF,
+            (_, PortWidth::Word) => 0xFFFF,
+            (_, PortWidth::Dword) => 0xFFFF_FFFF,
+        }
+    }
+
+    /// A port write.
+    pub fn port_write(&mut self, port: u16, width: PortWidth, value: u32) {
+        match (port, width) {
+            (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Word) => self.unplug(value as u16),
+            (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Byte) => self.flags = value as u8,
+            (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Dword) => {
+                self.build = Some(value);
+                let product = self.product.unwrap_or(0);
+                self.blacklisted = self
+                    .blacklist
+                    .as_ref()
+                    .is_some_and(|rule| rule(product, value));
+            }
+            (XEN_PLATFORM_IOPORT_VERSION, PortWidth::Word) => self.product = Some(value as u16),
+            (XEN_PLATFORM_IOPORT_VERSION, PortWidth::Byte) => {
+                let b = value as u8;
+                if b == b'\n' {
+                    let line = String::from_utf8_lossy(&self.log).into_owned();
+                    self.log_lines.push(line);
+                    self.log.clear();
+                } else {
+                    self.log.push(b);
+                }
+            }
+            (XEN_DEBUG_CONSOLE_IOPORT, PortWidth::Byte) => self.debug_port.push(value as u8),
+            // Port 0x11 and other widths are reserved: writes are ignored, as QEMU does.
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(p: &Platform, f: impl Fn(&DeviceKind) -> bool) -> usize {
+        p.devices().iter().filter(|d| f(&d.kind)).count()
+    }
+
+    #[test]
+    fn handshake_blacklist_and_unplug() {
+        let mut p = Platform::new();
+        assert_eq!(p.port_read(0x10, PortWidth::Word), 0x49D2);
+        assert_eq!(p.port_read(0x12, PortWidth::Byte), 1);
+        assert_eq!(p.port_read(0x11, PortWidth::Byte), 0xFF);
+        p.set_blacklist(Some(Arc::new(|product, build| {
+            product == 0xFFFF && build < 0x0009_0000
+        })));
+        p.port_write(0x12, PortWidth::Word, 0xFFFF);
+        p.port_write(0x10, PortWidth::Dword, 0x0008_0000);
+        assert_eq!(p.port_read(0x10, PortWidth::Word), 0xD249);
+        p.port_write(0x10, PortWidth::Dword, 0x0009_0100);
+        assert_eq!(p.port_read(0x10, PortWidth::Word), 0x49D2);
+        assert_eq!(p.driver_identity(), (Some(0xFFFF), Some(0x0009_0100)));
+        // Aux unplug keeps the primary master; the full unplug takes every disk but the CD.
+        p.port_write(
+            0x10,
+            PortWidth::Word,
+            UnplugFlags::AUX_IDE_DISKS.bits() as u32,
+        );
+        assert_eq!(count(&p, |k| matches!(k, DeviceKind::IdeDisk { .. })), 1);
+        p.port_write(0x10, PortWidth::Word, 0x0009);
+        assert_eq!(
+            count(&p, |k| matches!(
+                k,
+                DeviceKind::IdeDisk { .. } | DeviceKind::Nvme
+            )),
+            0
+        );
+        assert_eq!(count(&p, |k| matches!(k, DeviceKind::IdeCdrom { .. })), 1);
+        assert_eq!(count(&p, |k| *k == DeviceKind::Nic), 1);
+        p.port_write(0x10, PortWidth::Word, 0x0002);
+        assert_eq!(count(&p, |k| *k == DeviceKind::Nic), 0);
+        assert_eq!(count(&p, |k| *k == DeviceKind::XenPlatform), 1);
+        assert_eq!(p.unplug_writes(), &[4, 9, 2]);
+        for b in b"hello\n" {
+            p.port_write(0x12, PortWidth::Byte, *b as u32);
+        }
+        assert_eq!(p.log_lines(), &["hello".to_string()]);
+        p.port_write(0xE9, PortWidth::Byte, b'X' as u32);
+        assert_eq!(p.debug_port_output(), "X");
+        assert_eq!(p.port_read(0xE9, PortWidth::Byte), 0xE9);
+    }
+}
