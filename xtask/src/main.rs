@@ -27,6 +27,13 @@ fn main() -> ExitCode {
             }
         },
         "check-upgrade" => upgrade::main(&args[1..]),
+        "check-upgrade-selftest" => match upgrade::selftest() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("check-upgrade-selftest: {e}");
+                ExitCode::FAILURE
+            }
+        },
         "pytest" => pytest::main(),
         "wintools" => wintools::main(&args[1..]),
         _ => {

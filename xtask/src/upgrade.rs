@@ -31,37 +31,96 @@ pub fn main(args: &[String]) -> ExitCode {
     ExitCode::from(code)
 }
 
+const SAMPLE_SERVICES: &str = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services";
+const SAMPLE_ENUM: &str = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Enum\\XENBUS";
+
+/// A version 5 export (text; encode with `utf16le_with_bom`) with the given subscriptions (provider, consumer, interface,
+/// version) and children (class, revision).
+pub fn sample_export(subs: &[(&str, &str, &str, u32)], children: &[(&str, &str)]) -> String {
+    let mut text = String::from("Windows Registry Editor Version 5.00\r\n\r\n");
+    text.push_str(&format!(
+        "[{SAMPLE_SERVICES}\\xenbus]\r\n\"Start\"=dword:00000000\r\n\r\n"
+    ));
+    for (provider, consumer, iface, v) in subs {
+        text.push_str(&format!(
+            "[{SAMPLE_SERVICES}\\{provider}\\Interfaces\\{consumer}]\r\n\"{iface}\"=dword:{v:08x}\r\n\r\n"
+        ));
+    }
+    text.push_str(&format!("[{SAMPLE_ENUM}]\r\n\r\n"));
+    for (class, rev) in children {
+        text.push_str(&format!(
+            "[{SAMPLE_ENUM}\\VEN_XP&DEV_{class}\\_]\r\n\"MatchingDeviceId\"=\"xenbus\\\\ven_xp0001&dev_{}&rev_{rev}\"\r\n\"Service\"=\"xen{}\"\r\n\r\n",
+            class.to_lowercase(),
+            class.to_lowercase()
+        ));
+    }
+    text
+}
+
+/// The end-to-end table run by `cargo xtask test`: writes a compatible, a vetoing and a
+/// malformed export under `target/check-upgrade/` and runs `xtask check-upgrade` on each,
+/// expecting exit codes 0, 1 and 2.
+pub fn selftest() -> Result<(), String> {
+    let dir = crate::inf::workspace_root().join("target/check-upgrade");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let compatible = sample_export(&[("XENBUS", "XENVIF", "EVTCHN", 9)], &[("VIF", "0900000c")]);
+    let vetoed = sample_export(
+        &[
+            ("XENBUS", "XENVIF", "EVTCHN", 4),
+            ("XENFILT", "XENVBD", "EMULATED", 9),
+        ],
+        &[("VBD", "09000003")],
+    );
+    let cases: [(&str, Vec<u8>, u8); 3] = [
+        (
+            "compatible.reg",
+            xenbus_coinst::regfile::utf16le_with_bom(&compatible),
+            0,
+        ),
+        (
+            "vetoed.reg",
+            xenbus_coinst::regfile::utf16le_with_bom(&vetoed),
+            1,
+        ),
+        (
+            "malformed.reg",
+            b"REGEDIT4\n[HKEY_LOCAL_MACHINE\\SYSTEM]\n\"X\"=dword:xyz\n".to_vec(),
+            2,
+        ),
+    ];
+    let exe = std::env::current_exe().map_err(|e| format!("xtask executable: {e}"))?;
+    let mut problems = Vec::new();
+    for (name, bytes, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let out = std::process::Command::new(&exe)
+            .args(["check-upgrade", "--registry"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("run {}: {e}", exe.display()))?;
+        let code = out.status.code().unwrap_or(-1);
+        print!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("check-upgrade {name}: exit {code} (want {want})");
+        if code != i32::from(want) {
+            problems.push(format!("{name}: exit {code}, want {want}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
     use xenbus_coinst::{regfile::utf16le_with_bom, EXIT_VETO};
-
-    const SERVICES: &str = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services";
-    const ENUM: &str = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Enum\\XENBUS";
-
-    /// A version 5 export with the given subscriptions (provider, consumer, interface,
-    /// version) and children (class, revision).
-    fn export(subs: &[(&str, &str, &str, u32)], children: &[(&str, &str)]) -> String {
-        let mut text = String::from("Windows Registry Editor Version 5.00\r\n\r\n");
-        text.push_str(&format!(
-            "[{SERVICES}\\xenbus]\r\n\"Start\"=dword:00000000\r\n\r\n"
-        ));
-        for (provider, consumer, iface, v) in subs {
-            text.push_str(&format!(
-                "[{SERVICES}\\{provider}\\Interfaces\\{consumer}]\r\n\"{iface}\"=dword:{v:08x}\r\n\r\n"
-            ));
-        }
-        text.push_str(&format!("[{ENUM}]\r\n\r\n"));
-        for (class, rev) in children {
-            text.push_str(&format!(
-                "[{ENUM}\\VEN_XP&DEV_{class}\\_]\r\n\"MatchingDeviceId\"=\"xenbus\\\\ven_xp0001&dev_{}&rev_{rev}\"\r\n\"Service\"=\"xen{}\"\r\n\r\n",
-                class.to_lowercase(),
-                class.to_lowercase()
-            ));
-        }
-        text
-    }
 
     fn run_bytes(name: &str, bytes: &[u8]) -> (u8, Vec<String>) {
         let dir = std::env::temp_dir().join(format!("xtask-upgrade-{}", std::process::id()));
@@ -79,6 +138,7 @@ mod tests {
     /// The test table of issue 11: (case, export, expected exit code, expected text).
     #[test]
     fn upgrade_table() {
+        let export = sample_export;
         let cases: Vec<(&str, Vec<u8>, u8, Vec<&str>)> = vec![
             (
                 "compatible upgrade",
