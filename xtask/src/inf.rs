@@ -356,6 +356,16 @@ pub(crate) mod tests {
         assert!(text.contains("HKLM,%UnplugKey%,\"DISKS\",0x00010001,0"));
         assert!(text.contains("xenbus_monitor_9_1_0_42.exe,xenbus_monitor.exe"));
         assert!(text.contains("Vendor=\"Xen Project\""));
+        // The INF's SupportedClasses are the ones xenbus.sys was written for.
+        let classes: Vec<String> = xenbus::fdo::default_supported_classes()
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        let line = format!(
+            "HKR,\"Parameters\",\"SupportedClasses\",0x00010000,{}\r\n",
+            classes.join(",")
+        );
+        assert!(text.contains(&line), "{line}");
     }
 
     #[test]

@@ -479,6 +479,16 @@ mod tests {
     }
 
     #[test]
+    fn the_inf_installs_the_same_request_key() {
+        let inx =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../inf/xenbus.inx"))
+                .unwrap();
+        assert!(inx.contains(&format!("RequestKey=\"{DEFAULT_REQUEST_KEY}\"")));
+        assert!(inx.contains("AddService=xenbus_monitor,"));
+        assert!(inx.contains(&format!("Services\\{SERVICE_NAME}\\Request")));
+    }
+
+    #[test]
     fn no_request_deletes_the_reboot_count() {
         let mut m = Monitor::new();
         let mut s = snap(&[]);
