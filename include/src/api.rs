@@ -329,7 +329,11 @@ pub trait XenApi: Sync {
     fn grant_table_set_version(&self, version: u32) -> Result<(), NtStatus>;
     /// `GrantTableGetVersion`.
     fn grant_table_get_version(&self) -> Result<u32, NtStatus>;
-    // `GrantTableCopy` joins this trait once `crate::xen::grant_table` holds `gnttab_copy`.
+    /// `GrantTableCopy`: each op's `status` is written back by Xen.
+    fn grant_table_copy(
+        &self,
+        ops: &mut [crate::xen::grant_table::GnttabCopy],
+    ) -> Result<(), NtStatus>;
     /// `GrantTableMapForeignPage`: returns the grant handle.
     fn grant_table_map_foreign_page(
         &self,

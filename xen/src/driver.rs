@@ -27,10 +27,10 @@ use crate::hypercall::{self, Discovery, Instruction};
 use crate::log::{self, Deliver, DispositionTarget, FormatArgs, Log, LOG_BUFFER_SIZE};
 use crate::module::Modules;
 use crate::registry;
-use crate::sync::SpinLock;
 use crate::system::{System, SystemEnv};
 use crate::unplug::{self, Unplug};
 use crate::Logger;
+use common::sync::SpinLock;
 
 /// `__XEN_INTERFACE_VERSION__` of the headers upstream builds against (Xen 4.8).
 pub const XEN_INTERFACE_VERSION: u32 = 0x0004_0800;
@@ -525,11 +525,6 @@ impl<'a> Xen<'a> {
         self.log.printf(level, count, format, args, &self.deliver());
     }
 
-    /// `GrantTableCopy` on typed ops.
-    pub fn grant_table_copy(&self, ops: &mut [GnttabCopy]) -> Result<(), NtStatus> {
-        crate::grant_table::copy(self.hv, ops)
-    }
-
     fn key(&self, pick: impl FnOnce(&Keys) -> Option<KeyHandle>) -> Result<KeyHandle, NtStatus> {
         pick(&self.keys.lock()).ok_or_else(not_ready)
     }
@@ -664,6 +659,9 @@ impl XenApi for Xen<'_> {
     }
     fn grant_table_get_version(&self) -> Result<u32, NtStatus> {
         crate::grant_table::get_version(self.hv)
+    }
+    fn grant_table_copy(&self, ops: &mut [GnttabCopy]) -> Result<(), NtStatus> {
+        crate::grant_table::copy(self.hv, ops)
     }
     fn grant_table_map_foreign_page(
         &self,

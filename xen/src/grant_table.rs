@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 use common::hypercall::Hypercall;
-use xen_include::status::{gntst_to_ntstatus, NtStatus};
+use xen_include::status::{
+    NtStatus, STATUS_ACCESS_DENIED, STATUS_INVALID_HANDLE, STATUS_RETRY, STATUS_UNSUCCESSFUL,
+};
 use xen_include::xen::grant_table::*;
 use xen_include::xen::xen::{DomId, HypercallCode};
 
@@ -23,12 +25,20 @@ fn gnttab_op<T>(
     )
 }
 
-fn check(status: GrantStatus) -> Result<(), NtStatus> {
-    if status == GrantStatus::OKAY {
-        Ok(())
-    } else {
-        Err(gntst_to_ntstatus(status))
+/// xen.sys's `GNTST_TO_STATUS`: only four codes have an NTSTATUS of their own (the richer
+/// `xen_include::status::gntst_to_ntstatus` is xenbus's table, not this export's).
+pub fn gntst_to_status(status: GrantStatus) -> Result<(), NtStatus> {
+    match status {
+        GrantStatus::OKAY => Ok(()),
+        GrantStatus::BAD_HANDLE => Err(STATUS_INVALID_HANDLE),
+        GrantStatus::PERMISSION_DENIED => Err(STATUS_ACCESS_DENIED),
+        GrantStatus::EAGAIN => Err(STATUS_RETRY),
+        _ => Err(STATUS_UNSUCCESSFUL),
     }
+}
+
+fn check(status: GrantStatus) -> Result<(), NtStatus> {
+    gntst_to_status(status)
 }
 
 /// `GrantTableSetVersion`.

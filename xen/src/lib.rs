@@ -11,6 +11,7 @@
         clippy::unimplemented
     )
 )]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -19,23 +20,27 @@ pub mod bug_check;
 pub mod config;
 pub mod driver;
 pub mod event_channel;
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod filters;
 pub mod grant_table;
 pub mod hvm;
 pub mod hypercall;
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
 pub mod hypercall_thunk;
 pub mod log;
 pub mod memory;
 pub mod module;
 pub mod op;
+#[cfg(test)]
+mod ops_tests;
 pub mod process;
 pub mod registry;
 pub mod sched;
-pub mod sync;
 pub mod system;
 #[cfg(test)]
+#[allow(unsafe_code)]
 mod testing;
 pub mod unplug;
 pub mod vcpu;

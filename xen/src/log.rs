@@ -9,7 +9,7 @@ use xen_include::api::{
 };
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_UNSUCCESSFUL};
 
-use crate::sync::SpinLock;
+use common::sync::SpinLock;
 
 /// Size of one slot's buffer: longer lines are truncated.
 pub const LOG_BUFFER_SIZE: usize = 256;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use common::os::ModuleInfo;
 use xen_include::api::ModuleName;
 
-use crate::sync::SpinLock;
+use common::sync::SpinLock;
 
 /// One loaded image.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,8 +19,8 @@ use xen_include::xen::xen::{VcpuInfo, XEN_LEGACY_MAX_VCPUS, XEN_PAGE_SIZE};
 
 use crate::acpi::{Acpi, Madt};
 use crate::registry;
-use crate::sync::SpinLock;
 use crate::Logger;
+use common::sync::SpinLock;
 
 /// `sizeof (vcpu_info_t)`.
 pub const VCPU_INFO_SIZE: usize = core::mem::size_of::<VcpuInfo>();

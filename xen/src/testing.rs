@@ -394,3 +394,25 @@ pub extern "C" fn collect_disposition(
         .unwrap()
         .push(String::from_utf8_lossy(bytes).into_owned());
 }
+
+/// Read the hypercall argument struct at `address` (what the hypervisor does).
+pub fn peek<T: Copy>(address: usize) -> T {
+    // SAFETY: tests only pass addresses the code under test gave to the hypervisor: live,
+    // aligned argument structs of type T for the duration of the call.
+    unsafe { std::ptr::read(address as *const T) }
+}
+
+/// Write the hypercall argument struct at `address` (the hypervisor's answer).
+pub fn poke<T: Copy>(address: usize, value: T) {
+    // SAFETY: as for `peek`; the struct is writable (the wrappers pass `&mut`).
+    unsafe { std::ptr::write(address as *mut T, value) }
+}
+
+impl FakeHv {
+    /// A Xen CPU whose hypercalls are answered by `answer`.
+    pub fn answering(answer: impl Fn(u32, [usize; 5]) -> isize + Send + Sync + 'static) -> Self {
+        let mut hv = FakeHv::new(b"GenuineIntel", Some(0x4000_0000));
+        hv.answer = Box::new(answer);
+        hv
+    }
+}

@@ -13,8 +13,8 @@ use xen_include::api::{UnplugType, LOG_LEVEL_WARNING, UNPLUG_DISKS, UNPLUG_NICS}
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED};
 
 use crate::registry;
-use crate::sync::SpinLock;
 use crate::Logger;
+use common::sync::SpinLock;
 
 use xen_include::platform::{
     product, UnplugFlags, XEN_PLATFORM_IOPORT_MAGIC, XEN_PLATFORM_IOPORT_VERSION,
