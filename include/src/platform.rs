@@ -11,6 +11,38 @@ pub const XEN_PLATFORM_DEVICE_ID_XENSERVER: u16 = 0x0002;
 /// Revision of a vendor platform device (`PCI\VEN_5853&DEV_<id>&SUBSYS_<id>5853&REV_01`).
 pub const XEN_PLATFORM_VENDOR_DEVICE_REVISION: u8 = 0x01;
 
+/// Subsystem vendor id QEMU gives the platform device.
+pub const XEN_PLATFORM_SUBSYSTEM_VENDOR_ID: u16 = XEN_PLATFORM_VENDOR_ID;
+/// Subsystem id QEMU gives the platform device.
+pub const XEN_PLATFORM_SUBSYSTEM_ID: u16 = XEN_PLATFORM_DEVICE_ID;
+/// PCI revision of QEMU's platform device.
+pub const XEN_PLATFORM_REVISION: u8 = 0x01;
+/// PCI base class: "other" (0xFF).
+pub const XEN_PLATFORM_CLASS: u8 = 0xFF;
+/// PCI subclass under "other" (0x80).
+pub const XEN_PLATFORM_SUBCLASS: u8 = 0x80;
+/// PCI interrupt pin (1 = INTA#): the legacy event-channel interrupt line.
+pub const XEN_PLATFORM_INTERRUPT_PIN: u8 = 1;
+/// BAR0: an I/O space BAR of this size (the device's own port window).
+pub const XEN_PLATFORM_BAR0_IO_SIZE: u32 = 0x100;
+/// BAR1: a prefetchable memory BAR of this size, guest-physical space with no RAM behind it
+/// that drivers may use to map grant table frames and foreign pages.
+pub const XEN_PLATFORM_BAR1_MMIO_SIZE: u32 = 0x0100_0000;
+
+/// The PnP hardware id of a platform device (`PCI\VEN_5853&DEV_xxxx`), e.g. for
+/// [`XEN_PLATFORM_DEVICE_ID`].
+pub const fn platform_device_hardware_id(device_id: u16) -> [u8; 21] {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut id = *b"PCI\\VEN_5853&DEV_0000";
+    let mut index = 0;
+    while index < 4 {
+        let nibble = (device_id >> (12 - 4 * index)) & 0xF;
+        id[17 + index] = HEX[nibble as usize];
+        index += 1;
+    }
+    id
+}
+
 /// First port of the platform device's fixed I/O range.
 pub const XEN_PLATFORM_IOPORT_BASE: u16 = 0x10;
 /// Length of the fixed I/O range (0x10..0x20).
@@ -145,5 +177,21 @@ mod tests {
         assert_eq!(UnplugFlags::DISKS_BOOT_EMULATED.bits(), 0x0004);
         assert_eq!(UnplugFlags::NICS.bits(), 0x0002);
         assert_eq!(build_number(9, 1, 0), 0x0009_0100);
+    }
+
+    #[test]
+    fn hardware_ids() {
+        assert_eq!(
+            &platform_device_hardware_id(0x0001),
+            b"PCI\\VEN_5853&DEV_0001"
+        );
+        assert_eq!(
+            &platform_device_hardware_id(0xC000),
+            b"PCI\\VEN_5853&DEV_C000"
+        );
+        assert_eq!(
+            &platform_device_hardware_id(0x0A2F),
+            b"PCI\\VEN_5853&DEV_0A2F"
+        );
     }
 }

@@ -217,6 +217,17 @@ abi_structs! {
         @4 pub priority: u32,
     }
 
+    /// The pre-3.2 `event_channel_op_compat` argument: a command and the union of the
+    /// argument structs (the largest, [`EvtchnStatus`], is 24 bytes).
+    #[c("struct evtchn_op", size = 28, align = 4)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct EvtchnOpCompat {
+        /// [`EvtchnOp`] value.
+        @0 pub cmd: EvtchnOp,
+        /// The operation's argument struct, as words.
+        @4 pub u: [u32; 6],
+    }
+
     /// Per-vCPU FIFO control block: `ready` has one bit per non-empty queue, `head[q]` the first
     /// port of queue `q` (written by Xen when it links an event into an empty queue).
     #[c("struct evtchn_fifo_control_block", size = 72, align = 4)]

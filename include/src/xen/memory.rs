@@ -148,6 +148,27 @@ abi_structs! {
         @16 pub gpfn: XenPfn,
     }
 
+    /// Arguments of `XENMEM_add_to_physmap_batch`. `u` is the union
+    /// `{ domid_t foreign_domid; uint16_t res0; }`.
+    #[c("struct xen_add_to_physmap_batch", size = 32, align = 8)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct XenAddToPhysmapBatch {
+        /// Domain whose physmap changes.
+        @0 pub domid: DomId,
+        /// [`MapSpace`] value (16-bit here).
+        @2 pub space: u16,
+        /// Number of entries.
+        @4 pub size: u16,
+        /// `XENMAPSPACE_gmfn_foreign`: the foreign domain; else reserved (0).
+        @6 pub u: DomId,
+        /// Indices into the space.
+        @8 pub idxs: GuestHandle<XenUlong>,
+        /// Guest frames to map them at.
+        @16 pub gpfns: GuestHandle<XenPfn>,
+        /// Per-entry errors (OUT).
+        @24 pub errs: GuestHandle<i32>,
+    }
+
     /// Arguments of `XENMEM_remove_from_physmap`.
     #[c("struct xen_remove_from_physmap", size = 16, align = 8)]
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

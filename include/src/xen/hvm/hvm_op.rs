@@ -32,6 +32,22 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// `xen_hvm_get_mem_type.mem_type` (`hvmmem_type_t`).
+    pub struct HvmMemType(u16) {
+        /// Normal read/write RAM.
+        RAM_RW = 0 => "HVMMEM_ram_rw",
+        /// Read-only RAM.
+        RAM_RO = 1 => "HVMMEM_ram_ro",
+        /// MMIO emulated by the device model.
+        MMIO_DM = 2 => "HVMMEM_mmio_dm",
+        /// Formerly `HVMMEM_mmio_write_dm`.
+        UNUSED = 3 => "HVMMEM_unused",
+        /// Claimed by an ioreq server.
+        IOREQ_SERVER = 4 => "HVMMEM_ioreq_server",
+    }
+}
+
 abi_structs! {
     /// `HVMOP_set_param` / `HVMOP_get_param`.
     #[c("struct xen_hvm_param", size = 16, align = 8)]
@@ -73,8 +89,8 @@ abi_structs! {
     pub struct XenHvmGetMemType {
         /// IN: the domain.
         @0 pub domid: DomId,
-        /// OUT: `hvmmem_type_t`.
-        @2 pub mem_type: u16,
+        /// OUT: [`HvmMemType`].
+        @2 pub mem_type: HvmMemType,
         /// Padding.
         @4 pub pad: [u16; 2],
         /// IN: the frame.
@@ -93,4 +109,4 @@ abi_structs! {
 }
 
 /// Every constant of `hvm/hvm_op.h`, for the C conformance probe.
-pub const CONSTANTS: &[&[AbiConstant]] = &[HvmOp::C_CONSTANTS];
+pub const CONSTANTS: &[&[AbiConstant]] = &[HvmOp::C_CONSTANTS, HvmMemType::C_CONSTANTS];
