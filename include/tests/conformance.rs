@@ -134,3 +134,74 @@ fn probe_catches_a_deliberately_wrong_layout() {
     // The matching facts of the same probe were compared and agreed.
     assert!(actual.len() > mismatches.len());
 }
+
+/// The header a module file mirrors: `src/xen/io/xs_wire.rs` → `io/xs_wire.h`.
+fn header_of(relative: &std::path::Path) -> String {
+    let stem = relative.with_extension("");
+    let name = stem.to_string_lossy().replace('\\', "/");
+    match name.as_str() {
+        "cpuid" => "arch-x86/cpuid.h".to_string(),
+        other => format!("{other}.h"),
+    }
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read the source directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// Guards the "one list" rule: every header module is in `HEADERS`, and every open enum a
+/// module declares contributes its `C_CONSTANTS` to the module's `CONSTANTS`, so nothing
+/// declared in `src/xen` escapes the probe.
+#[test]
+fn every_abi_definition_is_probed() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/xen");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    files.sort();
+    let mut checked_enums = 0;
+    for file in &files {
+        let relative = file.strip_prefix(&root).expect("under src/xen");
+        let file_name = relative.file_name().and_then(|name| name.to_str());
+        if matches!(file_name, Some("mod.rs" | "abi.rs")) {
+            continue;
+        }
+        let header = header_of(relative);
+        assert!(
+            HEADERS.iter().any(|entry| entry.c_header == header),
+            "{} mirrors {header}, which is missing from xen_include::xen::HEADERS",
+            relative.display()
+        );
+        let source = std::fs::read_to_string(file).expect("read module source");
+        let mut rest = source.as_str();
+        while let Some(start) = rest.find("open_enum! {") {
+            rest = &rest[start..];
+            let declaration = rest
+                .find("pub struct ")
+                .map(|at| &rest[at + "pub struct ".len()..])
+                .expect("an open enum declares a struct");
+            let name: String = declaration
+                .chars()
+                .take_while(|character| character.is_alphanumeric() || *character == '_')
+                .collect();
+            assert!(
+                source.contains(&format!("{name}::C_CONSTANTS")),
+                "{}: open enum {name} is not in the module's CONSTANTS",
+                relative.display()
+            );
+            checked_enums += 1;
+            rest = &rest["open_enum! {".len()..];
+        }
+    }
+    assert!(
+        checked_enums >= 20,
+        "only {checked_enums} open enums found: scan broken?"
+    );
+}
