@@ -6,3 +6,4 @@ pub mod guest;
 pub mod hv;
 pub mod machine;
 pub mod platform;
+pub mod xenstored;

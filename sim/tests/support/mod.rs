@@ -1,0 +1,5 @@
+//! Support code for the xenstored conformance suite.
+#![allow(dead_code)]
+
+pub mod harness;
+pub mod realxs;
