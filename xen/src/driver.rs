@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use common::hypercall::{Hypercall, PortWidth};
-use common::os::{CallbackHandle, KernelCallback, KeyHandle, ModuleInfo, Os};
+use common::os::{CallbackHandle, CallbackSink, KernelCallback, KeyHandle, ModuleInfo, Os};
 use xen_include::api::{
     LogDispositionFn, LogLevel, ModuleName, UnplugType, XenApi, LOG_LEVEL_INFO,
     XEN_EXTRAVERSION_LEN,
@@ -836,6 +836,25 @@ impl XenApi for Xen<'_> {
     }
 }
 
+/// Kernel notifications delivered by the edge (the DbgPrint capture flushes at once: the
+/// edge has no flush DPC of its own).
+impl CallbackSink for Xen<'_> {
+    fn bug_check(&self, code: u32, parameters: [usize; 4]) {
+        Xen::bug_check(self, code, parameters)
+    }
+    fn process_exit(&self, cr3: u64) {
+        Xen::process_exit(self, cr3)
+    }
+    fn image_loaded(&self, module: &ModuleInfo) {
+        Xen::image_loaded(self, module)
+    }
+    fn debug_print(&self, level: u32, text: &[u8]) {
+        if self.debug_print_captured(level, text) {
+            self.flush_log();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1107,5 +1126,38 @@ mod tests {
             ),
             Ok(0)
         );
+    }
+
+    #[test]
+    fn kernel_notifications_through_the_sink() {
+        let os = guest();
+        let hv = xen_cpu();
+        let xen = Xen::new(&hv, &os, None, None);
+        xen.initialize().unwrap();
+        let sink: &dyn CallbackSink = &xen;
+        hv.writes.lock().unwrap().clear();
+        sink.debug_print(crate::dpfltr::ERROR, b"xenvif|Frontend: oops\n");
+        let q12: Vec<u8> = hv
+            .writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.0 == 0x12)
+            .map(|w| w.2 as u8)
+            .collect();
+        assert_eq!(q12, b"xenvif|Frontend: oops\n");
+        sink.image_loaded(&ModuleInfo {
+            base: 0x8000,
+            size: 0x100,
+            name: "XENVBD.SYS".into(),
+        });
+        assert_eq!(xen.module_lookup(0x8010).unwrap().1, 0x10);
+        hv.calls.lock().unwrap().clear();
+        sink.process_exit(0x1AB000);
+        sink.bug_check(0xEF, [1, 2, 3, 4]);
+        let calls = hv.calls.lock().unwrap().clone();
+        assert_eq!(calls[0].0, 34, "hvm_op pagetable_dying");
+        assert_eq!(calls[1].0, 29, "sched_op shutdown_code(crash)");
+        xen.unload();
     }
 }

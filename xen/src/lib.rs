@@ -20,6 +20,9 @@ pub mod bug_check;
 pub mod config;
 pub mod driver;
 pub mod event_channel;
+#[cfg(all(windows, target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+pub mod exports;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod filters;

@@ -259,6 +259,25 @@ pub fn format_slot(slot: &mut Slot, count: u32, format: &[u8], args: &mut dyn Fo
     }
 }
 
+/// The number of argument slots `format_slot` consumes for `format` (bounds what the edge
+/// reads from a `va_list`).
+pub fn slot_count(count: u32, format: &[u8]) -> usize {
+    struct Counting(usize);
+    impl FormatArgs for Counting {
+        fn next_slot(&mut self) -> u64 {
+            self.0 += 1;
+            0
+        }
+        fn next_text(&mut self, _: TextKind, _: &mut [u8]) -> Option<usize> {
+            self.0 += 1;
+            None
+        }
+    }
+    let mut c = Counting(0);
+    format_slot(&mut Slot::default(), count, format, &mut c);
+    c.0
+}
+
 /// Where a disposition sends the lines whose level intersects its mask.
 #[derive(Clone, Copy, Debug)]
 pub enum DispositionTarget {
@@ -605,6 +624,13 @@ mod tests {
         for (format, args, want) in cases {
             assert_eq!(fmt(format, args), want, "format {format:?}");
         }
+    }
+
+    #[test]
+    fn slot_counts() {
+        assert_eq!(slot_count(256, b"plain %% text"), 0);
+        assert_eq!(slot_count(256, b"%d %s %wZ %p %-08llx %c"), 6);
+        assert_eq!(slot_count(2, b"%d %s"), 1);
     }
 
     #[test]
