@@ -1,129 +1,19 @@
 //! Scenario tests: event channels under the 2-level ABI — every op, delivery through the
 //! shared info bitmaps and vcpu_info, upcalls, backends and VIRQs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::hypercall::Hypercall;
+mod hvsupport;
+
+use hvsupport::*;
 use xen_sim::hv::abi::*;
 use xen_sim::hv::{PortState, UpcallMode};
 use xen_sim::machine::Machine;
 
-fn evtchn_op<T>(m: &Machine, cmd: u32, arg: &mut T) -> isize {
-    m.hv.hypercall(
-        HypercallCode::EVENT_CHANNEL_OP.0,
-        [cmd as usize, arg as *mut T as usize, 0, 0, 0],
-    )
-}
-
-fn hvm_op<T>(m: &Machine, cmd: u32, arg: &mut T) -> isize {
-    m.hv.hypercall(
-        HypercallCode::HVM_OP.0,
-        [cmd as usize, arg as *mut T as usize, 0, 0, 0],
-    )
-}
-
-/// The guest's view of shared info, mapped at the first hole frame.
-struct SharedInfo {
-    va: usize,
-}
-
-impl SharedInfo {
-    fn map(m: &Machine) -> Self {
-        let gpfn = m.layout().hole.start;
-        let mut a = XenAddToPhysmap {
-            domid: DomId::SELF,
-            size: 0,
-            space: MapSpace::SHARED_INFO,
-            idx: 0,
-            gpfn,
-        };
-        let r = m.hv.hypercall(
-            HypercallCode::MEMORY_OP.0,
-            [
-                MemoryOp::ADD_TO_PHYSMAP.0 as usize,
-                &mut a as *mut _ as usize,
-                0,
-                0,
-                0,
-            ],
-        );
-        assert_eq!(r, 0);
-        SharedInfo {
-            va: m.hv.gfn_va(gpfn),
-        }
-    }
-    fn word(&self, off: usize) -> &AtomicU64 {
-        // SAFETY: shared info stays mapped for the test; offsets are 8-byte aligned.
-        unsafe { &*((self.va + off) as *const AtomicU64) }
-    }
-    fn pending(&self, port: u32) -> bool {
-        self.word(SHARED_INFO_EVTCHN_PENDING + (port as usize / 64) * 8)
-            .load(Ordering::SeqCst)
-            & (1 << (port % 64))
-            != 0
-    }
-    fn set_mask(&self, port: u32, masked: bool) {
-        let w = self.word(SHARED_INFO_EVTCHN_MASK + (port as usize / 64) * 8);
-        if masked {
-            w.fetch_or(1 << (port % 64), Ordering::SeqCst);
-        } else {
-            w.fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
-        }
-    }
-    fn clear_pending(&self, port: u32) {
-        self.word(SHARED_INFO_EVTCHN_PENDING + (port as usize / 64) * 8)
-            .fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
-    }
-    fn vcpu_byte(&self, vcpu: u32, off: usize) -> u8 {
-        // SAFETY: inside the mapped shared info page.
-        unsafe {
-            std::ptr::read_volatile((self.va + vcpu as usize * VCPU_INFO_SIZE + off) as *const u8)
-        }
-    }
-    fn take_upcall(&self, vcpu: u32) -> bool {
-        // SAFETY: inside the mapped shared info page; the hypervisor writes it atomically.
-        let b = unsafe {
-            &*((self.va + vcpu as usize * VCPU_INFO_SIZE + VCPU_INFO_UPCALL_PENDING)
-                as *const std::sync::atomic::AtomicU8)
-        };
-        b.swap(0, Ordering::SeqCst) != 0
-    }
-    fn take_sel(&self, vcpu: u32) -> u64 {
-        self.word(vcpu as usize * VCPU_INFO_SIZE + VCPU_INFO_PENDING_SEL)
-            .swap(0, Ordering::SeqCst)
-    }
-}
-
-fn alloc_unbound(m: &Machine, remote: DomId) -> u32 {
-    let mut a = EvtchnAllocUnbound {
-        dom: DomId::SELF,
-        remote_dom: remote,
-        port: 0,
-    };
-    assert_eq!(evtchn_op(m, EvtchnOp::ALLOC_UNBOUND.0, &mut a), 0);
-    a.port
-}
-
-fn send(m: &Machine, port: u32) -> isize {
-    let mut a = EvtchnSend { port };
-    evtchn_op(m, EvtchnOp::SEND.0, &mut a)
-}
-
-fn set_callback_irq(m: &Machine, value: u64) {
-    let mut p = XenHvmParam {
-        domid: DomId::SELF,
-        index: HvmParam::CALLBACK_IRQ,
-        value,
-        ..Default::default()
-    };
-    assert_eq!(hvm_op(m, HvmOp::SET_PARAM.0, &mut p), 0);
-}
-
 #[test]
 fn backend_to_guest_delivery_sets_bitmaps_selector_and_upcall() {
     let m = Machine::new();
-    let si = SharedInfo::map(&m);
+    let si = GuestSharedInfo::map(&m);
     let port = alloc_unbound(&m, DomId::DOM0);
     let bport =
         m.hv.backend_bind_interdomain(0, m.hv.domid(), port)
@@ -145,7 +35,7 @@ fn backend_to_guest_delivery_sets_bitmaps_selector_and_upcall() {
     assert!(si.pending(port));
     assert!(!si.take_upcall(0));
     let mut u = EvtchnUnmask { port };
-    assert_eq!(evtchn_op(&m, EvtchnOp::UNMASK.0, &mut u), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::UNMASK, &mut u), 0);
     assert!(si.take_upcall(0));
     assert_eq!(si.take_sel(0), 1 << (port / 64));
     // Guest → backend.
@@ -163,10 +53,10 @@ fn status_close_and_rebind_follow_xen() {
         port,
         ..Default::default()
     };
-    assert_eq!(evtchn_op(&m, EvtchnOp::STATUS.0, &mut st), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut st), 0);
     assert_eq!((st.status, st.u[0]), (EvtchnStatusKind::UNBOUND, 0));
     let bport = m.hv.backend_bind_interdomain(0, me, port).unwrap();
-    assert_eq!(evtchn_op(&m, EvtchnOp::STATUS.0, &mut st), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut st), 0);
     assert_eq!(
         (st.status, st.u[0], st.u[1]),
         (EvtchnStatusKind::INTERDOMAIN, 0, bport)
@@ -178,11 +68,8 @@ fn status_close_and_rebind_follow_xen() {
     );
     // Closing the guest end leaves dom0's end unbound for the guest, so it can re-bind.
     let mut c = EvtchnClose { port };
-    assert_eq!(evtchn_op(&m, EvtchnOp::CLOSE.0, &mut c), 0);
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::CLOSE.0, &mut c),
-        -(Errno::EINVAL.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::CLOSE, &mut c), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::CLOSE, &mut c), err(Errno::EINVAL));
     assert_eq!(
         m.hv.port_status(0, bport).unwrap().state,
         PortState::Unbound { remote: me }
@@ -192,7 +79,7 @@ fn status_close_and_rebind_follow_xen() {
         remote_port: bport,
         local_port: 0,
     };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_INTERDOMAIN.0, &mut b), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_INTERDOMAIN, &mut b), 0);
     assert_eq!(
         m.hv.port_status(me, b.local_port).unwrap().state,
         PortState::Interdomain {
@@ -206,67 +93,52 @@ fn status_close_and_rebind_follow_xen() {
         port: 5000,
         ..Default::default()
     };
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::STATUS.0, &mut bad),
-        -(Errno::EINVAL.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::EINVAL));
     bad.dom = DomId::DOM0;
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::STATUS.0, &mut bad),
-        -(Errno::EPERM.0 as isize)
-    );
-    assert_eq!(send(&m, 4000), -(Errno::EINVAL.0 as isize));
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::EPERM));
+    assert_eq!(send(&m, 4000), err(Errno::EINVAL));
 }
 
 #[test]
 fn virq_ipi_and_bind_vcpu_rules() {
     let m = Machine::new();
-    let si = SharedInfo::map(&m);
+    let si = GuestSharedInfo::map(&m);
     let mut v = EvtchnBindVirq {
         virq: Virq::TIMER,
         vcpu: 1,
         port: 0,
     };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut v), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VIRQ, &mut v), 0);
     let timer1 = v.port;
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut v),
-        -(Errno::EEXIST.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VIRQ, &mut v), err(Errno::EEXIST));
     // Per-vCPU VIRQ cannot move; a global VIRQ must be bound on vCPU 0.
     let mut bv = EvtchnBindVcpu {
         port: timer1,
         vcpu: 0,
     };
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VCPU.0, &mut bv),
-        -(Errno::EINVAL.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VCPU, &mut bv), err(Errno::EINVAL));
     let mut g = EvtchnBindVirq {
         virq: Virq::CONSOLE,
         vcpu: 1,
         port: 0,
     };
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut g),
-        -(Errno::EINVAL.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VIRQ, &mut g), err(Errno::EINVAL));
     g.vcpu = 0;
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut g), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VIRQ, &mut g), 0);
     let mut bad = EvtchnBindVirq {
         virq: Virq(Virq::COUNT),
         vcpu: 0,
         port: 0,
     };
     assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut bad),
-        -(Errno::EINVAL.0 as isize)
+        evtchn(&m, EvtchnOp::BIND_VIRQ, &mut bad),
+        err(Errno::EINVAL)
     );
     bad.virq = Virq::DEBUG;
     bad.vcpu = 7;
     assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VIRQ.0, &mut bad),
-        -(Errno::ENOENT.0 as isize)
+        evtchn(&m, EvtchnOp::BIND_VIRQ, &mut bad),
+        err(Errno::ENOENT)
     );
     // The timer VIRQ lands on vCPU 1's vcpu_info only.
     assert!(m.hv.raise_virq(1, Virq::TIMER));
@@ -277,24 +149,21 @@ fn virq_ipi_and_bind_vcpu_rules() {
     assert_eq!(si.vcpu_byte(1, VCPU_INFO_UPCALL_PENDING), 0);
     // While the selector bit stays set, more events in that word raise no new upcall.
     let mut ipi0 = EvtchnBindIpi { vcpu: 1, port: 0 };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_IPI.0, &mut ipi0), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_IPI, &mut ipi0), 0);
     assert_eq!(send(&m, ipi0.port), 0);
     assert!(!si.take_upcall(1));
     assert_eq!(si.take_sel(1), 1);
     // IPI to vCPU 1, then re-bound to vCPU 0 (an interdomain port may move too).
     let mut ipi = EvtchnBindIpi { vcpu: 1, port: 0 };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_IPI.0, &mut ipi), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_IPI, &mut ipi), 0);
     assert_eq!(send(&m, ipi.port), 0);
     assert!(si.take_upcall(1));
     let port = alloc_unbound(&m, DomId::DOM0);
     let mut bv = EvtchnBindVcpu { port, vcpu: 1 };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_VCPU.0, &mut bv), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VCPU, &mut bv), 0);
     assert_eq!(m.hv.port_status(m.hv.domid(), port).unwrap().vcpu, 1);
     bv.vcpu = 9;
-    assert_eq!(
-        evtchn_op(&m, EvtchnOp::BIND_VCPU.0, &mut bv),
-        -(Errno::ENOENT.0 as isize)
-    );
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VCPU, &mut bv), err(Errno::ENOENT));
 }
 
 #[test]
@@ -315,11 +184,11 @@ fn reset_closes_everything_and_ports_run_out() {
         port: 0,
     };
     assert_eq!(
-        evtchn_op(&m, EvtchnOp::ALLOC_UNBOUND.0, &mut a),
-        -(Errno::ENOSPC.0 as isize)
+        evtchn(&m, EvtchnOp::ALLOC_UNBOUND, &mut a),
+        err(Errno::ENOSPC)
     );
     let mut r = EvtchnReset { dom: DomId::SELF };
-    assert_eq!(evtchn_op(&m, EvtchnOp::RESET.0, &mut r), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::RESET, &mut r), 0);
     for p in 1..=8 {
         assert_eq!(m.hv.port_status(me, p).unwrap().state, PortState::Free);
     }
@@ -334,7 +203,7 @@ fn reset_closes_everything_and_ports_run_out() {
 #[test]
 fn upcall_handler_runs_on_the_target_vcpu_with_level_semantics() {
     let m = Machine::new();
-    let si = Arc::new(SharedInfo::map(&m));
+    let si = Arc::new(GuestSharedInfo::map(&m));
     let port = alloc_unbound(&m, DomId::DOM0);
     let bport =
         m.hv.backend_bind_interdomain(0, m.hv.domid(), port)
@@ -367,14 +236,14 @@ fn upcall_handler_runs_on_the_target_vcpu_with_level_semantics() {
         vector: 0x05,
     };
     assert_eq!(
-        hvm_op(&m, HvmOp::SET_EVTCHN_UPCALL_VECTOR.0, &mut uv),
-        -(Errno::EINVAL.0 as isize)
+        hvm(&m, HvmOp::SET_EVTCHN_UPCALL_VECTOR, &mut uv),
+        err(Errno::EINVAL)
     );
     uv.vector = 0xF3;
-    assert_eq!(hvm_op(&m, HvmOp::SET_EVTCHN_UPCALL_VECTOR.0, &mut uv), 0);
+    assert_eq!(hvm(&m, HvmOp::SET_EVTCHN_UPCALL_VECTOR, &mut uv), 0);
     assert_eq!(m.hv.upcall_vector(1), 0xF3);
     let mut bv = EvtchnBindVcpu { port, vcpu: 1 };
-    assert_eq!(evtchn_op(&m, EvtchnOp::BIND_VCPU.0, &mut bv), 0);
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VCPU, &mut bv), 0);
     si.clear_pending(port);
     m.hv.backend_send(0, bport).unwrap();
     assert_eq!(seen.lock().unwrap().last(), Some(&(1, 1, 1 << (port / 64))));
@@ -400,38 +269,65 @@ fn hvm_params_enforce_guest_permissions() {
         value: 0,
         ..Default::default()
     };
-    assert_eq!(hvm_op(&m, HvmOp::GET_PARAM.0, &mut p), 0);
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), 0);
     assert_eq!(p.value, m.layout().store_gfn);
     p.index = HvmParam::CONSOLE_PFN;
-    assert_eq!(hvm_op(&m, HvmOp::GET_PARAM.0, &mut p), 0);
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), 0);
     assert_eq!(p.value, m.layout().console_gfn);
     p.index = HvmParam::STORE_EVTCHN;
-    assert_eq!(hvm_op(&m, HvmOp::GET_PARAM.0, &mut p), 0);
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), 0);
     assert_eq!(p.value, m.store().guest_port as u64);
     // The guest may re-point its store channel but not its store page.
     p.value = 7;
-    assert_eq!(hvm_op(&m, HvmOp::SET_PARAM.0, &mut p), 0);
+    assert_eq!(hvm(&m, HvmOp::SET_PARAM, &mut p), 0);
     assert_eq!(m.hv.param(HvmParam::STORE_EVTCHN), 7);
     p.index = HvmParam::STORE_PFN;
-    assert_eq!(
-        hvm_op(&m, HvmOp::SET_PARAM.0, &mut p),
-        -(Errno::EPERM.0 as isize)
-    );
+    assert_eq!(hvm(&m, HvmOp::SET_PARAM, &mut p), err(Errno::EPERM));
     p.index = HvmParam(HVM_NR_PARAMS);
-    assert_eq!(
-        hvm_op(&m, HvmOp::GET_PARAM.0, &mut p),
-        -(Errno::EINVAL.0 as isize)
-    );
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), err(Errno::EINVAL));
     p.index = HvmParam::IOREQ_PFN; // not readable by the guest
-    assert_eq!(
-        hvm_op(&m, HvmOp::GET_PARAM.0, &mut p),
-        -(Errno::EPERM.0 as isize)
-    );
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), err(Errno::EPERM));
     let mut d = XenHvmPagetableDying {
         domid: DomId::SELF,
         gpa: 0x1234000,
         ..Default::default()
     };
-    assert_eq!(hvm_op(&m, HvmOp::PAGETABLE_DYING.0, &mut d), 0);
+    assert_eq!(hvm(&m, HvmOp::PAGETABLE_DYING, &mut d), 0);
     assert_eq!(m.hv.pagetables_dying(), vec![0x1234000]);
+}
+
+#[test]
+fn a_running_handler_is_not_interrupted_by_another_vcpus_upcall() {
+    let m = Machine::new();
+    let si = Arc::new(GuestSharedInfo::map(&m));
+    let (p0, b0) = dom0_channel(&m);
+    let (p1, b1) = dom0_channel(&m);
+    let mut bv = EvtchnBindVcpu { port: p1, vcpu: 1 };
+    assert_eq!(evtchn(&m, EvtchnOp::BIND_VCPU, &mut bv), 0);
+    let mut uv = XenHvmEvtchnUpcallVector {
+        vcpu: 1,
+        vector: 0xF3,
+    };
+    assert_eq!(hvm(&m, HvmOp::SET_EVTCHN_UPCALL_VECTOR, &mut uv), 0);
+    set_callback_irq(&m, 28);
+    let order: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let (si, order, hv) = (si.clone(), order.clone(), m.hv.clone());
+        m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+            si.take_upcall(vcpu);
+            si.take_sel(vcpu);
+            order.lock().unwrap().push(format!("enter {vcpu}"));
+            if vcpu == 0 {
+                // The vCPU 0 handler pokes a backend that raises an event for vCPU 1.
+                hv.backend_send(0, b1).unwrap();
+            }
+            order.lock().unwrap().push(format!("leave {vcpu}"));
+        })));
+    }
+    let _ = p0;
+    m.hv.backend_send(0, b0).unwrap();
+    assert_eq!(
+        order.lock().unwrap().as_slice(),
+        &["enter 0", "leave 0", "enter 1", "leave 1"]
+    );
 }

@@ -1,31 +1,15 @@
 //! Scenario tests: memory_op and the physmap (shared info and grant frames in the hole,
 //! overlaying RAM, ballooning with the domain limit).
 
-use common::hypercall::Hypercall;
+mod hvsupport;
+
+use hvsupport::*;
 use xen_include::xen::abi::GuestHandle;
 use xen_sim::hv::abi::*;
 use xen_sim::hv::P2m;
 use xen_sim::machine::Machine;
 
-fn memory_op<T>(m: &Machine, cmd: u32, arg: &mut T) -> isize {
-    m.hv.hypercall(
-        HypercallCode::MEMORY_OP.0,
-        [cmd as usize, arg as *mut T as usize, 0, 0, 0],
-    )
-}
-
-fn add_to_physmap(m: &Machine, space: MapSpace, idx: u64, gpfn: u64) -> isize {
-    let mut a = XenAddToPhysmap {
-        domid: DomId::SELF,
-        size: 0,
-        space,
-        idx,
-        gpfn,
-    };
-    memory_op(m, MemoryOp::ADD_TO_PHYSMAP.0, &mut a)
-}
-
-fn reservation(m: &Machine, cmd: u32, gfns: &mut [u64]) -> isize {
+fn reservation(m: &Machine, cmd: MemoryOp, gfns: &mut [u64]) -> isize {
     let mut r = XenMemoryReservation {
         extent_start: GuestHandle::from_ptr(gfns.as_ptr()),
         nr_extents: gfns.len() as u64,
@@ -33,7 +17,7 @@ fn reservation(m: &Machine, cmd: u32, gfns: &mut [u64]) -> isize {
         mem_flags: 0,
         domid: DomId::SELF,
     };
-    memory_op(m, cmd, &mut r)
+    memory(m, cmd, &mut r)
 }
 
 #[test]
@@ -58,7 +42,7 @@ fn shared_info_appears_at_the_hole_frame_and_moves() {
     // Bad index and foreign domain are refused.
     assert_eq!(
         add_to_physmap(&m, MapSpace::SHARED_INFO, 1, hole),
-        -(Errno::EINVAL.0 as isize)
+        err(Errno::EINVAL)
     );
     let mut a = XenAddToPhysmap {
         domid: DomId(5),
@@ -68,8 +52,8 @@ fn shared_info_appears_at_the_hole_frame_and_moves() {
         gpfn: hole,
     };
     assert_eq!(
-        memory_op(&m, MemoryOp::ADD_TO_PHYSMAP.0, &mut a),
-        -(Errno::EPERM.0 as isize)
+        memory(&m, MemoryOp::ADD_TO_PHYSMAP, &mut a),
+        err(Errno::EPERM)
     );
 }
 
@@ -87,11 +71,11 @@ fn overlaying_ram_frees_the_page_and_remove_leaves_a_hole() {
         domid: DomId::SELF,
         gpfn: 100,
     };
-    assert_eq!(memory_op(&m, MemoryOp::REMOVE_FROM_PHYSMAP.0, &mut r), 0);
+    assert_eq!(memory(&m, MemoryOp::REMOVE_FROM_PHYSMAP, &mut r), 0);
     assert_eq!(m.hv.p2m(100), P2m::Invalid);
     assert_eq!(
-        memory_op(&m, MemoryOp::REMOVE_FROM_PHYSMAP.0, &mut r),
-        -(Errno::ENOENT.0 as isize)
+        memory(&m, MemoryOp::REMOVE_FROM_PHYSMAP, &mut r),
+        err(Errno::ENOENT)
     );
 }
 
@@ -117,7 +101,7 @@ fn grant_frames_map_up_to_the_limit() {
     assert_eq!(m.hv.p2m(hole + 1), P2m::GrantFrame(63));
     assert_eq!(
         add_to_physmap(&m, MapSpace::GRANT_TABLE, 64, hole + 2),
-        -(Errno::EINVAL.0 as isize)
+        err(Errno::EINVAL)
     );
     assert_eq!(
         add_to_physmap(
@@ -126,7 +110,7 @@ fn grant_frames_map_up_to_the_limit() {
             XENMAPIDX_GRANT_TABLE_STATUS,
             hole + 2
         ),
-        -(Errno::EINVAL.0 as isize)
+        err(Errno::EINVAL)
     );
 }
 
@@ -137,7 +121,7 @@ fn balloon_down_and_up_within_the_domain_limit() {
     assert_eq!(tot, max);
     let mut gfns = [10u64, 11, 12];
     assert_eq!(
-        reservation(&m, MemoryOp::DECREASE_RESERVATION.0, &mut gfns),
+        reservation(&m, MemoryOp::DECREASE_RESERVATION, &mut gfns),
         3
     );
     assert_eq!(m.hv.domain_pages().0, tot - 3);
@@ -145,20 +129,20 @@ fn balloon_down_and_up_within_the_domain_limit() {
     // A frame already gone stops the batch at that extent.
     let mut again = [13u64, 11];
     assert_eq!(
-        reservation(&m, MemoryOp::DECREASE_RESERVATION.0, &mut again),
+        reservation(&m, MemoryOp::DECREASE_RESERVATION, &mut again),
         1
     );
     // Populate back: only 4 pages fit under max_pages.
     let mut back = [10u64, 11, 12, 13, 2_000_000];
-    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP.0, &mut back), 4);
+    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP, &mut back), 4);
     assert_eq!(m.hv.domain_pages().0, tot);
     assert!(m.hv.gfn_is_ram(13));
     // At the limit nothing more can be populated, even into the hole.
     let hole = m.layout().hole.start;
     let mut over = [hole];
-    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP.0, &mut over), 0);
+    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP, &mut over), 0);
     m.hv.set_max_pages(tot + 1);
-    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP.0, &mut over), 1);
+    assert_eq!(reservation(&m, MemoryOp::POPULATE_PHYSMAP, &mut over), 1);
     // The new page is real, zeroed memory.
     // SAFETY: gfn `hole` is populated RAM now.
     assert_eq!(
@@ -167,7 +151,7 @@ fn balloon_down_and_up_within_the_domain_limit() {
     );
     let mut cur: DomId = DomId::SELF;
     assert_eq!(
-        memory_op(&m, MemoryOp::CURRENT_RESERVATION.0, &mut cur),
+        memory(&m, MemoryOp::CURRENT_RESERVATION, &mut cur),
         (tot + 1) as isize
     );
 }

@@ -237,6 +237,11 @@ pub struct Hypervisor {
 /// `SCHEDOP_shutdown` returns: the toolstack/xenstored side reacts to the "new host" here.
 pub type SuspendHook = Arc<dyn Fn(SuspendEvent) + Send + Sync>;
 
+thread_local! {
+    /// Set while this host thread runs the guest's interrupt handler.
+    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -564,6 +569,12 @@ impl Hypervisor {
         String::from_utf8_lossy(&self.lock().console_out).into_owned()
     }
 
+    /// The simulated time-stamp counter: 1 GHz, i.e. nanoseconds of virtual time since boot
+    /// (what `vcpu_time_info.tsc_timestamp` is expressed in).
+    pub fn tsc(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
     /// Move virtual time forward and fire due timers and watchdogs.
     pub fn advance_time(&self, ns: u64) {
         self.clock.advance(ns);
@@ -858,6 +869,12 @@ impl Hypervisor {
     /// and not masked, repeating while the flag stays set (level semantics), at most 64
     /// times per vCPU. Returns how many handler calls were made.
     pub fn deliver_upcalls(&self) -> u32 {
+        // An interrupt handler running on this host thread is not interrupted by another
+        // vCPU's upcall: the outer delivery loop reaches that vCPU once the handler returns
+        // (so a handler's locks are never re-entered on the same thread).
+        if IN_HANDLER.with(|f| f.get()) {
+            return 0;
+        }
         let handler = self
             .upcall
             .read()
@@ -881,7 +898,9 @@ impl Hypervisor {
                 }
                 self.upcall_count[v].fetch_add(1, Ordering::SeqCst);
                 calls += 1;
+                IN_HANDLER.with(|f| f.set(true));
                 crate::guest::run_on(vcpu, || handler(vcpu));
+                IN_HANDLER.with(|f| f.set(false));
             }
             self.in_upcall[v].store(false, Ordering::SeqCst);
         }

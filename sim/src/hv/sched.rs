@@ -1,6 +1,8 @@
 //! `sched_op`: yield, shutdown (with suspend → resume on a "new host" or cancelled),
 //! shutdown_code and the domain watchdog; plus the timers that drive Virq::TIMER.
 
+use std::sync::atomic::Ordering;
+
 use super::abi::*;
 use super::evtchn::PortState;
 use super::memory::Physmap;
@@ -45,6 +47,7 @@ impl State {
     /// Fire due periodic timers (one Virq::TIMER per check, as Xen coalesces missed ticks)
     /// and expired watchdogs.
     pub fn run_timers(&mut self, now: u64) {
+        self.update_time(now);
         for v in 0..self.vcpus.len() {
             if let Some((period, next)) = self.vcpus[v].periodic {
                 if now >= next {
@@ -60,6 +63,39 @@ impl State {
                     self.shutdown.reason.get_or_insert(ShutdownReason::WATCHDOG);
                 }
             }
+        }
+    }
+
+    /// Publish system time in every vCPU's `vcpu_time_info` under the version protocol.
+    /// The simulated TSC runs at 1 GHz (`Hypervisor::tsc`), so the scale is the identity:
+    /// `((tsc - tsc_timestamp) << 1) * 2^31 >> 32`.
+    pub fn update_time(&mut self, now: u64) {
+        for v in 0..self.vcpus.len() as u32 {
+            let Some((mfn, off)) = self.vcpu_info_loc(v) else {
+                continue;
+            };
+            let t = off + VCPU_INFO_TIME;
+            let ver = self
+                .mem
+                .atomic_u32(mfn, t + core::mem::offset_of!(VcpuTimeInfo, version));
+            let odd = ver.load(Ordering::SeqCst) | 1;
+            ver.store(odd, Ordering::SeqCst);
+            self.mem
+                .atomic_u64(mfn, t + core::mem::offset_of!(VcpuTimeInfo, tsc_timestamp))
+                .store(now, Ordering::SeqCst);
+            self.mem
+                .atomic_u64(mfn, t + core::mem::offset_of!(VcpuTimeInfo, system_time))
+                .store(now, Ordering::SeqCst);
+            self.mem
+                .atomic_u32(
+                    mfn,
+                    t + core::mem::offset_of!(VcpuTimeInfo, tsc_to_system_mul),
+                )
+                .store(1 << 31, Ordering::SeqCst);
+            self.mem
+                .atomic_u8(mfn, t + core::mem::offset_of!(VcpuTimeInfo, tsc_shift))
+                .store(1, Ordering::SeqCst);
+            ver.store(odd.wrapping_add(1), Ordering::SeqCst);
         }
     }
 
