@@ -74,7 +74,8 @@ fn ensure_mingw() -> String {
 fn probe_source(layout_checks: &str) -> String {
     let mut c = String::new();
     c.push_str("#include <ntddk.h>\n#include <initguid.h>\n#include <stddef.h>\n");
-    for (name, _) in C_FILES {
+    c.push_str("#define XEN_API_NO_PUBLIC_HEADERS\n");
+    for (name, _) in C_FILES.iter().filter(|(n, _)| n.ends_with(".h")) {
         writeln!(c, "#include <{name}>").unwrap();
     }
     c.push_str(layout_checks);
@@ -108,6 +109,20 @@ ULONG UseSuspend(PXENBUS_SUSPEND_INTERFACE Suspend)
 PXENBUS_EVTCHN_CHANNEL UseEvtchn(PXENBUS_EVTCHN_INTERFACE Evtchn, PKSERVICE_ROUTINE Fn)
 {
     return XENBUS_EVTCHN(Open, Evtchn, XENBUS_EVTCHN_TYPE_UNBOUND, Fn, NULL, (USHORT)0, TRUE);
+}
+
+NTSTATUS UseXen(void)
+{
+    ULONG Port;
+    uint32_t Version;
+    NTSTATUS status = XenTouch("probe", 9, 1, 0, 0);
+    if (!NT_SUCCESS(status))
+        return status;
+    LogPrintf(LOG_LEVEL_INFO, "%s: %u\n", "probe", 1);
+    status = GrantTableGetVersion(&Version);
+    if (UnplugGetRequest(UNPLUG_NICS))
+        SchedYield();
+    return EventChannelAllocateUnbound(0, &Port);
 }
 
 const GUID *Guids[] = {
@@ -207,8 +222,10 @@ fn mingw_c_consumer_compiles_with_rust_layouts() {
 #[test]
 fn every_header_compiles_on_its_own_after_ntddk() {
     let gcc = ensure_mingw();
-    for (name, _) in C_FILES {
-        let src = format!("#include <ntddk.h>\n#include <{name}>\n#include <{name}>\n");
+    for (name, _) in C_FILES.iter().filter(|(n, _)| n.ends_with(".h")) {
+        let src = format!(
+            "#include <ntddk.h>\n#define XEN_API_NO_PUBLIC_HEADERS\n#include <{name}>\n#include <{name}>\n"
+        );
         let out = compile(&gcc, &format!("alone_{name}.c"), &src);
         assert!(
             out.status.success(),
@@ -235,4 +252,125 @@ fn the_probe_catches_a_wrong_layout() {
         stderr.contains("XENBUS_STORE_INTERFACE_V2.StorePrintf"),
         "{stderr}"
     );
+}
+
+/// Number of parameters of a C-ABI function pointer type of `crate::api::c`.
+trait Arity {
+    const N: usize;
+    const VARIADIC: bool = false;
+}
+
+macro_rules! arity {
+    ($n:literal: $($a:ident),*) => {
+        impl<R, $($a),*> Arity for unsafe extern "C" fn($($a),*) -> R {
+            const N: usize = $n;
+        }
+    };
+}
+arity!(0:);
+arity!(1: A);
+arity!(2: A, B);
+arity!(3: A, B, C);
+arity!(4: A, B, C, D);
+arity!(5: A, B, C, D, E);
+impl<R, A, B> Arity for unsafe extern "C" fn(A, B, ...) -> R {
+    const N: usize = 2;
+    const VARIADIC: bool = true;
+}
+impl<R, A, B, C> Arity for unsafe extern "C" fn(A, B, C, ...) -> R {
+    const N: usize = 3;
+    const VARIADIC: bool = true;
+}
+
+macro_rules! api_arities {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), <xen_include::api::c::$name as Arity>::N, <xen_include::api::c::$name as Arity>::VARIADIC)),*]
+    };
+}
+
+#[test]
+fn xen_h_declarations_agree_with_the_rust_api_signatures() {
+    use xen_include::interfaces::xen_api_h::XEN_H_FUNCTIONS;
+    let rust: &[(&str, usize, bool)] = api_arities!(
+        XenTouch,
+        HvmSetParam,
+        HvmGetParam,
+        HvmPagetableDying,
+        HvmSetEvtchnUpcallVector,
+        MemoryAddToPhysmap,
+        MemoryRemoveFromPhysmap,
+        MemoryDecreaseReservation,
+        MemoryPopulatePhysmap,
+        EventChannelSend,
+        EventChannelAllocateUnbound,
+        EventChannelBindInterDomain,
+        EventChannelBindVirq,
+        EventChannelQueryInterDomain,
+        EventChannelClose,
+        EventChannelExpandArray,
+        EventChannelInitControl,
+        EventChannelReset,
+        EventChannelBindVirtualCpu,
+        EventChannelUnmask,
+        GrantTableSetVersion,
+        GrantTableGetVersion,
+        GrantTableCopy,
+        GrantTableMapForeignPage,
+        GrantTableUnmapForeignPage,
+        GrantTableQuerySize,
+        SchedShutdownCode,
+        SchedShutdown,
+        SchedYield,
+        SchedWatchdog,
+        XenVersion,
+        XenVersionExtra,
+        ModuleLookup,
+        UnplugDevices,
+        UnplugIncrementValue,
+        UnplugDecrementValue,
+        UnplugGetRequest,
+        LogCchVPrintf,
+        LogVPrintf,
+        LogCchPrintf,
+        LogPrintf,
+        LogResume,
+        LogReadLogLevel,
+        LogAddDisposition,
+        LogRemoveDisposition,
+        SystemProcessorVcpuId,
+        SystemProcessorVcpuInfo,
+        SystemProcessorRegisterVcpuInfo,
+        SystemMaximumPhysicalAddress,
+        SystemRealTimeIsUniversal,
+        SystemSetWatchdog,
+        SystemStopWatchdog,
+        VcpuSetPeriodicTimer,
+        VcpuRegisterVcpuInfo,
+        FiltersInstall,
+        FiltersUninstall,
+        ConfigGetActive,
+        ConfigSetActive,
+        ConfigUpdateActive,
+        ConfigClearActive,
+        ConfigFreeActive,
+        ConfigRequestReboot,
+        ConfigQuerySystemStartOption,
+        ConfigFreeSzValue,
+    );
+    assert_eq!(rust.len(), XEN_H_FUNCTIONS.len());
+    for ((name, n, variadic), c) in rust.iter().zip(XEN_H_FUNCTIONS) {
+        assert_eq!(*name, c.name, "order");
+        assert_eq!((*n, *variadic), (c.params.len(), c.variadic), "{name}");
+    }
+}
+
+#[test]
+fn xen_def_lists_private_entry_points_then_every_export() {
+    let def = render(C_FILES.iter().find(|(n, _)| *n == "xen.def").unwrap().1);
+    let lines: Vec<&str> = def.lines().map(str::trim).collect();
+    assert!(lines.contains(&"LIBRARY xen.sys"));
+    assert!(lines.contains(&"DllInitialize PRIVATE"));
+    for name in xen_include::api::EXPORT_NAMES {
+        assert_eq!(lines.iter().filter(|l| **l == *name).count(), 1, "{name}");
+    }
 }

@@ -39,6 +39,7 @@ pub mod shared_info;
 pub mod store;
 pub mod suspend;
 pub mod unplug;
+pub mod xen_api_h;
 
 pub use crate::guid::Guid;
 pub use crate::status::NtStatus;
@@ -194,6 +195,8 @@ pub const C_FILES: &[(&str, CRenderer)] = &[
         cmeta::render_header(w, &emulated::C_HEADER)
     }),
     ("revision.h", |w| crate::revision::render_c_header(w)),
+    ("xen.h", |w| xen_api_h::render_xen_h(w)),
+    ("xen.def", |w| xen_api_h::render_xen_def(w)),
 ];
 
 /// Every C header this crate describes, in a fixed order (used by the generator).
