@@ -5,5 +5,6 @@
 extern crate alloc;
 
 pub mod hypercall;
+pub mod interface;
 pub mod os;
 pub mod sync;

@@ -18,4 +18,5 @@ extern crate alloc;
 pub mod driver;
 pub mod emulated;
 pub mod fdo;
+pub mod interface;
 pub mod pdo;
