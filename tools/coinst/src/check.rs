@@ -5,9 +5,13 @@
 //! * `Services\<PROVIDER>\Interfaces\<CONSUMER>\<INTERFACE>` = version that the new provider
 //!   no longer serves (or an interface it no longer has);
 //! * `Enum\XENBUS\<device>\<instance>\MatchingDeviceId` naming a PDO revision the new
-//!   package no longer offers (the child's INF would no longer match after the upgrade).
-use xen_include::subscription::{
-    check_subscription, revision_of_hardware_id, Incompatibility, Subscription,
+//!   package no longer offers (the child's INF would no longer match after the upgrade);
+//! * a generic platform device (`Enum\PCI\VEN_5853&DEV_0001…`/`DEV_0002…`) bound to another
+//!   vendor's bus driver (its `Control\Class\<Driver>\DriverDesc` is not this package's
+//!   `<PRODUCT_NAME> PV Bus`): installing over it would take the device from that package.
+use xen_include::{
+    platform,
+    subscription::{check_subscription, revision_of_hardware_id, Incompatibility, Subscription},
 };
 
 use crate::{registry::RegValue, tables::PackageTables, RegistryView};
@@ -43,6 +47,7 @@ pub fn check_upgrade(view: &dyn RegistryView, tables: &PackageTables) -> Result<
     check_allow_update(view, tables, &mut report)?;
     check_subscriptions(view, tables, &mut report)?;
     check_children(view, tables, &mut report)?;
+    check_platform_binding(view, tables, &mut report)?;
     Ok(report)
 }
 
@@ -170,6 +175,66 @@ fn check_children(
                 report.notes.push(format!(
                     "child XENBUS\\{device}\\{instance} (service {service}) is bound to older revision {revision:08X}, still offered"
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The PCI enumeration root.
+const ENUM_PCI: &str = "SYSTEM\\CurrentControlSet\\Enum\\PCI";
+/// The device class root.
+const CLASS: &str = "SYSTEM\\CurrentControlSet\\Control\\Class";
+
+fn check_platform_binding(
+    view: &dyn RegistryView,
+    tables: &PackageTables,
+    report: &mut Report,
+) -> Result<(), String> {
+    let Some(devices) = view.subkeys(ENUM_PCI)? else {
+        return Ok(());
+    };
+    let generic = |d: &str| {
+        let upper = d.to_ascii_uppercase();
+        [
+            platform::XEN_PLATFORM_DEVICE_ID,
+            platform::XEN_PLATFORM_DEVICE_ID_XENSERVER,
+        ]
+        .iter()
+        .any(|id| {
+            upper.starts_with(&format!(
+                "VEN_{:04X}&DEV_{id:04X}",
+                platform::XEN_PLATFORM_VENDOR_ID
+            ))
+        })
+    };
+    for device in devices.into_iter().filter(|d| generic(d)) {
+        let device_key = format!("{ENUM_PCI}\\{device}");
+        for instance in view.subkeys(&device_key)?.unwrap_or_default() {
+            let values = view
+                .values(&format!("{device_key}\\{instance}"))?
+                .unwrap_or_default();
+            let driver = values.iter().find_map(|(n, v)| match v {
+                RegValue::Sz(s) if n.eq_ignore_ascii_case("Driver") => Some(s.clone()),
+                _ => None,
+            });
+            let Some(driver) = driver else { continue };
+            let description = view
+                .values(&format!("{CLASS}\\{driver}"))?
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|(n, v)| match v {
+                    RegValue::Sz(s) if n.eq_ignore_ascii_case("DriverDesc") => Some(s),
+                    _ => None,
+                });
+            match description {
+                Some(d) if !d.eq_ignore_ascii_case(&tables.bus_description) => {
+                    report.vetoes.push(format!(
+                        "platform device PCI\\{device}\\{instance} is bound to \"{d}\", another vendor's bus driver (this package is \"{}\"); remove that package first",
+                        tables.bus_description
+                    ))
+                }
+                _ => {}
             }
         }
     }
@@ -310,6 +375,38 @@ mod tests {
         let empty = MemoryRegistry::default();
         let report = check_upgrade(&empty, &PackageTables::current()).unwrap();
         assert!(report.vetoes.is_empty());
+    }
+
+    #[test]
+    fn another_vendors_bus_driver_is_vetoed() {
+        let mut r = registry();
+        let dev = format!("{ENUM_PCI}\\VEN_5853&DEV_0002&SUBSYS_00025853&REV_01\\3&267a616a&0&18");
+        r.set_value(
+            &dev,
+            "Driver",
+            RegValue::Sz("{4d36e97d-e325-11ce-bfc1-08002be10318}\\0042".into()),
+        );
+        let class = format!("{CLASS}\\{{4d36e97d-e325-11ce-bfc1-08002be10318}}\\0042");
+        let tables = PackageTables::current();
+        r.set_value(
+            &class,
+            "DriverDesc",
+            RegValue::Sz(tables.bus_description.clone()),
+        );
+        assert!(check_upgrade(&r, &tables).unwrap().vetoes.is_empty());
+        r.set_value(&class, "DriverDesc", RegValue::Sz("Other PV Bus".into()));
+        let report = check_upgrade(&r, &tables).unwrap();
+        assert_eq!(report.vetoes.len(), 1, "{report:#?}");
+        assert!(report.vetoes[0].contains("\"Other PV Bus\", another vendor's bus driver"));
+        // The vendor device is not checked: it belongs to whoever built for it.
+        let vendor = format!("{ENUM_PCI}\\VEN_5853&DEV_C000&SUBSYS_C0005853&REV_01\\3&0");
+        r.delete_tree(&dev);
+        r.set_value(
+            &vendor,
+            "Driver",
+            RegValue::Sz("{4d36e97d-e325-11ce-bfc1-08002be10318}\\0042".into()),
+        );
+        assert!(check_upgrade(&r, &tables).unwrap().vetoes.is_empty());
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct PackageTables {
     pub ranges: Vec<InterfaceRange<'static>>,
     /// Every PDO revision xenbus.sys offers, oldest first.
     pub revisions: Vec<u32>,
+    /// The `DriverDesc` this package gives the platform device (`<PRODUCT_NAME> PV Bus`).
+    pub bus_description: String,
 }
 
 /// Splits a C interface name (`XENBUS_SHARED_INFO_INTERFACE`) into the provider service and
@@ -42,6 +44,7 @@ impl PackageTables {
             services: vec!["XEN", "XENBUS", "XENFILT"],
             ranges,
             revisions: revision::REVISIONS.iter().map(|r| r.number).collect(),
+            bus_description: format!("{} PV Bus", xenbus_rs::PRODUCT_NAME),
         }
     }
 
