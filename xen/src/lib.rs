@@ -41,6 +41,8 @@ mod ops_tests;
 pub mod process;
 pub mod registry;
 pub mod sched;
+#[cfg(test)]
+mod sim_tests;
 pub mod system;
 #[cfg(test)]
 #[allow(unsafe_code)]
