@@ -8,3 +8,4 @@ pub mod hypercall;
 pub mod interface;
 pub mod os;
 pub mod sync;
+pub mod wdm;

@@ -111,3 +111,6 @@ impl Logger for TestLogger {
         self.0.lock().unwrap().push(format!("xen|{level}: {args}"));
     }
 }
+
+#[cfg(windows)]
+mod wdm;

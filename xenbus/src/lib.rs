@@ -21,3 +21,6 @@ pub mod interface;
 pub mod pdo;
 pub mod range_set;
 pub mod shared;
+
+#[cfg(windows)]
+mod wdm;

@@ -20,3 +20,6 @@ pub mod emulated;
 pub mod fdo;
 pub mod interface;
 pub mod pdo;
+
+#[cfg(windows)]
+mod wdm;

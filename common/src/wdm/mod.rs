@@ -1,0 +1,31 @@
+//! The real kernel edge: WDM helpers, pool allocator, panic handler, logging and the
+//! Windows implementation of [`crate::os::Os`], on `windows-sys`.
+//!
+//! Layout-only helpers (IRP stack locations, allocator arithmetic, log-line formatting)
+//! compile on every host so they are unit-tested on Linux against the real `windows-sys`
+//! layouts; everything that calls into `ntoskrnl.exe` is built for Windows only.
+
+pub mod irp;
+pub mod log;
+pub mod pool;
+
+#[cfg(windows)]
+pub mod device;
+#[cfg(windows)]
+pub mod ntoskrnl;
+#[cfg(all(windows, feature = "xen-imports"))]
+pub mod xen_imports;
+
+#[cfg(all(windows, feature = "kernel-runtime"))]
+mod crt;
+#[cfg(all(windows, feature = "kernel-runtime"))]
+mod panic;
+
+pub use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
+pub use windows_sys::Win32::Foundation::{NTSTATUS, UNICODE_STRING};
+
+/// Bug-check code raised by the panic handler of every driver of the package: `0x58454E50`
+/// (ASCII `"XENP"`). Parameters: 1 = address of the panicking source file name (NUL-free
+/// bytes), 2 = its length, 3 = line number, 4 = the driver's [`log::Component`] number
+/// (0 = xen, 1 = xenbus, 2 = xenfilt).
+pub const BUGCHECK_RUST_PANIC: u32 = 0x5845_4E50;

@@ -1,0 +1,337 @@
+//! `cargo xtask verify [DIR]`: every check on every `.sys` of a package directory, one line
+//! per check per binary, non-zero exit when any fails. Static checks ([`crate::pe`]), the
+//! Authenticode signature (osslsigncode), then an emulated run under speakeasy: the entry
+//! point runs without faulting, xen.sys's `DllInitialize` refuses a CPU that is not on Xen
+//! (`STATUS_NOT_SUPPORTED`), xenbus.sys/xenfilt.sys pass the `XenTouch` handshake and
+//! propagate its refusal.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::pe::{self, Check};
+use crate::sys::{Driver, DRIVERS};
+use crate::{dist, env, sign};
+
+#[path = "../../xen/def.rs"]
+mod xen_def;
+
+/// speakeasy-emulator, pinned to the version the checks were written against.
+pub const SPEAKEASY: &str = "speakeasy-emulator==1.5.11";
+
+const STATUS_SUCCESS: u32 = 0;
+const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
+const STATUS_INCOMPATIBLE_DRIVER_BLOCKED: u32 = 0xC000_036B;
+
+/// The xen.sys API names that must be exported (beyond DllInitialize/DllUnload): every
+/// function declared in `xen_include::api::EXPORT_NAMES` that xen.sys defines.
+pub fn xen_api() -> Vec<String> {
+    xen_def::api_exports(&xen_defined(), xen_include::api::EXPORT_NAMES)
+}
+
+fn xen_defined() -> Vec<String> {
+    xen_def::collect_exports(&env::root().join("xen/src"))
+}
+
+/// The xen.sys API coverage line: declared functions not defined yet, and defined ones that
+/// are not declared (which fail the check).
+fn api_coverage() -> Check {
+    let defined = xen_defined();
+    let declared = xen_include::api::EXPORT_NAMES;
+    let exported = xen_def::api_exports(&defined, declared);
+    let undeclared = xen_def::undeclared_exports(&defined, declared);
+    let missing: Vec<&str> = declared
+        .iter()
+        .copied()
+        .filter(|n| !exported.iter().any(|e| e == n))
+        .collect();
+    let mut detail = format!(
+        "{} of {} declared API functions defined and exported",
+        exported.len(),
+        declared.len()
+    );
+    if !missing.is_empty() {
+        detail.push_str(&format!(" (not implemented yet: {})", missing.join(", ")));
+    }
+    if !undeclared.is_empty() {
+        detail.push_str(&format!(
+            "; defined but not declared in include/src/api.rs: {}",
+            undeclared.join(", ")
+        ));
+    }
+    Check {
+        name: "api-coverage",
+        ok: undeclared.is_empty(),
+        detail,
+    }
+}
+
+/// The `.def` text xen.sys is linked with.
+pub fn xen_def_text() -> String {
+    xen_def::def_text(&xen_api())
+}
+
+/// Options of one verification run.
+pub struct Options {
+    /// Package directory holding the `.sys` files.
+    pub dir: PathBuf,
+    /// Trust anchor for the signatures.
+    pub ca: PathBuf,
+    /// Run the speakeasy checks.
+    pub emulate: bool,
+}
+
+/// `cargo xtask verify [DIR] [--ca CERT] [--no-emulate]`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let mut options = Options {
+        dir: dist::package_dir(),
+        ca: sign::cert_dir().join("xenbus-test.pem"),
+        emulate: true,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--ca" => options.ca = PathBuf::from(args.next().ok_or("--ca needs a file")?),
+            "--no-emulate" => options.emulate = false,
+            dir => options.dir = PathBuf::from(dir),
+        }
+    }
+    let failed = run(&options)?.iter().filter(|c| !c.1.ok).count();
+    if failed == 0 {
+        println!("verify: all checks passed");
+        Ok(())
+    } else {
+        Err(format!("{failed} check(s) failed"))
+    }
+}
+
+/// Verify every driver image in `options.dir`; prints and returns `(image, check)` pairs.
+pub fn run(options: &Options) -> Result<Vec<(String, Check)>, String> {
+    let api = xen_api();
+    let mut results = Vec::new();
+    let emulator = if options.emulate {
+        Some(env::python_venv(&[SPEAKEASY])?)
+    } else {
+        None
+    };
+    for driver in DRIVERS {
+        let image = options.dir.join(driver.image);
+        let mut checks = check_one(&driver, &image, &api, &options.ca, emulator.as_deref());
+        if driver.export_driver {
+            checks.push(api_coverage());
+        }
+        for check in checks {
+            println!(
+                "verify {:<12} {:<25} {}  {}",
+                driver.image,
+                check.name,
+                if check.ok { "PASS" } else { "FAIL" },
+                check.detail
+            );
+            results.push((driver.image.to_string(), check));
+        }
+    }
+    Ok(results)
+}
+
+/// Every check of one image.
+pub fn check_one(
+    driver: &Driver,
+    image: &Path,
+    api: &[String],
+    ca: &Path,
+    venv: Option<&Path>,
+) -> Vec<Check> {
+    let data = match std::fs::read(image) {
+        Ok(data) => data,
+        Err(e) => {
+            return vec![Check {
+                name: "present",
+                ok: false,
+                detail: format!("{}: {e}", image.display()),
+            }]
+        }
+    };
+    let mut checks = pe::check_image(&data, driver, api);
+    checks.push(match sign::verify(image, ca) {
+        Ok(()) => Check {
+            name: "signature",
+            ok: true,
+            detail: format!("Authenticode verifies against {}", ca.display()),
+        },
+        Err(reason) => Check {
+            name: "signature",
+            ok: false,
+            detail: reason,
+        },
+    });
+    if let Some(venv) = venv {
+        checks.extend(emulate(driver, image, venv));
+    }
+    checks
+}
+
+/// What one speakeasy run reported.
+#[derive(Debug, Default)]
+struct Emulation {
+    /// (entry point type, return value, error kind)
+    entries: Vec<(String, Option<u32>, String)>,
+    logs: Vec<String>,
+    touches: Vec<String>,
+}
+
+impl Emulation {
+    fn entry(&self, kind: &str) -> Option<&(String, Option<u32>, String)> {
+        self.entries.iter().find(|e| e.0 == kind)
+    }
+}
+
+fn speakeasy(venv: &Path, image: &Path, touch_status: Option<u32>) -> Result<Emulation, String> {
+    let script = env::root().join("xtask/py/speakeasy_run.py");
+    let mut command = Command::new(venv.join("python"));
+    command.arg(script).arg(image);
+    if let Some(status) = touch_status {
+        command
+            .arg("--xen-touch-status")
+            .arg(format!("{status:#x}"));
+    }
+    let text = env::output(&mut command)?;
+    let mut emulation = Emulation::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("entry ") {
+            let mut parts = rest.split(' ');
+            let kind = parts.next().unwrap_or("").to_string();
+            let ret = parts
+                .next()
+                .and_then(|r| r.strip_prefix("ret=0x"))
+                .and_then(|r| u64::from_str_radix(r, 16).ok())
+                .map(|r| r as u32);
+            let error = parts
+                .next()
+                .and_then(|e| e.strip_prefix("error="))
+                .unwrap_or("?")
+                .to_string();
+            emulation.entries.push((kind, ret, error));
+        } else if let Some(rest) = line.strip_prefix("log ") {
+            emulation.logs.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("touch ") {
+            emulation.touches.push(rest.to_string());
+        }
+    }
+    Ok(emulation)
+}
+
+fn expect_entry(name: &'static str, run: &Emulation, kind: &str, status: u32) -> Check {
+    match run.entry(kind) {
+        Some((_, Some(ret), error)) if error == "-" && *ret == status => Check {
+            name,
+            ok: true,
+            detail: format!("{kind} returned {ret:#010x}"),
+        },
+        Some((_, ret, error)) => Check {
+            name,
+            ok: false,
+            detail: format!(
+                "{kind} returned {:#010x}, error {error} (expected {status:#010x})",
+                ret.unwrap_or(0)
+            ),
+        },
+        None => Check {
+            name,
+            ok: false,
+            detail: format!("{kind} did not run"),
+        },
+    }
+}
+
+fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if driver.export_driver {
+        match speakeasy(venv, image, None) {
+            Ok(run) => {
+                checks.push(expect_entry(
+                    "emulated-entry",
+                    &run,
+                    "entry_point",
+                    STATUS_SUCCESS,
+                ));
+                let mut check = expect_entry(
+                    "emulated-dllinitialize",
+                    &run,
+                    "export.DllInitialize",
+                    STATUS_NOT_SUPPORTED,
+                );
+                if let Some(line) = run.logs.iter().find(|l| l.contains("CPUID")) {
+                    check.detail.push_str(&format!(
+                        " (STATUS_NOT_SUPPORTED: not on Xen; logged {line:?})"
+                    ));
+                }
+                checks.push(check);
+                checks.push(expect_entry(
+                    "emulated-dllunload",
+                    &run,
+                    "export.DllUnload",
+                    STATUS_SUCCESS,
+                ));
+            }
+            Err(e) => checks.push(Check {
+                name: "emulated-entry",
+                ok: false,
+                detail: e,
+            }),
+        }
+        return checks;
+    }
+    match speakeasy(venv, image, Some(STATUS_SUCCESS)) {
+        Ok(run) => {
+            let mut entry = expect_entry("emulated-entry", &run, "entry_point", STATUS_SUCCESS);
+            if entry.ok && run.touches.is_empty() {
+                entry = Check {
+                    name: "emulated-entry",
+                    ok: false,
+                    detail: "DriverEntry never called XenTouch".into(),
+                };
+            } else if entry.ok {
+                entry
+                    .detail
+                    .push_str(&format!(" after XenTouch({:?})", run.touches.join(",")));
+            }
+            checks.push(entry);
+            checks.push(match run.entry("driver_unload") {
+                Some((_, _, error)) if error == "-" => Check {
+                    name: "emulated-unload",
+                    ok: true,
+                    detail: "DriverUnload registered and ran".into(),
+                },
+                Some((_, _, error)) => Check {
+                    name: "emulated-unload",
+                    ok: false,
+                    detail: format!("DriverUnload faulted: {error}"),
+                },
+                None => Check {
+                    name: "emulated-unload",
+                    ok: false,
+                    detail: "no DriverUnload registered".into(),
+                },
+            });
+        }
+        Err(e) => checks.push(Check {
+            name: "emulated-entry",
+            ok: false,
+            detail: e,
+        }),
+    }
+    match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED)) {
+        Ok(run) => checks.push(expect_entry(
+            "emulated-version-mismatch",
+            &run,
+            "entry_point",
+            STATUS_INCOMPATIBLE_DRIVER_BLOCKED,
+        )),
+        Err(e) => checks.push(Check {
+            name: "emulated-version-mismatch",
+            ok: false,
+            detail: e,
+        }),
+    }
+    checks
+}
