@@ -113,4 +113,5 @@ impl Logger for TestLogger {
 }
 
 #[cfg(windows)]
+#[allow(unsafe_code)]
 mod wdm;

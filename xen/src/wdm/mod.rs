@@ -1,19 +1,13 @@
 //! xen.sys entry points: `DriverEntry` (a stub: an export driver is loaded as a DLL),
 //! `DllInitialize` and `DllUnload` (called by the loader when the first importer loads and
-//! the last one unloads), and the exported API in [`exports`].
-
-mod exports;
+//! the last one unloads). The exported API lives in [`crate::exports`].
 
 use common::wdm::log::{log, set_component, Component, Level};
 use common::wdm::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use xen_include::status::STATUS_SUCCESS;
 
+use crate::exports::NATIVE as HYPERCALL;
 use crate::hypercall::{discover, DiscoveryError};
-use crate::hypercall_thunk::NativeHypercall;
-
-/// The hypervisor edge of this image: CPUID, port I/O and the hypercall instruction chosen
-/// by [`discover`].
-pub static HYPERCALL: NativeHypercall = NativeHypercall::new();
 
 /// `DriverEntry` of an export driver: only called when someone starts xen.sys as a service.
 ///
