@@ -21,9 +21,10 @@ use xen_include::status::{
 use xen_include::xen::grant_table::GnttabCopy;
 
 use crate::driver::Xen;
+use crate::ffi::VaArgs;
 use crate::hypercall::Instruction;
 use crate::hypercall_thunk::NativeHypercall;
-use crate::log::{self, FormatArgs, TextKind};
+use crate::log;
 
 /// The hardware hypercall edge.
 pub static NATIVE: NativeHypercall = NativeHypercall::new();
@@ -146,93 +147,6 @@ unsafe fn free(p: *mut u8) {
     }
 }
 
-// ---- printf arguments from a Win64 va_list ----
-
-struct VaArgs {
-    next: *const u64,
-    remaining: usize,
-}
-
-impl VaArgs {
-    fn slot(&mut self) -> u64 {
-        if self.remaining == 0 || self.next.is_null() {
-            return 0;
-        }
-        // SAFETY: the caller promised as many slots as its format consumes
-        // (`log::slot_count`), and `remaining` counts them down.
-        let v = unsafe { self.next.read_unaligned() };
-        // SAFETY: stays within (or one past) the promised slots.
-        self.next = unsafe { self.next.add(1) };
-        self.remaining -= 1;
-        v
-    }
-}
-
-/// # Safety
-/// `p` points at `n` readable elements.
-unsafe fn copy_narrow<T: Copy + Into<u32>>(p: *const T, n: usize, out: &mut [u8]) -> usize {
-    let n = n.min(out.len());
-    for (i, o) in out.iter_mut().take(n).enumerate() {
-        // SAFETY: i < n readable elements.
-        *o = unsafe { p.add(i).read_unaligned() }.into() as u8;
-    }
-    n
-}
-
-/// # Safety
-/// `p` is a NUL-terminated array of `T`.
-unsafe fn terminated_len<T: Copy + Into<u32>>(p: *const T, limit: usize) -> usize {
-    let mut n = 0;
-    // SAFETY: reads stop at the terminator, which the caller guarantees.
-    while n < limit && unsafe { p.add(n).read_unaligned() }.into() != 0 {
-        n += 1;
-    }
-    n
-}
-
-impl FormatArgs for VaArgs {
-    fn next_slot(&mut self) -> u64 {
-        self.slot()
-    }
-
-    fn next_text(&mut self, kind: TextKind, out: &mut [u8]) -> Option<usize> {
-        let p = self.slot() as usize;
-        if p == 0 {
-            return None;
-        }
-        let limit = out.len();
-        // SAFETY: printf's contract: `%s`/`%ws` point at NUL-terminated strings, `%Z`/`%wZ`
-        // at counted strings whose buffers hold `Length` bytes.
-        unsafe {
-            Some(match kind {
-                TextKind::Ansi => {
-                    let s = p as *const u8;
-                    copy_narrow(s, terminated_len(s, limit), out)
-                }
-                TextKind::Wide => {
-                    let s = p as *const u16;
-                    copy_narrow(s, terminated_len(s, limit), out)
-                }
-                TextKind::AnsiString => {
-                    let a = (p as *const AnsiString).read_unaligned();
-                    if a.buffer.is_null() {
-                        return None;
-                    }
-                    copy_narrow(a.buffer as *const u8, usize::from(a.length), out)
-                }
-                TextKind::UnicodeString => {
-                    // UNICODE_STRING has the ANSI_STRING layout with a WCHAR buffer.
-                    let u = (p as *const AnsiString).read_unaligned();
-                    if u.buffer.is_null() {
-                        return None;
-                    }
-                    copy_narrow(u.buffer as *const u16, usize::from(u.length) / 2, out)
-                }
-            })
-        }
-    }
-}
-
 /// # Safety
 /// `format` is NUL-terminated; `va` holds the slots the format consumes.
 unsafe fn vprintf(level: LogLevel, count: u32, format: *const c_char, va: *const u64) {
@@ -240,10 +154,8 @@ unsafe fn vprintf(level: LogLevel, count: u32, format: *const c_char, va: *const
         return;
     };
     let bytes = format.to_bytes();
-    let mut args = VaArgs {
-        next: va,
-        remaining: log::slot_count(count, bytes),
-    };
+    // SAFETY: the caller passed the slots its format consumes.
+    let mut args = unsafe { VaArgs::new(va, log::slot_count(count, bytes)) };
     c.log_printf(level, count, bytes, &mut args);
 }
 

@@ -117,6 +117,14 @@ fn viridian_amd_and_foreign_vendors() {
     xen.initialize().unwrap();
     let d = xen.discovery().unwrap();
     assert_eq!((d.base, d.instruction), (0x4000_0100, Instruction::Vmmcall));
+    assert!(
+        m.guest
+            .log()
+            .iter()
+            .any(|l| l.starts_with("xen|VIRIDIAN: max leaf 40000006")),
+        "{:?}",
+        m.guest.log()
+    );
     xen.unload();
 
     let m = machine_with(HvConfig {

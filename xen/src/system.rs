@@ -161,6 +161,33 @@ fn registered_flags(os: &dyn Os, memory_key: KeyHandle) -> Vec<u8> {
     }
 }
 
+/// On Viridian (Hyper-V enlightenments offered to the guest, Xen's leaves moved to
+/// 0x40000100), log the Hyper-V feature and recommendation leaves 0x40000001–0x40000006.
+pub fn viridian_information(hv: &dyn Hypercall, log: &dyn Logger) {
+    let r = hv.cpuid(0x4000_0000, 0);
+    let mut sig = [0u8; 12];
+    for (d, s) in sig.iter_mut().zip(
+        r.ebx
+            .to_le_bytes()
+            .into_iter()
+            .chain(r.ecx.to_le_bytes())
+            .chain(r.edx.to_le_bytes()),
+    ) {
+        *d = s;
+    }
+    if &sig != b"Microsoft Hv" {
+        return;
+    }
+    log.info(format_args!("VIRIDIAN: max leaf {:08X}", r.eax));
+    for leaf in 0x4000_0001..=r.eax.min(0x4000_0006) {
+        let l = hv.cpuid(leaf, 0);
+        log.info(format_args!(
+            "VIRIDIAN: {leaf:08X}: {:08X} {:08X} {:08X} {:08X}",
+            l.eax, l.ebx, l.ecx, l.edx
+        ));
+    }
+}
+
 /// What `SystemInitialize` needs from the rest of the driver.
 pub struct SystemEnv<'a> {
     /// The kernel.
@@ -258,6 +285,7 @@ impl System {
             })?;
             result?;
         }
+        viridian_information(env.hv, log);
         let real_time_is_universal = registry::with_key(os, TIME_ZONE_PATH, |k| {
             Ok(real_time_is_universal(
                 os.registry_query(k, "RealTimeIsUniversal"),
