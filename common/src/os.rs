@@ -141,4 +141,10 @@ pub trait Os: Sync {
     fn register_callback(&self, kind: KernelCallback) -> Result<CallbackHandle, NtStatus>;
     /// Undo [`Os::register_callback`].
     fn deregister_callback(&self, handle: CallbackHandle);
+
+    /// Signal the kernel event at address `event` (a `KEVENT` a caller handed over, e.g.
+    /// a XenStore watch's or a console wakeup's). Real: `KeSetEvent(event, IO_NO_INCREMENT,
+    /// FALSE)`. Host models mark the event signalled by storing 1 into the
+    /// `Header.SignalState` field (a `LONG` at offset 4), as the kernel does.
+    fn set_event(&self, event: usize);
 }

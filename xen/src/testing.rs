@@ -302,6 +302,9 @@ impl Os for FakeOs {
             "double deregistration"
         );
     }
+    fn set_event(&self, _event: usize) {
+        // xen.sys never signals caller events.
+    }
 }
 
 /// Port and CPUID level fake of the platform (hypercalls answered by a closure).

@@ -21,6 +21,9 @@ pub mod interface;
 pub mod pdo;
 pub mod range_set;
 pub mod shared;
+pub mod store;
+#[cfg(test)]
+mod testing;
 
 #[cfg(windows)]
 mod wdm;

@@ -36,6 +36,12 @@ impl Line {
     }
 }
 
+impl core::fmt::Debug for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 impl Default for Line {
     fn default() -> Self {
         Self::new()

@@ -77,6 +77,8 @@ pub struct WindowsGuest {
     firmware: Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
     safe_boot_mode: std::sync::atomic::AtomicU32,
     ram_pages: u64,
+    /// How often each KEVENT address was signalled (`Os::set_event`).
+    events: Mutex<std::collections::BTreeMap<usize, u64>>,
 }
 
 #[derive(Default)]
@@ -123,6 +125,7 @@ impl WindowsGuest {
             registry: Mutex::new(Registry::new()),
             log: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
+            events: Mutex::new(std::collections::BTreeMap::new()),
             echo: std::env::var_os("XEN_SIM_ECHO").is_some(),
             keys: Mutex::new(KeyTable::default()),
             callbacks: Mutex::new(CallbackTable::default()),
@@ -160,6 +163,11 @@ impl WindowsGuest {
     /// Misuse of guest services recorded so far.
     pub fn violations(&self) -> Vec<GuestViolation> {
         lock(&self.violations).clone()
+    }
+
+    /// How often the KEVENT at `event` was signalled through [`Os::set_event`].
+    pub fn event_sets(&self, event: usize) -> u64 {
+        lock(&self.events).get(&event).copied().unwrap_or(0)
     }
 
     /// Number of pages currently allocated through [`Os::alloc_page`].
@@ -388,6 +396,10 @@ impl Os for WindowsGuest {
 
     fn deregister_callback(&self, handle: CallbackHandle) {
         lock(&self.callbacks).registered.remove(&handle.0);
+    }
+
+    fn set_event(&self, event: usize) {
+        *lock(&self.events).entry(event).or_default() += 1;
     }
 
     fn current_processor(&self) -> u32 {

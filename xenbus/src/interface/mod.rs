@@ -9,5 +9,38 @@
 //! refused instead of dereferenced.
 
 pub mod range_set;
+pub mod store;
 
 pub use common::interface::{c_str, context, copy_interface};
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// The reference count behind an interface's `Acquire`/`Release`.
+#[derive(Debug, Default)]
+pub struct References(AtomicU32);
+
+impl References {
+    /// No references.
+    pub const fn new() -> Self {
+        Self(AtomicU32::new(0))
+    }
+
+    /// Take a reference; returns the new count (1 = first reference: do the setup).
+    pub fn acquire(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::AcqRel).saturating_add(1)
+    }
+
+    /// Drop a reference; returns the new count (0 = last reference: tear down), or
+    /// `None` for a Release without an Acquire (ignored).
+    pub fn release(&self) -> Option<u32> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1))
+            .ok()
+            .map(|old| old - 1)
+    }
+
+    /// The current count.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}

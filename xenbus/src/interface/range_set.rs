@@ -7,7 +7,6 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use xen_include::interfaces::range_set::{RangeSet as CRangeSet, RangeSetInterfaceV1};
 use xen_include::interfaces::{Interface, PInterface, VersionedInterface};
@@ -39,7 +38,7 @@ impl SetObject {
 /// The RANGE_SET provider: reference count and the live sets.
 #[derive(Default)]
 pub struct RangeSetProvider {
-    references: AtomicU32,
+    references: super::References,
     sets: SpinLock<Vec<usize>>,
 }
 
@@ -47,14 +46,14 @@ impl RangeSetProvider {
     /// A provider with no references and no sets.
     pub const fn new() -> Self {
         Self {
-            references: AtomicU32::new(0),
+            references: super::References::new(),
             sets: SpinLock::new(Vec::new()),
         }
     }
 
     /// Current number of references taken with Acquire.
     pub fn references(&self) -> u32 {
-        self.references.load(Ordering::Acquire)
+        self.references.get()
     }
 
     /// Number of sets created and not destroyed.
@@ -162,7 +161,7 @@ unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
     // SAFETY: C caller passes the interface it obtained from us.
     match unsafe { provider(interface) } {
         Some(p) => {
-            p.references.fetch_add(1, Ordering::AcqRel);
+            p.references.acquire();
             STATUS_SUCCESS
         }
         None => STATUS_INVALID_PARAMETER,
@@ -172,9 +171,7 @@ unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
 unsafe extern "C" fn release(interface: PInterface) {
     // SAFETY: C caller passes the interface it obtained from us.
     if let Some(p) = unsafe { provider(interface) } {
-        let _ = p
-            .references
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
+        let _ = p.references.release();
     }
 }
 
