@@ -94,8 +94,13 @@ fn status_close_and_rebind_follow_xen() {
         ..Default::default()
     };
     assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::EINVAL));
+    // Another domain: a bad port is EINVAL, a good one EPERM; an unknown domain ESRCH.
     bad.dom = DomId::DOM0;
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::EINVAL));
+    bad.port = bport;
     assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::EPERM));
+    bad.dom = DomId(77);
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut bad), err(Errno::ESRCH));
     assert_eq!(send(&m, 4000), err(Errno::EINVAL));
 }
 
@@ -292,8 +297,28 @@ fn hvm_params_enforce_guest_permissions() {
         gpa: 0x1234000,
         ..Default::default()
     };
-    assert_eq!(hvm(&m, HvmOp::PAGETABLE_DYING, &mut d), 0);
-    assert_eq!(m.hv.pagetables_dying(), vec![0x1234000]);
+    // With HAP (the default) there is nothing to do and Xen says EINVAL.
+    assert_eq!(hvm(&m, HvmOp::PAGETABLE_DYING, &mut d), err(Errno::EINVAL));
+    assert!(m.hv.pagetables_dying().is_empty());
+    d.domid = DomId::DOM0;
+    assert_eq!(
+        hvm(&m, HvmOp::PAGETABLE_DYING, &mut d),
+        err(Errno::EOPNOTSUPP)
+    );
+    let mut cfg = xen_sim::machine::MachineConfig::default();
+    cfg.hv.shadow_paging = true;
+    let shadow = Machine::with_config(cfg);
+    d.domid = DomId::SELF;
+    assert_eq!(hvm(&shadow, HvmOp::PAGETABLE_DYING, &mut d), 0);
+    assert_eq!(shadow.hv.pagetables_dying(), vec![0x1234000]);
+    // ALTP2M is read-only; other domains' parameters are off limits.
+    p.index = HvmParam::ALTP2M;
+    assert_eq!(hvm(&m, HvmOp::SET_PARAM, &mut p), err(Errno::EEXIST));
+    p.index = HvmParam::CALLBACK_IRQ;
+    p.domid = DomId::DOM0;
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), err(Errno::EPERM));
+    p.domid = DomId(77);
+    assert_eq!(hvm(&m, HvmOp::GET_PARAM, &mut p), err(Errno::ESRCH));
 }
 
 #[test]

@@ -280,9 +280,12 @@ fn query_size_and_versions() {
     );
     assert_eq!(gnttab(&m, GnttabOp::QUERY_SIZE, &mut q), 0);
     assert_eq!(q[0].nr_frames, 4);
-    q[0].dom = DomId(3);
+    q[0].dom = DomId::DOM0;
     assert_eq!(gnttab(&m, GnttabOp::QUERY_SIZE, &mut q), 0);
     assert_eq!(q[0].status, GrantStatus::PERMISSION_DENIED);
+    q[0].dom = DomId(3);
+    assert_eq!(gnttab(&m, GnttabOp::QUERY_SIZE, &mut q), 0);
+    assert_eq!(q[0].status, GrantStatus::BAD_DOMAIN);
     let mut sv = [GnttabSetVersion { version: 1 }];
     assert_eq!(gnttab(&m, GnttabOp::SET_VERSION, &mut sv), 0);
     sv[0].version = 2;

@@ -37,7 +37,15 @@ fn register_vcpu_info_copies_and_marks_everything_pending() {
         offset: 128,
         rsvd: 0,
     };
-    assert_eq!(vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r), 0);
+    // Only the vCPU itself may register (Xen 4.17).
+    assert_eq!(
+        vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r),
+        err(Errno::EINVAL)
+    );
+    let on1 = |r: &mut VcpuRegisterVcpuInfo| {
+        xen_sim::guest::run_on(1, || vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, r))
+    };
+    assert_eq!(on1(&mut r), 0);
     assert_eq!(
         vi.u8(core::mem::offset_of!(VcpuInfo, evtchn_upcall_mask))
             .load(Ordering::SeqCst),
@@ -45,10 +53,7 @@ fn register_vcpu_info_copies_and_marks_everything_pending() {
     );
     assert_eq!(vi.u8(VCPU_INFO_UPCALL_PENDING).swap(0, Ordering::SeqCst), 1);
     assert_eq!(vi.u64(VCPU_INFO_PENDING_SEL).swap(0, Ordering::SeqCst), !0);
-    assert_eq!(
-        vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r),
-        err(Errno::EINVAL)
-    );
+    assert_eq!(on1(&mut r), err(Errno::EINVAL), "registered once");
     // Events for vCPU 1 now land in the registered area, not the legacy slot.
     m.hv.backend_send(0, bport).unwrap();
     assert_eq!(vi.u8(VCPU_INFO_UPCALL_PENDING).load(Ordering::SeqCst), 1);
@@ -78,7 +83,12 @@ fn register_vcpu_info_copies_and_marks_everything_pending() {
     };
     assert_eq!(
         vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 0, &mut bad),
-        err(Errno::EINVAL)
+        err(Errno::ENXIO)
+    );
+    bad.offset = 4;
+    assert_eq!(
+        vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 0, &mut bad),
+        err(Errno::ENXIO)
     );
     bad.offset = 0;
     bad.mfn = m.layout().hole.start;

@@ -45,7 +45,15 @@ fn bring_up(m: &Machine) -> Running {
         offset: 64,
         rsvd: 0,
     };
-    assert_eq!(vcpu(m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r), 0);
+    // Xen 4.17 only lets a vCPU register its own vcpu_info.
+    assert_eq!(
+        vcpu(m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        xen_sim::guest::run_on(1, || vcpu(m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut r)),
+        0
+    );
     let mut uv = XenHvmEvtchnUpcallVector {
         vcpu: 0,
         vector: 0xF3,
@@ -132,7 +140,10 @@ fn resume_on_a_new_host_resets_what_a_restore_resets() {
         offset: 0,
         rsvd: 0,
     };
-    assert_eq!(vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut again), 0);
+    assert_eq!(
+        xen_sim::guest::run_on(1, || vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut again)),
+        0
+    );
     assert_eq!(get_param(&m, HvmParam::CALLBACK_IRQ), Ok(28));
     // The store still works: the guest notifies dom0 through the new port.
     assert_eq!(send(&m, store.guest_port), 0);

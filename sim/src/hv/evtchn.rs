@@ -441,9 +441,7 @@ impl State {
             EvtchnOp::ALLOC_UNBOUND => {
                 // SAFETY: the caller passes its evtchn_alloc_unbound.
                 let mut a: EvtchnAllocUnbound = unsafe { copy_from_guest(arg)? };
-                if !self.is_self(a.dom) {
-                    return Err(Errno::EPERM);
-                }
+                self.check_domain(a.dom)?;
                 let remote = self.resolve_dom(a.remote_dom);
                 a.port = self.evtchn_alloc_unbound(me, remote)?;
                 // SAFETY: as above.
@@ -519,9 +517,10 @@ impl State {
             EvtchnOp::STATUS => {
                 // SAFETY: the caller passes its evtchn_status.
                 let mut a: EvtchnStatus = unsafe { copy_from_guest(arg)? };
-                if !self.is_self(a.dom) {
-                    return Err(Errno::EPERM);
-                }
+                // Xen: unknown domain ESRCH, bad port EINVAL, then the XSM check.
+                let dom = self.resolve_dom(a.dom);
+                self.evtchn.status(dom, a.port)?;
+                self.check_domain(a.dom)?;
                 let s = self.evtchn.status(me, a.port)?;
                 a.vcpu = s.vcpu;
                 a.u = [0, 0];
@@ -574,9 +573,7 @@ impl State {
             EvtchnOp::RESET => {
                 // SAFETY: the caller passes its evtchn_reset.
                 let a: EvtchnReset = unsafe { copy_from_guest(arg)? };
-                if !self.is_self(a.dom) {
-                    return Err(Errno::EPERM);
-                }
+                self.check_domain(a.dom)?;
                 self.evtchn_reset(me)?;
                 Ok(0)
             }
@@ -598,6 +595,7 @@ impl State {
             EvtchnOp::SET_PRIORITY => {
                 // SAFETY: the caller passes its evtchn_set_priority.
                 let a: EvtchnSetPriority = unsafe { copy_from_guest(arg)? };
+                self.evtchn.status(me, a.port)?; // bad port: EINVAL before the ABI check
                 if !self.evtchn.fifo {
                     return Err(Errno::ENOSYS);
                 }

@@ -381,8 +381,10 @@ impl State {
                     op.nr_frames = self.gnttab.frames.len() as u32;
                     op.max_nr_frames = self.gnttab.max_frames;
                     op.status = GrantStatus::OKAY;
-                } else {
+                } else if self.evtchn.domains.contains_key(&op.dom.0) {
                     op.status = GrantStatus::PERMISSION_DENIED;
+                } else {
+                    op.status = GrantStatus::BAD_DOMAIN;
                 }
                 // SAFETY: as above.
                 unsafe { copy_to_guest(uop, &op)? };

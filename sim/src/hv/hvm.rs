@@ -36,13 +36,14 @@ impl State {
             HvmOp::SET_PARAM | HvmOp::GET_PARAM => {
                 // SAFETY: the caller passes its xen_hvm_param.
                 let mut a: XenHvmParam = unsafe { copy_from_guest(arg)? };
-                if !self.is_self(a.domid) {
-                    return Err(Errno::EPERM);
-                }
+                self.check_domain(a.domid)?;
                 if a.index.0 >= HVM_NR_PARAMS {
                     return Err(Errno::EINVAL);
                 }
                 if cmd == HvmOp::SET_PARAM {
+                    if a.index == HvmParam::ALTP2M {
+                        return Err(Errno::EEXIST); // read-only
+                    }
                     if !guest_may_set(a.index) {
                         return Err(Errno::EPERM);
                     }
@@ -74,6 +75,14 @@ impl State {
                 // SAFETY: the caller passes its xen_hvm_pagetable_dying.
                 let a: XenHvmPagetableDying = unsafe { copy_from_guest(arg)? };
                 if !self.is_self(a.domid) {
+                    return Err(if self.evtchn.domains.contains_key(&a.domid.0) {
+                        Errno::EOPNOTSUPP
+                    } else {
+                        Errno::ESRCH
+                    });
+                }
+                // Only shadow paging has anything to do; with HAP Xen says EINVAL.
+                if !self.cfg.shadow_paging {
                     return Err(Errno::EINVAL);
                 }
                 self.pagetable_dying.push(a.gpa);

@@ -101,12 +101,14 @@ pub struct HvConfig {
     pub vendor: CpuVendor,
     /// Viridian enabled: Hyper-V leaves at 0x40000000 and Xen's at 0x40000100.
     pub viridian: bool,
-    /// `console_io` allowed for this domain (a debug hypervisor); release Xen says -Errno::EPERM.
+    /// `console_io` allowed for this domain (a debug hypervisor); release Xen says -EPERM.
     pub console_io_allowed: bool,
-    /// Whether `HVMOP_set_evtchn_upcall_vector` exists (Xen ≥ 4.6); else -Errno::ENOSYS.
+    /// Whether `HVMOP_set_evtchn_upcall_vector` exists (Xen ≥ 4.6); else -ENOSYS.
     pub upcall_vector_supported: bool,
-    /// Whether the FIFO ABI is available; else `init_control` fails with -Errno::ENOSYS.
+    /// Whether the FIFO ABI is available; else `init_control` fails with -ENOSYS.
     pub fifo_supported: bool,
+    /// Shadow paging instead of HAP: only then does `HVMOP_pagetable_dying` succeed.
+    pub shadow_paging: bool,
 }
 
 impl Default for HvConfig {
@@ -126,6 +128,7 @@ impl Default for HvConfig {
             console_io_allowed: false,
             upcall_vector_supported: true,
             fifo_supported: true,
+            shadow_paging: false,
         }
     }
 }
@@ -291,7 +294,19 @@ impl State {
         ver.store(v.wrapping_add(3), Ordering::SeqCst); // even again
     }
 
-    /// The guest's own domain id, accepting `DomId::SELF`.
+    /// Xen's `rcu_lock_domain_by_any_id` + XSM check for an unprivileged caller: ESRCH for
+    /// an unknown domain, EPERM for another domain.
+    pub fn check_domain(&self, domid: DomId) -> Result<(), Errno> {
+        if self.is_self(domid) {
+            Ok(())
+        } else if self.evtchn.domains.contains_key(&domid.0) {
+            Err(Errno::EPERM)
+        } else {
+            Err(Errno::ESRCH)
+        }
+    }
+
+    /// The guest's own domain id, accepting `DOMID_SELF`.
     pub fn is_self(&self, domid: DomId) -> bool {
         domid == DomId::SELF || domid.0 == self.cfg.domid
     }

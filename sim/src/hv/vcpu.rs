@@ -19,11 +19,16 @@ impl State {
             VcpuOp::REGISTER_VCPU_INFO => {
                 // SAFETY: the caller passes its vcpu_register_vcpu_info.
                 let a: VcpuRegisterVcpuInfo = unsafe { copy_from_guest(args[2])? };
+                // Xen 4.17 map_vcpu_info: the area must fit the page and be aligned (ENXIO),
+                // be registered once (EINVAL), by the vCPU itself (EINVAL), on RAM (EINVAL).
                 let offset = a.offset as usize;
-                if offset + VCPU_INFO_SIZE > PAGE_SIZE || !offset.is_multiple_of(8) {
-                    return Err(Errno::EINVAL);
+                if offset > PAGE_SIZE - VCPU_INFO_SIZE || !offset.is_multiple_of(8) {
+                    return Err(Errno::ENXIO);
                 }
                 if self.vcpus[vcpu as usize].vcpu_info.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                if vcpu != crate::guest::current_processor() {
                     return Err(Errno::EINVAL);
                 }
                 let mfn = self.ram_mfn(a.mfn).ok_or(Errno::EINVAL)?;
