@@ -2,8 +2,10 @@
 //! hypervisor, xenstored, toolstack and backends, and the Windows guest itself.
 
 pub mod clock;
+pub mod demo;
 pub mod guest;
 pub mod hv;
 pub mod machine;
 pub mod platform;
+pub mod toolstack;
 pub mod xenstored;

@@ -73,3 +73,89 @@ fn simulator_matches_real_xenstored() {
     }
     assert!(differences.is_empty(), "{} cases differ", differences.len());
 }
+
+/// Debian's stock tools (`xenstore-ls`, `-read`, `-write`, `-rm`, `-chmod`, `-watch`) work
+/// against the simulator's Unix socket and list a domain tree built by the toolstack.
+#[test]
+fn stock_xenstore_tools_work_against_the_simulator_socket() {
+    use std::process::Command;
+    use std::sync::{Arc, Mutex};
+    use xen_sim::toolstack::{DomainConfig, NoGrants, Toolstack};
+    use xen_sim::xenstored::socket::SocketServer;
+    use xen_sim::xenstored::Xenstored;
+
+    if let Err(e) = realxs::provision() {
+        panic!("FAILURE (not a skip): stock xenstore tools unavailable: {e}");
+    }
+    let dir = realxs::scratch_root().join("tools");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("socket");
+    // Build a domain with the toolstack, then serve that store.
+    let shared = Arc::new(Mutex::new(Xenstored::default()));
+    let mut ts = Toolstack::new(&shared, Box::new(NoGrants::default()));
+    ts.create_domain(&DomainConfig::new(5)).unwrap();
+    drop(ts);
+    let store = std::mem::take(&mut *shared.lock().unwrap());
+    let server = SocketServer::start(&sock, store).unwrap();
+    let tool = |args: &[&str]| -> String {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .env("XENSTORED_PATH", &sock)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ls = tool(&["xenstore-ls", "-f", "/local/domain/5"]);
+    for line in [
+        "/local/domain/5/name = \"win-guest-5\"",
+        "/local/domain/5/domid = \"5\"",
+        "/local/domain/5/memory/static-max = \"2097152\"",
+        "/local/domain/5/memory/target = \"2097152\"",
+        "/local/domain/5/memory/videoram = \"8192\"",
+        "/local/domain/5/control/shutdown = \"\"",
+    ] {
+        assert!(ls.contains(line), "missing {line} in:\n{ls}");
+    }
+    let perms = tool(&["xenstore-ls", "-p", "/local/domain/5/control"]);
+    assert!(
+        perms.contains("shutdown = \"\"") && perms.contains("(n5)"),
+        "{perms}"
+    );
+    tool(&["xenstore-write", "/local/domain/5/data/k", "v1"]);
+    assert_eq!(
+        tool(&["xenstore-read", "/local/domain/5/data/k"]).trim(),
+        "v1"
+    );
+    tool(&["xenstore-chmod", "/local/domain/5/data/k", "n5", "r0"]);
+    let watch = std::thread::spawn({
+        let sock = sock.clone();
+        move || {
+            Command::new("timeout")
+                .args(["5", "xenstore-watch", "-n", "3", "/local/domain/5/data"])
+                .env("XENSTORED_PATH", &sock)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tool(&["xenstore-write", "/local/domain/5/data/k", "v2"]);
+    tool(&["xenstore-rm", "/local/domain/5/data/k"]);
+    let seen = watch.join().unwrap();
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [
+            "/local/domain/5/data",
+            "/local/domain/5/data/k",
+            "/local/domain/5/data/k"
+        ],
+        "xenstore-watch output"
+    );
+    server.stop();
+}

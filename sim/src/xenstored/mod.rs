@@ -13,8 +13,7 @@ pub mod ring;
 pub mod socket;
 pub mod wire;
 
-// The ABI names used by the model, all taken from `xen_include`.
-mod abi;
+pub mod abi;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -272,6 +271,47 @@ pub struct Xenstored {
     /// The C daemon's `errno` as left by the last failing step: requests whose argument is
     /// malformed (no single NUL-terminated string) are answered with it.
     errno: Errno,
+    /// Injected faults.
+    faults: Faults,
+    /// Domains whose ring connection got output since the last [`Xenstored::take_ring_kicks`].
+    ring_dirty: BTreeSet<u32>,
+    /// Who serves each domain's ring (called to push queued output promptly).
+    ring_kickers: Kickers,
+}
+
+/// The registered ring kickers.
+#[derive(Default)]
+struct Kickers(BTreeMap<u32, RingKicker>);
+
+impl std::fmt::Debug for Kickers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// Serves a domain's ring when xenstored has output for it (e.g. a watch event caused by
+/// another connection); called without the store lock held.
+pub type RingKicker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("eagain_commits", &self.eagain_commits)
+            .field("ring_delay", &self.ring_delay)
+            .finish()
+    }
+}
+
+/// Faults the simulator can inject (not behaviour of the real daemon).
+#[derive(Clone, Default)]
+struct Faults {
+    /// Commits still to fail with `EAGAIN`, and the domain they are limited to.
+    eagain_commits: u32,
+    eagain_domain: Option<u32>,
+    /// Ring passes replies are held back for ("a slow xenstored").
+    ring_delay: u32,
+    /// Passes already waited, per domain.
+    ring_waited: BTreeMap<u32, u32>,
 }
 
 impl Default for Xenstored {
@@ -349,6 +389,9 @@ impl Xenstored {
             reset_rings: BTreeSet::new(),
             special_perms: BTreeMap::new(),
             errno: Errno::ENOENT,
+            faults: Faults::default(),
+            ring_dirty: BTreeSet::new(),
+            ring_kickers: Kickers::default(),
         };
         for special in ["@releaseDomain", "@introduceDomain"] {
             me.special_perms.insert(
@@ -453,6 +496,38 @@ impl Xenstored {
     /// (`XENSTORE_ERROR_*`).
     pub fn connection_error(&self, conn: ConnId) -> Option<u32> {
         self.conns.get(&conn).and_then(|c| c.ignored)
+    }
+
+    /// Fault injection: the next `count` transaction commits (of `domain`'s ring only, or
+    /// of any connection) fail with `EAGAIN` after discarding the transaction, as a
+    /// conflicting writer would make them.
+    pub fn inject_commit_eagain(&mut self, count: u32, domain: Option<u32>) {
+        self.faults.eagain_commits = count;
+        self.faults.eagain_domain = domain;
+    }
+
+    /// Fault injection: a slow xenstored. Replies on a ring are written only every
+    /// `passes + 1`-th call of [`Xenstored::process_ring`] for that domain, so a guest sees
+    /// them late and must keep kicking / polling. 0 restores prompt replies.
+    pub fn set_ring_delay(&mut self, passes: u32) {
+        self.faults.ring_delay = passes;
+        self.faults.ring_waited.clear();
+    }
+
+    /// Whether a ring pass for `domid` may write replies now (advances the slow-reply
+    /// fault's counter).
+    fn ring_may_write(&mut self, domid: u32) -> bool {
+        if self.faults.ring_delay == 0 {
+            return true;
+        }
+        let waited = self.faults.ring_waited.entry(domid).or_insert(0);
+        if *waited >= self.faults.ring_delay {
+            *waited = 0;
+            true
+        } else {
+            *waited += 1;
+            false
+        }
     }
 
     /// Drains the store events (introductions, releases) since the last call.
@@ -1219,7 +1294,32 @@ impl Xenstored {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.out.push_back(msg.to_bytes());
             self.dirty.insert(conn);
+            if let ConnKind::Domain(d) = c.kind {
+                self.ring_dirty.insert(d);
+            }
         }
+    }
+
+    /// Registers who serves `domid`'s ring; see [`Xenstored::take_ring_kicks`].
+    pub fn set_ring_kicker(&mut self, domid: u32, kicker: Option<RingKicker>) {
+        match kicker {
+            Some(k) => {
+                self.ring_kickers.0.insert(domid, k);
+            }
+            None => {
+                self.ring_kickers.0.remove(&domid);
+            }
+        }
+    }
+
+    /// The kickers of rings that got output since the last call: the caller runs them after
+    /// releasing the store lock, so queued events reach guests as the C daemon's main loop
+    /// would write them.
+    pub fn take_ring_kicks(&mut self) -> Vec<RingKicker> {
+        std::mem::take(&mut self.ring_dirty)
+            .into_iter()
+            .filter_map(|d| self.ring_kickers.0.get(&d).cloned())
+            .collect()
     }
 
     fn send_reply(&mut self, ctx: Ctx, req: &Message, msg_type: u32, payload: Vec<u8>) {
@@ -1741,6 +1841,16 @@ impl Xenstored {
         if commit {
             if tx.fail {
                 return Err(Errno::ENOMEM);
+            }
+            let conn_domid = self.conn_id(ctx.conn);
+            if self.faults.eagain_commits > 0
+                && self
+                    .faults
+                    .eagain_domain
+                    .is_none_or(|d| Some(d) == conn_domid)
+            {
+                self.faults.eagain_commits -= 1;
+                return Err(Errno::EAGAIN);
             }
             let chk_quota = tx.node_created && unpriv;
             for (domid, delta) in &tx.changed_domains {

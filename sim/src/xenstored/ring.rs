@@ -118,6 +118,7 @@ impl Xenstored {
         let Some(conn) = self.domain_connection(domid) else {
             return pass;
         };
+        let may_write = self.ring_may_write(domid);
         loop {
             if let Some(err) = self.connection_error(conn) {
                 pass.error = Some(err);
@@ -152,8 +153,12 @@ impl Xenstored {
                     }
                 }
             }
-            // Output: whatever fits.
-            while let Some(msg) = self.pop_output(conn) {
+            // Output: whatever fits (unless the slow-reply fault holds it back).
+            while let Some(msg) = if may_write {
+                self.pop_output(conn)
+            } else {
+                None
+            } {
                 match write_chunk(page, &msg) {
                     Err(()) => {
                         self.push_front_output(conn, msg);

@@ -32,6 +32,7 @@ pub fn provision() -> Result<(), String> {
     let have = |p: &str| Path::new(p).exists();
     let ready = || {
         have(XENSTORED)
+            && have("/usr/bin/xenstore-ls")
             && have("/usr/include/xenctrl.h")
             && have("/usr/include/xenevtchn.h")
             && Command::new("cc").arg("--version").output().is_ok()
