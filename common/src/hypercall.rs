@@ -7,17 +7,24 @@
 /// The four registers returned by `CPUID`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuidResult {
+    /// EAX.
     pub eax: u32,
+    /// EBX.
     pub ebx: u32,
+    /// ECX.
     pub ecx: u32,
+    /// EDX.
     pub edx: u32,
 }
 
 /// Width of a port I/O access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortWidth {
+    /// 8 bits (`in al, dx`).
     Byte,
+    /// 16 bits (`in ax, dx`).
     Word,
+    /// 32 bits (`in eax, dx`).
     Dword,
 }
 

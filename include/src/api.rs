@@ -75,82 +75,146 @@ pub mod c {
     use crate::status::NtStatus;
     use core::ffi::{c_char, c_void};
 
+    /// The C signature of `XenTouch`.
     pub type XenTouch = unsafe extern "C" fn(*const c_char, u32, u32, u32, u32) -> NtStatus;
+    /// The C signature of `HvmSetParam`.
     pub type HvmSetParam = unsafe extern "C" fn(u32, u64) -> NtStatus;
+    /// The C signature of `HvmGetParam`.
     pub type HvmGetParam = unsafe extern "C" fn(u32, *mut u64) -> NtStatus;
+    /// The C signature of `HvmPagetableDying`.
     pub type HvmPagetableDying = unsafe extern "C" fn(i64) -> NtStatus;
+    /// The C signature of `HvmSetEvtchnUpcallVector`.
     pub type HvmSetEvtchnUpcallVector = unsafe extern "C" fn(u32, u8) -> NtStatus;
+    /// The C signature of `MemoryAddToPhysmap`.
     pub type MemoryAddToPhysmap = unsafe extern "C" fn(usize, u32, usize) -> NtStatus;
+    /// The C signature of `MemoryRemoveFromPhysmap`.
     pub type MemoryRemoveFromPhysmap = unsafe extern "C" fn(usize) -> NtStatus;
+    /// The C signature of `MemoryDecreaseReservation`.
     pub type MemoryDecreaseReservation =
         unsafe extern "C" fn(u32, u32, *mut usize, *mut u32) -> NtStatus;
+    /// The C signature of `MemoryPopulatePhysmap`.
     pub type MemoryPopulatePhysmap =
         unsafe extern "C" fn(u32, u32, *mut usize, *mut u32) -> NtStatus;
+    /// The C signature of `EventChannelSend`.
     pub type EventChannelSend = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `EventChannelAllocateUnbound`.
     pub type EventChannelAllocateUnbound = unsafe extern "C" fn(u16, *mut u32) -> NtStatus;
+    /// The C signature of `EventChannelBindInterDomain`.
     pub type EventChannelBindInterDomain = unsafe extern "C" fn(u16, u32, *mut u32) -> NtStatus;
+    /// The C signature of `EventChannelBindVirq`.
     pub type EventChannelBindVirq = unsafe extern "C" fn(u32, u32, *mut u32) -> NtStatus;
+    /// The C signature of `EventChannelQueryInterDomain`.
     pub type EventChannelQueryInterDomain =
         unsafe extern "C" fn(u32, *mut u16, *mut u32) -> NtStatus;
+    /// The C signature of `EventChannelClose`.
     pub type EventChannelClose = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `EventChannelExpandArray`.
     pub type EventChannelExpandArray = unsafe extern "C" fn(usize) -> NtStatus;
+    /// The C signature of `EventChannelInitControl`.
     pub type EventChannelInitControl = unsafe extern "C" fn(usize, u32) -> NtStatus;
+    /// The C signature of `EventChannelReset`.
     pub type EventChannelReset = unsafe extern "C" fn() -> NtStatus;
+    /// The C signature of `EventChannelBindVirtualCpu`.
     pub type EventChannelBindVirtualCpu = unsafe extern "C" fn(u32, u32) -> NtStatus;
+    /// The C signature of `EventChannelUnmask`.
     pub type EventChannelUnmask = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `GrantTableSetVersion`.
     pub type GrantTableSetVersion = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `GrantTableGetVersion`.
     pub type GrantTableGetVersion = unsafe extern "C" fn(*mut u32) -> NtStatus;
+    /// The C signature of `GrantTableCopy`.
     pub type GrantTableCopy = unsafe extern "C" fn(*mut c_void, u32) -> NtStatus;
+    /// The C signature of `GrantTableMapForeignPage`.
     pub type GrantTableMapForeignPage =
         unsafe extern "C" fn(u16, u32, i64, u8, *mut u32) -> NtStatus;
+    /// The C signature of `GrantTableUnmapForeignPage`.
     pub type GrantTableUnmapForeignPage = unsafe extern "C" fn(u32, i64) -> NtStatus;
+    /// The C signature of `GrantTableQuerySize`.
     pub type GrantTableQuerySize = unsafe extern "C" fn(*mut u32, *mut u32) -> NtStatus;
+    /// The C signature of `SchedShutdownCode`.
     pub type SchedShutdownCode = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `SchedShutdown`.
     pub type SchedShutdown = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `SchedYield`.
     pub type SchedYield = unsafe extern "C" fn();
+    /// The C signature of `SchedWatchdog`.
     pub type SchedWatchdog = unsafe extern "C" fn(*mut u32, u32) -> NtStatus;
+    /// The C signature of `XenVersion`.
     pub type XenVersion = unsafe extern "C" fn(*mut u32, *mut u32) -> NtStatus;
+    /// The C signature of `XenVersionExtra`.
     pub type XenVersionExtra = unsafe extern "C" fn(*mut c_char) -> NtStatus;
+    /// The C signature of `ModuleLookup`.
     pub type ModuleLookup = unsafe extern "C" fn(usize, *mut *mut c_char, *mut usize);
+    /// The C signature of `UnplugDevices`.
     pub type UnplugDevices = unsafe extern "C" fn();
+    /// The C signature of `UnplugIncrementValue`.
     pub type UnplugIncrementValue = unsafe extern "C" fn(UnplugType) -> NtStatus;
+    /// The C signature of `UnplugDecrementValue`.
     pub type UnplugDecrementValue = unsafe extern "C" fn(UnplugType) -> NtStatus;
+    /// The C signature of `UnplugGetRequest`.
     pub type UnplugGetRequest = unsafe extern "C" fn(UnplugType) -> u8;
+    /// The C signature of `LogCchVPrintf`.
     pub type LogCchVPrintf = unsafe extern "C" fn(LogLevel, u32, *const c_char, *mut c_void);
+    /// The C signature of `LogVPrintf`.
     pub type LogVPrintf = unsafe extern "C" fn(LogLevel, *const c_char, *mut c_void);
+    /// The C signature of `LogCchPrintf`.
     pub type LogCchPrintf = unsafe extern "C" fn(LogLevel, u32, *const c_char, ...);
+    /// The C signature of `LogPrintf`.
     pub type LogPrintf = unsafe extern "C" fn(LogLevel, *const c_char, ...);
+    /// The C signature of `LogResume`.
     pub type LogResume = unsafe extern "C" fn();
+    /// The C signature of `LogReadLogLevel`.
     pub type LogReadLogLevel =
         unsafe extern "C" fn(usize, *const c_char, *mut LogLevel) -> NtStatus;
+    /// The C signature of `LogAddDisposition`.
     pub type LogAddDisposition = unsafe extern "C" fn(
         LogLevel,
         LogDispositionFn,
         *mut c_void,
         *mut *mut LogDispositionOpaque,
     ) -> NtStatus;
+    /// The C signature of `LogRemoveDisposition`.
     pub type LogRemoveDisposition = unsafe extern "C" fn(*mut LogDispositionOpaque);
+    /// The C signature of `SystemProcessorVcpuId`.
     pub type SystemProcessorVcpuId = unsafe extern "C" fn(u32, *mut u32) -> NtStatus;
+    /// The C signature of `SystemProcessorVcpuInfo`.
     pub type SystemProcessorVcpuInfo = unsafe extern "C" fn(u32, *mut *mut c_void) -> NtStatus;
+    /// The C signature of `SystemProcessorRegisterVcpuInfo`.
     pub type SystemProcessorRegisterVcpuInfo = unsafe extern "C" fn(u32, u8) -> NtStatus;
+    /// The C signature of `SystemMaximumPhysicalAddress`.
     pub type SystemMaximumPhysicalAddress = unsafe extern "C" fn() -> i64;
+    /// The C signature of `SystemRealTimeIsUniversal`.
     pub type SystemRealTimeIsUniversal = unsafe extern "C" fn() -> u8;
+    /// The C signature of `SystemSetWatchdog`.
     pub type SystemSetWatchdog = unsafe extern "C" fn(u32) -> NtStatus;
+    /// The C signature of `SystemStopWatchdog`.
     pub type SystemStopWatchdog = unsafe extern "C" fn();
+    /// The C signature of `VcpuSetPeriodicTimer`.
     pub type VcpuSetPeriodicTimer = unsafe extern "C" fn(u32, *const i64) -> NtStatus;
+    /// The C signature of `VcpuRegisterVcpuInfo`.
     pub type VcpuRegisterVcpuInfo = unsafe extern "C" fn(u32, usize, u32) -> NtStatus;
+    /// The C signature of `FiltersInstall`.
     pub type FiltersInstall = unsafe extern "C" fn();
+    /// The C signature of `FiltersUninstall`.
     pub type FiltersUninstall = unsafe extern "C" fn();
+    /// The C signature of `ConfigGetActive`.
     pub type ConfigGetActive = unsafe extern "C" fn(*const c_char, *mut *mut c_char) -> NtStatus;
+    /// The C signature of `ConfigSetActive`.
     pub type ConfigSetActive =
         unsafe extern "C" fn(*const c_char, *const c_char, *const c_char) -> NtStatus;
+    /// The C signature of `ConfigUpdateActive`.
     pub type ConfigUpdateActive =
         unsafe extern "C" fn(*const c_char, *const c_char, *const c_char) -> NtStatus;
+    /// The C signature of `ConfigClearActive`.
     pub type ConfigClearActive = unsafe extern "C" fn() -> NtStatus;
+    /// The C signature of `ConfigFreeActive`.
     pub type ConfigFreeActive = unsafe extern "C" fn(*mut c_char);
+    /// The C signature of `ConfigRequestReboot`.
     pub type ConfigRequestReboot = unsafe extern "C" fn(usize, *const c_char) -> NtStatus;
+    /// The C signature of `ConfigQuerySystemStartOption`.
     pub type ConfigQuerySystemStartOption =
         unsafe extern "C" fn(*const c_char, *mut *mut AnsiString) -> NtStatus;
+    /// The C signature of `ConfigFreeSzValue`.
     pub type ConfigFreeSzValue = unsafe extern "C" fn(*mut AnsiString);
 }
 
