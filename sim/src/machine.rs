@@ -84,6 +84,9 @@ impl Machine {
             guest,
             layout,
         };
+        for (address, table) in crate::guest::acpi::hvm_tables(processors) {
+            m.guest.set_firmware_bytes(address, table);
+        }
         m.build_domain();
         m
     }

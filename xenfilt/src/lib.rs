@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod driver;
 pub mod emulated;
 pub mod fdo;
+pub mod filter;
 pub mod interface;
 pub mod pdo;
 

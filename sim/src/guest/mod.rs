@@ -5,6 +5,8 @@
 //! clock, the registry is [`registry::Registry`] and debug output is captured for tests.
 //! New `Os` methods get their model here; keep each one a thin call into a field.
 
+pub mod acpi;
+
 pub mod registry;
 
 use std::cell::Cell;
