@@ -7,11 +7,12 @@
 
 #include <ntddk.h>
 
-#ifndef XEN_API_NO_PUBLIC_HEADERS
-#include <xen-version.h>
 #include <xen-types.h>
 #include <xen-warnings.h>
 #include <xen-errno.h>
+
+#ifndef XEN_API_NO_PUBLIC_HEADERS
+#include <xen-version.h>
 #include <public/errno.h>
 #include <public/xen.h>
 #include <public/memory.h>
@@ -22,12 +23,13 @@
 #include <public/hvm/params.h>
 #include <public/hvm/hvm_info_table.h>
 // xs_wire.h gates xsd_errors on EINVAL being a macro; Xen's EINVAL is an enumerator.
+#ifdef EINVAL
+#undef EINVAL
+#endif
 #define EINVAL  XEN_EINVAL
 #include <public/io/xs_wire.h>
 #include <public/io/console.h>
 #include <public/version.h>
-#else
-#include <stdint.h>
 #endif  // XEN_API_NO_PUBLIC_HEADERS
 
 #ifndef XEN_API

@@ -374,3 +374,65 @@ fn xen_def_lists_private_entry_points_then_every_export() {
         assert_eq!(lines.iter().filter(|l| **l == *name).count(), 1, "{name}");
     }
 }
+
+fn ensure_libxen_dev() -> PathBuf {
+    let xen = PathBuf::from("/usr/include/xen");
+    if !xen.join("xen.h").exists() {
+        let ok = Command::new("apt-get")
+            .args(["install", "-y", "-q", "libxen-dev"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "libxen-dev is missing and apt-get install failed (run as root)"
+        );
+    }
+    xen
+}
+
+#[test]
+fn xen_h_compiles_with_the_xen_public_headers() {
+    let gcc = ensure_mingw();
+    let public = ensure_libxen_dev();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_headers_public");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("public");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&public, &link).unwrap();
+    // xen-version.h is stamped at build time; a minimal stand-in.
+    std::fs::write(dir.join("xen-version.h"), "#define MAJOR_VERSION 9\n").unwrap();
+    let src = r#"
+#include <ntddk.h>
+#include <xen.h>
+NTSTATUS Use(int rc, evtchn_port_t port, domid_t domid)
+{
+    NTSTATUS status;
+    ERRNO_TO_STATUS(-rc, status);
+    if (XS_DIRECTORY == 1 && port == 0 && domid == DOMID_SELF)
+        return STATUS_SUCCESS;
+    xen_mb();
+    return status;
+}
+_Static_assert(sizeof(struct gnttab_copy) > 0, "gnttab_copy is complete");
+_Static_assert(sizeof(vcpu_info_t) > 0, "vcpu_info_t is complete");
+_Static_assert(sizeof(uint64_t) == 8 && sizeof(uint32_t) == 4, "xen-types.h widths");
+"#;
+    let file = dir.join("public_probe.c");
+    std::fs::write(&file, src).unwrap();
+    let out = Command::new(gcc)
+        .args(["-std=gnu11", "-Wall", "-fsyntax-only"])
+        .arg("-I/usr/share/mingw-w64/include/ddk")
+        .arg("-I")
+        .arg(c_dir())
+        .arg("-I")
+        .arg(&dir)
+        .arg(&file)
+        .output()
+        .expect("run mingw gcc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "xen.h with public headers failed:\n{stderr}"
+    );
+}

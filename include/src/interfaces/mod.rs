@@ -40,6 +40,7 @@ pub mod store;
 pub mod suspend;
 pub mod unplug;
 pub mod xen_api_h;
+pub mod xen_support_h;
 
 pub use crate::guid::Guid;
 pub use crate::status::NtStatus;
@@ -197,6 +198,11 @@ pub const C_FILES: &[(&str, CRenderer)] = &[
     ("revision.h", |w| crate::revision::render_c_header(w)),
     ("xen.h", |w| xen_api_h::render_xen_h(w)),
     ("xen.def", |w| xen_api_h::render_xen_def(w)),
+    ("xen-types.h", |w| xen_support_h::render_xen_types_h(w)),
+    ("xen-warnings.h", |w| {
+        xen_support_h::render_xen_warnings_h(w)
+    }),
+    ("xen-errno.h", |w| xen_support_h::render_xen_errno_h(w)),
 ];
 
 /// Every C header this crate describes, in a fixed order (used by the generator).

@@ -513,8 +513,10 @@ struct vcpu_info;
 "#;
 
 /// Renders `xen.h`: the xen.sys API for C importers (`XEN_API` defaults to
-/// `__declspec(dllimport)`). The Xen public headers the original pulled in are included
-/// unless `XEN_API_NO_PUBLIC_HEADERS` is defined (the API itself needs none of them).
+/// `__declspec(dllimport)`). Like the original it includes `xen-types.h`, `xen-warnings.h`,
+/// `xen-errno.h` (generated too), `xen-version.h` (stamped at build time) and the Xen public
+/// headers (`public/...`, fetched by get_xen_headers.py); define `XEN_API_NO_PUBLIC_HEADERS`
+/// to skip the last two (the API itself needs none of them).
 pub fn render_xen_h<W: Write + ?Sized>(out: &mut W) -> fmt::Result {
     writeln!(out, "/* xen.h: the xen.sys exported API")?;
     writeln!(
@@ -524,12 +526,12 @@ pub fn render_xen_h<W: Write + ?Sized>(out: &mut W) -> fmt::Result {
     writeln!(out, " * do not edit. */\n")?;
     writeln!(out, "#ifndef _XEN_H\n#define _XEN_H\n")?;
     writeln!(out, "#include <ntddk.h>\n")?;
-    writeln!(out, "#ifndef XEN_API_NO_PUBLIC_HEADERS")?;
+    for inc in ["xen-types.h", "xen-warnings.h", "xen-errno.h"] {
+        writeln!(out, "#include <{inc}>")?;
+    }
+    writeln!(out, "\n#ifndef XEN_API_NO_PUBLIC_HEADERS")?;
     for inc in [
         "xen-version.h",
-        "xen-types.h",
-        "xen-warnings.h",
-        "xen-errno.h",
         "public/errno.h",
         "public/xen.h",
         "public/memory.h",
@@ -546,6 +548,7 @@ pub fn render_xen_h<W: Write + ?Sized>(out: &mut W) -> fmt::Result {
         out,
         "// xs_wire.h gates xsd_errors on EINVAL being a macro; Xen's EINVAL is an enumerator."
     )?;
+    writeln!(out, "#ifdef EINVAL\n#undef EINVAL\n#endif")?;
     writeln!(out, "#define EINVAL  XEN_EINVAL")?;
     for inc in [
         "public/io/xs_wire.h",
@@ -554,8 +557,6 @@ pub fn render_xen_h<W: Write + ?Sized>(out: &mut W) -> fmt::Result {
     ] {
         writeln!(out, "#include <{inc}>")?;
     }
-    writeln!(out, "#else")?;
-    writeln!(out, "#include <stdint.h>")?;
     writeln!(out, "#endif  // XEN_API_NO_PUBLIC_HEADERS\n")?;
     out.write_str(HEADER_TYPES)?;
     for func in XEN_H_FUNCTIONS {
