@@ -147,4 +147,16 @@ pub trait Os: Sync {
     /// FALSE)`. Host models mark the event signalled by storing 1 into the
     /// `Header.SignalState` field (a `LONG` at offset 4), as the kernel does.
     fn set_event(&self, event: usize);
+
+    /// Run a VM suspend's two phases with every other processor captured (spec §5.6
+    /// `SyncCapture`): raise to DISPATCH_LEVEL, capture every other active processor in a
+    /// spinning DPC, disable interrupts on all of them and run `at_high_level` on the
+    /// calling processor at HIGH_LEVEL; then re-enable interrupts everywhere, run
+    /// `at_dispatch_level` at DISPATCH_LEVEL and release the others. Host models run the
+    /// two closures in order on the calling thread.
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), NtStatus>;
 }

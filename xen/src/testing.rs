@@ -305,6 +305,15 @@ impl Os for FakeOs {
     fn set_event(&self, _event: usize) {
         // xen.sys never signals caller events.
     }
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), NtStatus> {
+        at_high_level();
+        at_dispatch_level();
+        Ok(())
+    }
 }
 
 /// Port and CPUID level fake of the platform (hypercalls answered by a closure).

@@ -22,6 +22,7 @@ pub mod pdo;
 pub mod range_set;
 pub mod shared;
 pub mod store;
+pub mod suspend;
 #[cfg(test)]
 mod testing;
 

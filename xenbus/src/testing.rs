@@ -28,6 +28,8 @@ pub struct TestApi {
     pub logs: Mutex<Vec<(LogLevel, String)>>,
     pub calls: Mutex<Vec<Call>>,
     pub params: Mutex<BTreeMap<u32, u64>>,
+    /// What `sched_shutdown` returns (`None` = success).
+    pub shutdown_error: Mutex<Option<NtStatus>>,
 }
 
 impl TestApi {
@@ -152,7 +154,14 @@ impl XenApi for TestApi {
         ni!(self, "sched_shutdown_code")
     }
     fn sched_shutdown(&self, _: u32) -> Result<(), NtStatus> {
-        ni!(self, "sched_shutdown")
+        self.calls
+            .lock()
+            .unwrap()
+            .push(Call::Other("sched_shutdown"));
+        match *self.shutdown_error.lock().unwrap() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
     fn sched_yield(&self) {
         self.calls.lock().unwrap().push(Call::Other("sched_yield"));
@@ -346,5 +355,17 @@ impl Os for TestOs {
     fn deregister_callback(&self, _: CallbackHandle) {}
     fn set_event(&self, event: usize) {
         *self.events.lock().unwrap().entry(event).or_default() += 1;
+    }
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), NtStatus> {
+        self.log.lock().unwrap().push("capture".into());
+        at_high_level();
+        self.log.lock().unwrap().push("interrupts on".into());
+        at_dispatch_level();
+        self.log.lock().unwrap().push("release".into());
+        Ok(())
     }
 }

@@ -404,6 +404,18 @@ impl Os for WindowsGuest {
         *lock(&self.events).entry(event).or_default() += 1;
     }
 
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), NtStatus> {
+        // One host thread stands for the captured machine: nothing else runs guest code
+        // while a test drives the suspend.
+        at_high_level();
+        at_dispatch_level();
+        Ok(())
+    }
+
     fn current_processor(&self) -> u32 {
         current_processor()
     }

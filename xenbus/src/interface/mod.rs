@@ -10,6 +10,7 @@
 
 pub mod range_set;
 pub mod store;
+pub mod suspend;
 
 pub use common::interface::{c_str, context, copy_interface};
 
