@@ -243,27 +243,46 @@ impl Madt {
     }
 }
 
-/// Builders of firmware tables for tests (here and in the simulator scenarios).
-#[cfg(test)]
+/// Builders of firmware tables as hvmloader lays them out: for the simulator's guest model
+/// (scenario tests of every crate that boots xen.sys on it) and for the tests here.
 pub mod build {
     use super::*;
 
+    /// Where [`firmware`] places the RSDP (inside the 0xE0000–0xFFFFF scan area).
+    pub const RSDP_ADDRESS: u64 = 0xF5A00;
+    /// Where [`firmware`] places the XSDT.
+    pub const XSDT_ADDRESS: u64 = 0xFC00_0000;
+    /// Where [`firmware`] places the FADT.
+    pub const FACP_ADDRESS: u64 = 0xFC00_2000;
+    /// Where [`firmware`] places the MADT.
+    pub const MADT_ADDRESS: u64 = 0xFC00_3000;
+
     /// Fix the checksum byte at `at` so `bytes` sums to zero.
     pub fn fix_checksum(bytes: &mut [u8], at: usize) {
-        bytes[at] = 0;
+        if let Some(b) = bytes.get_mut(at) {
+            *b = 0;
+        }
         let sum = bytes.iter().fold(0u8, |s, b| s.wrapping_add(*b));
-        bytes[at] = 0u8.wrapping_sub(sum);
+        if let Some(b) = bytes.get_mut(at) {
+            *b = 0u8.wrapping_sub(sum);
+        }
+    }
+
+    fn put(bytes: &mut [u8], at: usize, src: &[u8]) {
+        for (d, s) in bytes.iter_mut().skip(at).zip(src) {
+            *d = *s;
+        }
     }
 
     /// A table with `signature` and `body` after the 36-byte header.
     pub fn table(signature: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut t = vec![0u8; HEADER_LENGTH];
-        t[..4].copy_from_slice(signature);
-        t[8] = 1;
-        t[10..16].copy_from_slice(b"XENRS ");
+        put(&mut t, 0, signature);
+        put(&mut t, 8, &[1]);
+        put(&mut t, 10, b"XENRS ");
         t.extend_from_slice(body);
         let len = t.len() as u32;
-        t[4..8].copy_from_slice(&len.to_le_bytes());
+        put(&mut t, 4, &len.to_le_bytes());
         fix_checksum(&mut t, 9);
         t
     }
@@ -271,7 +290,7 @@ pub mod build {
     /// A MADT with Local APIC entries `(processor_id, apic_id)` and an I/O APIC entry.
     pub fn madt(cpus: &[(u8, u8)]) -> Vec<u8> {
         let mut body = vec![0u8; 8];
-        body[..4].copy_from_slice(&0xFEE0_0000u32.to_le_bytes());
+        put(&mut body, 0, &0xFEE0_0000u32.to_le_bytes());
         for (pid, aid) in cpus {
             body.extend_from_slice(&[0, 8, *pid, *aid, 1, 0, 0, 0]);
         }
@@ -288,21 +307,44 @@ pub mod build {
     /// An RSDP of `revision` pointing at `rsdt` and `xsdt`.
     pub fn rsdp(revision: u8, rsdt: u32, xsdt: u64) -> Vec<u8> {
         let mut r = vec![0u8; RSDP_LENGTH];
-        r[..8].copy_from_slice(b"RSD PTR ");
-        r[9..15].copy_from_slice(b"XENRS ");
-        r[15] = revision;
-        r[16..20].copy_from_slice(&rsdt.to_le_bytes());
-        r[20..24].copy_from_slice(&(RSDP_LENGTH as u32).to_le_bytes());
-        r[24..32].copy_from_slice(&xsdt.to_le_bytes());
-        fix_checksum(&mut r[..20], 8);
+        put(&mut r, 0, b"RSD PTR ");
+        put(&mut r, 9, b"XENRS ");
+        put(&mut r, 15, &[revision]);
+        put(&mut r, 16, &rsdt.to_le_bytes());
+        put(&mut r, 20, &(RSDP_LENGTH as u32).to_le_bytes());
+        put(&mut r, 24, &xsdt.to_le_bytes());
+        if let Some(head) = r.get_mut(..20) {
+            fix_checksum(head, 8);
+        }
         fix_checksum(&mut r, 32);
         r
     }
 
+    /// The firmware of an HVM guest with `vcpus` processors (APIC ID n ↔ ACPI Processor ID
+    /// n, as hvmloader builds it): `(physical address, bytes)` regions — the whole
+    /// 0xE0000–0xFFFFF BIOS area holding the RSDP, then the XSDT, a FADT and the MADT.
+    pub fn firmware(vcpus: u32) -> Vec<(u64, Vec<u8>)> {
+        let cpus: Vec<(u8, u8)> = (0..vcpus.min(256)).map(|i| (i as u8, i as u8)).collect();
+        let mut bios = vec![0u8; RSDP_SCAN_LENGTH];
+        put(
+            &mut bios,
+            (RSDP_ADDRESS - RSDP_SCAN_START) as usize,
+            &rsdp(2, 0, XSDT_ADDRESS),
+        );
+        vec![
+            (RSDP_SCAN_START, bios),
+            (XSDT_ADDRESS, xsdt(&[FACP_ADDRESS, MADT_ADDRESS])),
+            (FACP_ADDRESS, table(b"FACP", &[0u8; 100])),
+            (MADT_ADDRESS, madt(&cpus)),
+        ]
+    }
+
     /// Sparse physical memory for tests.
+    #[cfg(test)]
     #[derive(Default)]
     pub struct PhysMem(pub std::collections::BTreeMap<u64, Vec<u8>>);
 
+    #[cfg(test)]
     impl PhysMem {
         /// Place `bytes` at `address`.
         pub fn put(&mut self, address: u64, bytes: Vec<u8>) {
@@ -324,12 +366,13 @@ pub mod build {
     }
 
     /// A complete set: RSDP at 0xF5A00, XSDT at 0xFC00_0000 listing a FACP and the MADT.
+    #[cfg(test)]
     pub fn machine(cpus: &[(u8, u8)]) -> PhysMem {
         let mut m = PhysMem::default();
-        m.put(0xF5A00, rsdp(2, 0xFC00_1000, 0xFC00_0000));
-        m.put(0xFC00_0000, xsdt(&[0xFC00_2000, 0xFC00_3000]));
-        m.put(0xFC00_2000, table(b"FACP", &[0u8; 100]));
-        m.put(0xFC00_3000, madt(cpus));
+        m.put(RSDP_ADDRESS, rsdp(2, 0xFC00_1000, XSDT_ADDRESS));
+        m.put(XSDT_ADDRESS, xsdt(&[FACP_ADDRESS, MADT_ADDRESS]));
+        m.put(FACP_ADDRESS, table(b"FACP", &[0u8; 100]));
+        m.put(MADT_ADDRESS, madt(cpus));
         m
     }
 }
@@ -456,6 +499,19 @@ mod tests {
         assert_eq!(Madt::parse(&t).unwrap().processor_id(9), Some(3));
         assert!(Madt::parse(b"APIC").is_err());
         assert!(Madt::parse(&[0u8; 60]).is_err());
+    }
+
+    #[test]
+    fn firmware_regions_parse() {
+        let mut m = PhysMem::default();
+        for (a, b) in firmware(3) {
+            m.put(a, b);
+        }
+        let acpi = init(&m).unwrap();
+        let read = |a, b: &mut [u8]| m.read(a, b);
+        let madt = Madt::parse(&acpi.table(&read, b"APIC").unwrap()).unwrap();
+        assert_eq!(madt.processor_id(2), Some(2));
+        assert_eq!(madt.local_apics.len(), 3);
     }
 
     #[test]

@@ -33,15 +33,11 @@ fn machine_with(cfg: HvConfig) -> Machine {
 }
 
 fn install_firmware(m: &Machine, madt: &[u8]) {
-    let mut bios = vec![0u8; crate::acpi::RSDP_SCAN_LENGTH];
-    let rsdp = build::rsdp(2, 0, 0xFC00_0000);
-    bios[0x15A00..0x15A00 + rsdp.len()].copy_from_slice(&rsdp);
-    m.guest.set_firmware_bytes(0xE0000, bios);
+    for (a, b) in build::firmware(0) {
+        m.guest.set_firmware_bytes(a, b);
+    }
     m.guest
-        .set_firmware_bytes(0xFC00_0000, build::xsdt(&[0xFC00_2000, 0xFC00_3000]));
-    m.guest
-        .set_firmware_bytes(0xFC00_2000, build::table(b"FACP", &[0u8; 100]));
-    m.guest.set_firmware_bytes(0xFC00_3000, madt.to_vec());
+        .set_firmware_bytes(build::MADT_ADDRESS, madt.to_vec());
 }
 
 fn machine() -> Machine {
