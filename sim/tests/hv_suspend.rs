@@ -133,7 +133,7 @@ fn resume_on_a_new_host_resets_what_a_restore_resets() {
             assert_eq!(m.hv.port_status(me, p).unwrap().state, PortState::Free);
         }
     }
-    // vcpu_info registrations and upcall vectors dropped; the callback IRQ param travels.
+    // vcpu_info registrations, upcall vectors and the callback IRQ are gone.
     assert_eq!(m.hv.upcall_vector(0), 0);
     let mut again = VcpuRegisterVcpuInfo {
         mfn: m.guest.alloc_page().unwrap().pfn,
@@ -144,7 +144,12 @@ fn resume_on_a_new_host_resets_what_a_restore_resets() {
         xen_sim::guest::run_on(1, || vcpu(&m, VcpuOp::REGISTER_VCPU_INFO, 1, &mut again)),
         0
     );
-    assert_eq!(get_param(&m, HvmParam::CALLBACK_IRQ), Ok(28));
+    assert_eq!(
+        get_param(&m, HvmParam::CALLBACK_IRQ),
+        Ok(0),
+        "not saved by the toolstack"
+    );
+    assert_eq!(get_param(&m, HvmParam::STORE_PFN), Ok(m.layout().store_gfn));
     // The store still works: the guest notifies dom0 through the new port.
     assert_eq!(send(&m, store.guest_port), 0);
     assert!(m.hv.backend_take_pending(0).contains(&store.backend_port));
@@ -165,6 +170,13 @@ fn resume_on_a_new_host_resets_what_a_restore_resets() {
     );
     assert_eq!(m.hv.shutdown_state().suspends, 1);
     assert_eq!(m.hv.shutdown_state().reason, None);
+    // A second hook runs after the first; both see the second suspend.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    m.hv.add_suspend_hook(Arc::new(move |ev| s2.lock().unwrap().push(ev.count)));
+    assert_eq!(suspend(&m), 0);
+    assert_eq!(events.lock().unwrap().len(), 2);
+    assert_eq!(seen.lock().unwrap().as_slice(), &[2]);
 }
 
 #[test]

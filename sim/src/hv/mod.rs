@@ -233,7 +233,7 @@ pub struct Hypervisor {
     upcall_count: Vec<AtomicU32>,
     backend_handlers: Mutex<BTreeMap<(u16, u32), BackendHandler>>,
     platform: Mutex<crate::platform::Platform>,
-    suspend_hook: RwLock<Option<SuspendHook>>,
+    suspend_hooks: RwLock<Vec<SuspendHook>>,
 }
 
 /// Called (without the hypervisor lock) when a suspend completes, before the guest's
@@ -441,7 +441,7 @@ impl Hypervisor {
             upcall_count: (0..n).map(|_| AtomicU32::new(0)).collect(),
             backend_handlers: Mutex::new(BTreeMap::new()),
             platform: Mutex::new(crate::platform::Platform::new()),
-            suspend_hook: RwLock::new(None),
+            suspend_hooks: RwLock::new(Vec::new()),
         };
         hv.write_wallclock();
         Ok(hv)
@@ -570,8 +570,21 @@ impl Hypervisor {
     }
 
     /// Install the hook run when a suspend completes.
+    /// Replaces every hook installed so far (`None` removes them all).
     pub fn set_suspend_hook(&self, hook: Option<SuspendHook>) {
-        *self.suspend_hook.write().unwrap_or_else(|p| p.into_inner()) = hook;
+        *self
+            .suspend_hooks
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = hook.into_iter().collect();
+    }
+
+    /// Add a hook run after those already installed (toolstack, xenstored and a test can
+    /// each watch suspends).
+    pub fn add_suspend_hook(&self, hook: SuspendHook) {
+        self.suspend_hooks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
     }
 
     /// Shutdown, suspend, yield and watchdog bookkeeping.
@@ -928,12 +941,12 @@ impl Hypervisor {
         let suspended = st.suspend_event.take();
         drop(st);
         if let Some(ev) = suspended {
-            let hook = self
-                .suspend_hook
+            let hooks = self
+                .suspend_hooks
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            if let Some(hook) = hook {
+            for hook in hooks {
                 hook(ev);
             }
         }

@@ -190,7 +190,32 @@ impl State {
             *v = super::Vcpu::default();
         }
         self.watchdogs = [None; NR_DOMAIN_WATCHDOG_TIMERS];
-        // HVM parameters (the callback IRQ included) travel with the saved domain.
+        // Only the parameters the toolstack saves travel with the domain (libxc's
+        // write_hvm_params list); the callback IRQ is not among them, so a resumed guest
+        // must set it again, as it must its upcall vectors.
+        let saved = [
+            HvmParam::STORE_PFN,
+            HvmParam::IOREQ_PFN,
+            HvmParam::BUFIOREQ_PFN,
+            HvmParam::PAGING_RING_PFN,
+            HvmParam::MONITOR_RING_PFN,
+            HvmParam::SHARING_RING_PFN,
+            HvmParam::VM86_TSS_SIZED,
+            HvmParam::CONSOLE_PFN,
+            HvmParam::ACPI_IOPORTS_LOCATION,
+            HvmParam::VIRIDIAN,
+            HvmParam::IDENT_PT,
+            HvmParam::VM_GENERATION_ID_ADDR,
+            HvmParam::IOREQ_SERVER_PFN,
+            HvmParam::NR_IOREQ_SERVER_PAGES,
+            HvmParam::X87_FIP_WIDTH,
+            HvmParam::MCA_CAP,
+        ];
+        for (i, p) in self.params.iter_mut().enumerate() {
+            if !saved.iter().any(|s| s.0 as usize == i) {
+                *p = 0;
+            }
+        }
         // The toolstack on the new host: grant seeds, then store and console channels.
         let (store_gfn, console_gfn) = (
             self.params[HvmParam::STORE_PFN.0 as usize],
