@@ -21,6 +21,7 @@ pub type Step = fn(&Package) -> Result<(), String>;
 
 /// Packaging steps in order.
 pub const STEPS: &[(&str, Step)] = &[
+    ("windows tools", package_tools),
     ("xenbus.inf", stamp_inf),
     ("kdfiles64.txt", write_kdfiles),
     ("xen.def", write_xen_def),
@@ -87,6 +88,21 @@ fn copy(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
     std::fs::copy(from, to)
         .map(|_| ())
         .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// `xenbus_monitor.exe` and `xenbus-coinst.exe`, built for x86_64-pc-windows-gnu
+/// (`cargo xtask wintools`) and test-signed like the drivers.
+fn package_tools(package: &Package) -> Result<(), String> {
+    let cert = sign::test_cert()?;
+    for exe in crate::wintools::build()? {
+        let name = exe.file_name().ok_or("tool without a name")?;
+        let dest = package.arch_dir.join(name);
+        sign::sign(&cert, &exe, &dest)?;
+        crate::wintools::check_pe(&dest)?;
+        sign::verify(&dest, &cert.cert)?;
+        println!("dist: signed {}", dest.display());
+    }
+    Ok(())
 }
 
 /// Stamp `inf/xenbus.inx` into `x64/xenbus.inf` (`cargo xtask stamp-inf`).

@@ -34,8 +34,11 @@ pub const SECTIONS: &[(&str, Run)] = &[
     ),
     ("clippy-windows", Run::Task(sys::clippy_windows)),
     ("cargo-test", Run::Cargo(&["test", "--workspace"])),
+    ("clippy-windows-tools", Run::Task(crate::wintools::clippy)),
     ("pytest", Run::Xtask(&["pytest"])),
+    ("check-upgrade", Run::Xtask(&["check-upgrade-selftest"])),
     ("dist", Run::Task(dist::run)),
+    ("infcheck", Run::Xtask(&["infcheck"])),
     ("verify", Run::Task(verify_dist)),
     ("verify-rejects-broken", Run::Task(verify_rejects_broken)),
 ];

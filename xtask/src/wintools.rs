@@ -6,14 +6,12 @@
 //! Windows SDK and cannot be installed here. The drivers avoid that (no CRT, raw-dylib
 //! imports only); the std-based tools cannot, but mingw-w64 (Debian `gcc-mingw-w64-x86-64`)
 //! provides a linker and the import libraries. Missing pieces are provisioned: the rustup
-//! target, and the mingw-w64 package through apt-get when running as root.
+//! target, and the mingw-w64 package through apt-get.
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
 };
-
-use crate::inf::workspace_root;
 
 /// The Windows target the tools are built for.
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -27,75 +25,28 @@ pub const TOOLS: [(&str, &str); 2] = [
     ("xenbus-coinst", "xenbus-coinst.exe"),
 ];
 
-fn succeeds(cmd: &mut Command) -> bool {
-    cmd.output().is_ok_and(|o| o.status.success())
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({status})"))
-    }
-}
-
 /// Makes sure the rustup target and the mingw-w64 linker are installed.
 pub fn provision() -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == TARGET)
-        })
-        .unwrap_or(false);
+    let installed =
+        crate::env::output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .is_ok_and(|text| text.lines().any(|l| l.trim() == TARGET));
     if !installed {
-        run(
-            Command::new("rustup").args(["target", "add", TARGET]),
-            "rustup target add x86_64-pc-windows-gnu",
-        )?;
+        crate::env::run(Command::new("rustup").args(["target", "add", TARGET]))?;
     }
-    if !succeeds(Command::new(LINKER).arg("--version")) {
-        let install = || {
-            succeeds(Command::new("apt-get").args(["install", "-y", "-q", "gcc-mingw-w64-x86-64"]))
-        };
-        if !install() {
-            run(
-                Command::new("apt-get").args(["update", "-q"]),
-                "apt-get update",
-            )?;
-            if !install() {
-                return Err(
-                    "cannot install gcc-mingw-w64-x86-64 (the Windows linker); run as root or install it"
-                        .into(),
-                );
-            }
-        }
-    }
-    Ok(())
+    crate::env::ensure_program(LINKER, "gcc-mingw-w64-x86-64")
 }
 
 /// Builds both tools; returns the paths of the executables.
 pub fn build() -> Result<Vec<PathBuf>, String> {
     provision()?;
-    let root = workspace_root();
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root)
-        .args(["build", "--profile", PROFILE, "--target", TARGET])
-        .env(
-            format!(
-                "CARGO_TARGET_{}_LINKER",
-                TARGET.replace('-', "_").to_uppercase()
-            ),
-            LINKER,
-        );
+    let mut cmd = crate::env::cargo();
+    cmd.args(["build", "--profile", PROFILE, "--target", TARGET])
+        .env(linker_variable(), LINKER);
     for (package, _) in TOOLS {
         cmd.args(["-p", package]);
     }
-    run(&mut cmd, "cargo build of the Windows tools")?;
-    let out = root.join("target").join(TARGET).join(PROFILE);
+    crate::env::run(&mut cmd)?;
+    let out = crate::env::target_dir().join(TARGET).join(PROFILE);
     TOOLS
         .iter()
         .map(|(_, exe)| {
@@ -107,6 +58,26 @@ pub fn build() -> Result<Vec<PathBuf>, String> {
             }
         })
         .collect()
+}
+
+fn linker_variable() -> String {
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        TARGET.replace('-', "_").to_uppercase()
+    )
+}
+
+/// `cargo clippy` of the tools' Windows-only code (the live registry, the service glue),
+/// which host clippy never compiles. Run by `cargo xtask test`.
+pub fn clippy() -> Result<(), String> {
+    provision()?;
+    let mut cmd = crate::env::cargo();
+    cmd.args(["clippy", "--target", TARGET, "--all-targets"]);
+    for (package, _) in TOOLS {
+        cmd.args(["-p", package]);
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    crate::env::run(&mut cmd)
 }
 
 /// Builds the tools and copies them into `dir`; returns the copied paths.
@@ -153,7 +124,7 @@ pub fn main(args: &[String]) -> std::process::ExitCode {
     let dir = args
         .first()
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/dist/xenbus/x64"));
+        .unwrap_or_else(|| crate::env::target_dir().join("dist/xenbus/x64"));
     match package(&dir).and_then(|paths| {
         for p in &paths {
             check_pe(p)?;
