@@ -15,7 +15,7 @@ pub const XENFILT_EMULATED_INTERFACE_VERSION_MIN: u16 = 1;
 /// Newest version served.
 pub const XENFILT_EMULATED_INTERFACE_VERSION_MAX: u16 = 3;
 
-open_enum! {
+c_open_enum! {
     /// Whether a platform device was forced active or inactive.
     pub struct EmulatedActivationStatus = XENBUS_EMULATED_ACTIVATION_STATUS, ptr {
         /// No forcing.

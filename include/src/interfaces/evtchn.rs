@@ -9,6 +9,7 @@
 
 use super::cmeta::{CHeader, CItem};
 use super::{Boolean, Guid, KServiceRoutine, LargeInteger, NtStatus, PInterface};
+use crate::variadic::VaList;
 use core::ffi::c_void;
 
 /// `GUID_XENBUS_EVTCHN_INTERFACE` `{BE2440AC-1098-4150-AF4D-452FADCEF923}`.
@@ -21,7 +22,7 @@ pub const XENBUS_EVTCHN_INTERFACE_VERSION_MAX: u16 = 9;
 /// First version whose VIRQ `Open` tail carries `(Index, Group, Number)`.
 pub const XENBUS_EVTCHN_VIRQ_GROUP_NUMBER_VERSION: u16 = 9;
 
-open_enum! {
+c_open_enum! {
     /// The kind of channel `EvtchnOpen` creates.
     pub struct EvtchnType = XENBUS_EVTCHN_TYPE, ptr {
         /// Not a valid type.
@@ -222,6 +223,90 @@ vtable! {
     }
 }
 
+/// The decoded variadic tail of `EvtchnOpen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvtchnOpenArgs {
+    /// FIXED `(ULONG LocalPort, BOOLEAN Mask)`.
+    Fixed {
+        /// The already-bound local port.
+        local_port: u32,
+        /// Auto-mask before invoking the callback.
+        mask: bool,
+    },
+    /// UNBOUND `(USHORT RemoteDomain, BOOLEAN Mask)`.
+    Unbound {
+        /// The domain allowed to bind.
+        remote_domain: u16,
+        /// Auto-mask before invoking the callback.
+        mask: bool,
+    },
+    /// INTER_DOMAIN `(USHORT RemoteDomain, ULONG RemotePort, BOOLEAN Mask)`.
+    InterDomain {
+        /// The remote domain.
+        remote_domain: u16,
+        /// The remote domain's port.
+        remote_port: u32,
+        /// Auto-mask before invoking the callback.
+        mask: bool,
+    },
+    /// VIRQ `(ULONG Index)` before version 9, `(ULONG Index, USHORT Group, UCHAR Number)` from 9.
+    Virq {
+        /// The VIRQ number.
+        index: u32,
+        /// Target processor (group, number); `None` for versions before 9.
+        processor: Option<(u16, u8)>,
+    },
+}
+
+impl EvtchnOpenArgs {
+    /// How many variadic slots a caller of interface `version` passes for `type_`, or
+    /// `None` for an invalid type (the caller's promise cannot be known then, so nothing
+    /// may be read).
+    pub const fn slot_count(type_: EvtchnType, version: u16) -> Option<usize> {
+        match type_ {
+            EvtchnType::FIXED | EvtchnType::UNBOUND => Some(2),
+            EvtchnType::INTER_DOMAIN => Some(3),
+            EvtchnType::VIRQ if version >= XENBUS_EVTCHN_VIRQ_GROUP_NUMBER_VERSION => Some(3),
+            EvtchnType::VIRQ => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Decodes the tail for `type_` as passed by a caller of interface `version`. `None` for
+    /// an invalid type or when `va` holds fewer slots than the type needs.
+    pub fn read(type_: EvtchnType, version: u16, va: &mut VaList<'_>) -> Option<Self> {
+        let needed = Self::slot_count(type_, version)?;
+        if va.remaining() < needed {
+            return None;
+        }
+        let mask = |va: &mut VaList<'_>| va.arg::<u8>().map(|b| b != 0);
+        Some(match type_ {
+            EvtchnType::FIXED => EvtchnOpenArgs::Fixed {
+                local_port: va.arg()?,
+                mask: mask(va)?,
+            },
+            EvtchnType::UNBOUND => EvtchnOpenArgs::Unbound {
+                remote_domain: va.arg()?,
+                mask: mask(va)?,
+            },
+            EvtchnType::INTER_DOMAIN => EvtchnOpenArgs::InterDomain {
+                remote_domain: va.arg()?,
+                remote_port: va.arg()?,
+                mask: mask(va)?,
+            },
+            _ => {
+                let index = va.arg()?;
+                let processor = if needed == 3 {
+                    Some((va.arg()?, va.arg()?))
+                } else {
+                    None
+                };
+                EvtchnOpenArgs::Virq { index, processor }
+            }
+        })
+    }
+}
+
 /// The latest version.
 pub type EvtchnInterface = EvtchnInterfaceV9;
 
@@ -264,3 +349,62 @@ pub const C_HEADER: CHeader = CHeader {
         XENBUS_EVTCHN_INTERFACE_VERSION_MAX,
     ),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_tails_decode_per_type_and_version() {
+        // Upper bits of promoted arguments are garbage on Win64; they must be ignored.
+        let g = 0xDEAD_0000_0000_0000u64;
+        let slots = [g | 7, g | 1];
+        let mut va = VaList::from_slice(&slots);
+        assert_eq!(
+            EvtchnOpenArgs::read(EvtchnType::FIXED, 9, &mut va),
+            Some(EvtchnOpenArgs::Fixed {
+                local_port: 7,
+                mask: true
+            })
+        );
+        let slots = [g | 0x1_0003, g | 99, g | 0x100];
+        let mut va = VaList::from_slice(&slots);
+        assert_eq!(
+            EvtchnOpenArgs::read(EvtchnType::INTER_DOMAIN, 5, &mut va),
+            Some(EvtchnOpenArgs::InterDomain {
+                remote_domain: 3,
+                remote_port: 99,
+                mask: false
+            })
+        );
+        let slots = [2, 1, 5];
+        let mut va = VaList::from_slice(&slots);
+        assert_eq!(
+            EvtchnOpenArgs::read(EvtchnType::VIRQ, 9, &mut va),
+            Some(EvtchnOpenArgs::Virq {
+                index: 2,
+                processor: Some((1, 5))
+            })
+        );
+        let mut va = VaList::from_slice(&slots);
+        assert_eq!(
+            EvtchnOpenArgs::read(EvtchnType::VIRQ, 8, &mut va),
+            Some(EvtchnOpenArgs::Virq {
+                index: 2,
+                processor: None
+            })
+        );
+        assert_eq!(va.remaining(), 2, "a v8 VIRQ caller passed one slot only");
+    }
+
+    #[test]
+    fn invalid_types_and_short_tails_are_refused() {
+        let slots = [1u64];
+        let mut va = VaList::from_slice(&slots);
+        assert_eq!(EvtchnOpenArgs::read(EvtchnType::INVALID, 9, &mut va), None);
+        assert_eq!(EvtchnOpenArgs::read(EvtchnType(42), 9, &mut va), None);
+        assert_eq!(EvtchnOpenArgs::read(EvtchnType::UNBOUND, 9, &mut va), None);
+        assert_eq!(va.remaining(), 1, "nothing read from a short tail");
+        assert_eq!(EvtchnOpenArgs::slot_count(EvtchnType::UNBOUND, 5), Some(2));
+    }
+}

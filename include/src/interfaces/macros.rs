@@ -23,7 +23,7 @@ macro_rules! opaque {
 
 /// Open C enums: a transparent `i32` newtype (C `enum` is `int`) with one associated
 /// constant per enumerator, so values received from a C caller are never UB.
-macro_rules! open_enum {
+macro_rules! c_open_enum {
     (
         $(#[$m:meta])*
         pub struct $name:ident = $cname:ident $(, $ptr:ident)? {
@@ -161,8 +161,9 @@ macro_rules! vtable {
         }
 
         #[cfg(target_arch = "x86_64")]
+        static_assertions::const_assert_eq!(core::mem::size_of::<$name>(), $size);
+        #[cfg(target_arch = "x86_64")]
         const _: () = {
-            assert!(core::mem::size_of::<$name>() == $size, "x86_64 size changed");
             let offsets = [$(core::mem::offset_of!($name, $field)),*];
             let mut i = 0;
             while i < offsets.len() {

@@ -23,7 +23,7 @@ opaque! {
     pub struct StoreWatch = XENBUS_STORE_WATCH;
 }
 
-open_enum! {
+c_open_enum! {
     /// Access granted to a domain by a permission entry.
     pub struct StorePermissionMask = XENBUS_STORE_PERMISSION_MASK {
         /// No access.

@@ -12,7 +12,7 @@ pub const XENBUS_SUSPEND_INTERFACE_VERSION_MIN: u16 = 1;
 /// Newest version served.
 pub const XENBUS_SUSPEND_INTERFACE_VERSION_MAX: u16 = 1;
 
-open_enum! {
+c_open_enum! {
     /// When a suspend callback runs.
     pub struct SuspendCallbackType = XENBUS_SUSPEND_CALLBACK_TYPE, ptr {
         /// Not a valid type.

@@ -12,7 +12,7 @@ pub const XENBUS_UNPLUG_INTERFACE_VERSION_MIN: u16 = 1;
 /// Newest version served.
 pub const XENBUS_UNPLUG_INTERFACE_VERSION_MAX: u16 = 3;
 
-open_enum! {
+c_open_enum! {
     /// Which class of emulated device an unplug request concerns.
     pub struct UnplugDeviceType = XENBUS_UNPLUG_DEVICE_TYPE, ptr {
         /// Not a valid type.
