@@ -584,6 +584,94 @@ mod tests {
         assert!(m.step(Event::Answer(Answer::Yes), &s2).is_empty());
     }
 
+    /// Performs actions on an in-memory registry, as the Windows glue does on the live one;
+    /// returns the restart timeouts and prompts issued.
+    fn apply(r: &mut MemoryRegistry, actions: Vec<Action>) -> (Vec<u32>, usize) {
+        let mut restarts = Vec::new();
+        let mut prompts = 0;
+        for a in actions {
+            match a {
+                Action::WatchRequestKey(k) => r.create_key(&k),
+                Action::DeleteStartOverride(svc) => {
+                    r.delete_tree(&format!("{SERVICES_KEY}\\{svc}\\StartOverride"))
+                }
+                Action::SetRebootCount(n) => {
+                    r.set_value(PARAMETERS_KEY, "RebootCount", RegValue::Dword(n))
+                }
+                Action::DeleteRebootCount => r.delete_value(PARAMETERS_KEY, "RebootCount"),
+                Action::Prompt { .. } => prompts += 1,
+                Action::Restart { timeout, .. } => restarts.push(timeout),
+                Action::ArmRetry(_) | Action::Log(_) => {}
+                Action::DeleteRequestTree(k) => r.delete_tree(&k),
+            }
+        }
+        (restarts, prompts)
+    }
+
+    fn boot(r: &mut MemoryRegistry, event: Event) -> (Monitor, (Vec<u32>, usize)) {
+        let parameters = Parameters::read(r).unwrap();
+        let snap = Snapshot {
+            requests: pending_requests(r, &parameters.request_key).unwrap(),
+            sessions: vec![1],
+            scsi_services: scsi_adapter_services(r).unwrap(),
+            parameters,
+            ..Snapshot::default()
+        };
+        let mut m = Monitor::new();
+        let out = apply(r, m.step(event, &snap));
+        (m, out)
+    }
+
+    #[test]
+    fn auto_reboot_scenario_across_boots() {
+        let mut r = MemoryRegistry::default();
+        r.set_value(PARAMETERS_KEY, "AutoReboot", RegValue::Dword(1));
+        r.set_value(PARAMETERS_KEY, "AutoRebootTimeout", RegValue::Dword(15));
+        let vbd = format!("{ENUM_KEY}\\XENBUS\\VEN_XP&DEV_VBD\\_");
+        r.set_value(
+            &vbd,
+            "ClassGUID",
+            RegValue::Sz(SCSI_ADAPTER_CLASS_GUID.into()),
+        );
+        r.set_value(&vbd, "Service", RegValue::Sz("xenvbd".into()));
+        r.set_value(
+            &format!("{SERVICES_KEY}\\xenvbd\\StartOverride"),
+            "0",
+            RegValue::Dword(3),
+        );
+        // Boot 1: xenbus requests a reboot; the first automatic reboot happens.
+        r.set_value(
+            &format!("{DEFAULT_REQUEST_KEY}\\XENBUS"),
+            "Reboot",
+            RegValue::Dword(1),
+        );
+        let (m, (restarts, prompts)) = boot(&mut r, Event::Start);
+        assert!(m.restarting());
+        assert_eq!((restarts, prompts), (vec![15], 0));
+        assert!(!r.has_key(&format!("{SERVICES_KEY}\\xenvbd\\StartOverride")));
+        assert_eq!(Parameters::read(&r).unwrap().reboot_count, 1);
+        // Boot 2: still requested, but the automatic budget is spent: ask instead.
+        let (_, (restarts, prompts)) = boot(&mut r, Event::Start);
+        assert_eq!((restarts.len(), prompts), (0, 1));
+        // Boot 3: the request is gone: the count is reset.
+        r.delete_tree(&format!("{DEFAULT_REQUEST_KEY}\\XENBUS"));
+        let (_, (restarts, prompts)) = boot(&mut r, Event::Start);
+        assert_eq!((restarts.len(), prompts), (0, 0));
+        let values = r.values(PARAMETERS_KEY).unwrap().unwrap();
+        assert!(
+            !values.iter().any(|(n, _)| n == "RebootCount"),
+            "{values:?}"
+        );
+        // Stop removes the request tree.
+        r.set_value(
+            &format!("{DEFAULT_REQUEST_KEY}\\XENVIF"),
+            "Reboot",
+            RegValue::Dword(1),
+        );
+        let _ = boot(&mut r, Event::Stop);
+        assert!(!r.has_key(DEFAULT_REQUEST_KEY));
+    }
+
     #[test]
     fn no_session_retries_and_stop_cleans_up() {
         let mut s = snap(&["xenbus"]);
