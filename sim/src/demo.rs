@@ -358,8 +358,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         g.events.len() + g.poll()?.len()
     )?;
     g.write("control/shutdown", "")?;
-    let hook_svc = svc.clone();
-    m.hv.set_suspend_hook(Some(Arc::new(move |_ev| hook_svc.rebind_current())));
+    m.hv.set_suspend_hook(Some(svc.suspend_hook()));
     let port_before = m.store().guest_port;
     let mut shutdown = SchedShutdown {
         reason: ShutdownReason::SUSPEND,
@@ -391,11 +390,27 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         m.store().backend_port,
         m.hv.shutdown_state().suspends
     )?;
+    writeln!(
+        out,
+        "new host: xenstored introduced the domain afresh; ring indices now req {}/{} rsp {}/{}",
+        g.load(2048)?,
+        g.load(2052)?,
+        g.load(2056)?,
+        g.load(2060)?
+    )?;
+    g.decoder = Decoder::default();
     let name = g.read("name")?.map_err(err)?;
     writeln!(
         out,
         "guest re-reads its name over the ring after resume: {:?}",
         String::from_utf8_lossy(&name)
+    )?;
+    ts.set_balloon_target(domid, 2_097_152).map_err(err)?;
+    writeln!(
+        out,
+        "toolstack changes memory/target again: watch events the guest gets: {} (its watches \
+         did not survive the move; it must register them again)",
+        g.poll()?.len()
     )?;
     writeln!(out, "\n== demo done ==")?;
     Ok(())

@@ -92,6 +92,27 @@ impl<'a> GuestStore<'a> {
         found.expect("reply on the ring")
     }
 
+    /// Watch events waiting on the ring.
+    fn poll_events(&mut self) -> Vec<Message> {
+        let (cons, prod) = (self.u32_at(2056), self.u32_at(2060));
+        for i in cons..prod {
+            let mut b = [0u8];
+            self.m
+                .hv
+                .read_guest(self.gfn, 1024 + (i as usize & 1023), &mut b)
+                .unwrap();
+            self.decoder.push(&b);
+        }
+        self.set_u32(2056, prod);
+        let mut out = Vec::new();
+        while let Ok(Some(m)) = self.decoder.next_message() {
+            if m.msg_type == 15 {
+                out.push(m);
+            }
+        }
+        out
+    }
+
     fn write(&mut self, path: &str, value: &str) {
         let mut p = Message::strings(&[path]);
         p.extend_from_slice(value.as_bytes());
@@ -164,4 +185,76 @@ fn guest_talks_to_xenstored_over_its_ring_and_a_backend_maps_its_grants() {
     let (flags, _, _) = m.hv.grant_entry(8).unwrap();
     assert_eq!(flags & (reading | writing), 0, "unmapped after close");
     assert!(svc.pump().error.is_none());
+}
+
+fn suspend(m: &Machine) -> isize {
+    let mut shutdown = SchedShutdown {
+        reason: ShutdownReason::SUSPEND,
+    };
+    m.hv.hypercall(
+        HypercallCode::SCHED_OP.0,
+        [
+            SchedOp::SHUTDOWN.0 as usize,
+            &mut shutdown as *mut _ as usize,
+            0,
+            0,
+            0,
+        ],
+    )
+}
+
+#[test]
+fn resume_on_a_new_host_gives_the_guest_a_fresh_store_connection() {
+    use xen_sim::hv::SuspendOutcome;
+    let m = Machine::new();
+    let store = Arc::new(Mutex::new(Xenstored::default()));
+    let svc = StoreService::attach(&m, &store);
+    m.hv.set_suspend_hook(Some(svc.suspend_hook()));
+    let mut ts = Toolstack::new(&store, Box::new(HvGrants::new(m.hv.clone())));
+    let cfg = StoreService::domain_config(&m);
+    ts.create_domain(&cfg).unwrap();
+    let mut g = GuestStore::new(&m);
+    let w = g.call(4, Message::strings(&["memory/target", "bal"]));
+    assert_eq!(w.payload, b"OK\0");
+
+    // A cancelled suspend changes nothing: the watch still fires.
+    m.hv.set_suspend_outcome(SuspendOutcome::Cancel);
+    assert_eq!(suspend(&m), 1);
+    ts.set_balloon_target(cfg.domid, 1000).unwrap();
+    let events = g.poll_events();
+    assert!(
+        events.iter().any(|e| e.payload == b"memory/target\0bal\0"),
+        "{events:?}"
+    );
+
+    // A resume on a new host: watches are gone and the ring starts from zero.
+    m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+    assert_eq!(suspend(&m), 0);
+    assert_eq!(
+        (
+            g.u32_at(2048),
+            g.u32_at(2052),
+            g.u32_at(2056),
+            g.u32_at(2060)
+        ),
+        (0, 0, 0, 0)
+    );
+    g.decoder = Decoder::default();
+    ts.set_balloon_target(cfg.domid, 2000).unwrap();
+    assert!(g.poll_events().is_empty(), "no watch survives the move");
+    assert_eq!(
+        g.call(2, Message::strings(&["memory/target"])).payload,
+        b"2000"
+    );
+    // Registering again works.
+    assert_eq!(
+        g.call(4, Message::strings(&["memory/target", "bal"]))
+            .payload,
+        b"OK\0"
+    );
+    ts.set_balloon_target(cfg.domid, 3000).unwrap();
+    assert!(g
+        .poll_events()
+        .iter()
+        .any(|e| e.payload == b"memory/target\0bal\0"));
 }

@@ -36,6 +36,8 @@ fn simulator_matches_real_xenstored() {
         let mut real = RealTarget::new(daemon);
         let real_t = harness::run_case(case, &mut real, timeout);
         let alive = real.daemon.alive();
+        let log =
+            std::fs::read_to_string(real.daemon.dir.join("xenstored.log")).unwrap_or_default();
         drop(real);
         let mut sim = SimTarget::new(case);
         let sim_t = harness::run_case(case, &mut sim, timeout);
@@ -43,7 +45,12 @@ fn simulator_matches_real_xenstored() {
         if std::env::var("XSCONF_VERBOSE").is_ok() {
             println!("--- {}\n{}", case.name, real_t.join("\n"));
         }
-        assert!(alive, "the real xenstored died during case '{}'", case.name);
+        assert!(
+            alive,
+            "the real xenstored died during case '{}':\n{}\nlog:\n{log}",
+            case.name,
+            real_t.join("\n")
+        );
         if real_t != sim_t {
             let mut report = format!("case '{}':\n", case.name);
             let n = real_t.len().max(sim_t.len());

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::hv::Hypervisor;
+use crate::hv::{Hypervisor, SuspendEvent, SuspendHook, SuspendOutcome};
 use crate::machine::Machine;
 use crate::xenstored::ring::{RingMemory, RingPass};
 
@@ -141,6 +141,30 @@ impl StoreService {
             let _ = self.hv.backend_send(0, port);
         }
         pass
+    }
+
+    /// What the toolstack and xenstored do when a suspend of the guest completes: after a
+    /// cancelled suspend nothing changes; after a resume on a new host (save/restore or
+    /// migration) the guest's store connection is a new one — xenstored introduces the
+    /// domain again, which drops its watches and transactions and zeroes the ring indices
+    /// (`domain_conn_reset()`) — and it is served on dom0's new store port.
+    pub fn on_suspend(&self, ev: SuspendEvent) {
+        self.rebind_current();
+        if ev.outcome != SuspendOutcome::Resume {
+            return;
+        }
+        let port = self.hv.param(crate::hv::abi::HvmParam::STORE_EVTCHN) as u32;
+        let mut xs = lock(&self.store);
+        if xs.introduce(self.domid, self.gfn, port).is_ok() {
+            let mut page = GuestPage::new(&self.hv, self.gfn);
+            xs.reset_ring_if_introduced(self.domid, &mut page);
+        }
+    }
+
+    /// [`StoreService::on_suspend`] as the hypervisor's suspend hook.
+    pub fn suspend_hook(&self) -> SuspendHook {
+        let me = self.clone();
+        Arc::new(move |ev| me.on_suspend(ev))
     }
 
     /// Event-channel notifications sent to the guest so far (one per ring pass that moved

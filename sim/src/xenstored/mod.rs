@@ -819,6 +819,7 @@ impl Xenstored {
             None => {
                 if unpriv && tx.accessed.len() + 1 > limit {
                     tx.fail = true;
+                    self.errno = Errno::ENOSPC;
                     return Err(Errno::ENOSPC);
                 }
                 let mut entry = Accessed {
@@ -900,6 +901,7 @@ impl Xenstored {
             if let Some(tx) = self.tx_mut(ctx) {
                 tx.fail = true;
             }
+            self.errno = Errno::ENOSPC;
             return Err(Errno::ENOSPC);
         }
         match landed {
@@ -1011,8 +1013,15 @@ impl Xenstored {
         allow_special: bool,
     ) -> Result<(String, Node), (Option<String>, Errno)> {
         let Some(path) = path else {
-            // The C daemon looks up a NULL name and answers with whatever errno holds.
-            return Err((None, self.errno));
+            // The C daemon looks up a NULL name and answers with whatever errno holds. When
+            // that is 0 it sends no reply at all and dies on an assertion; the model answers
+            // EINVAL instead.
+            let stale = if self.errno == Errno(0) {
+                Errno::EINVAL
+            } else {
+                self.errno
+            };
+            return Err((None, stale));
         };
         let Some(name) = self.canonicalize(ctx.conn, path, allow_special) else {
             self.errno = Errno::EINVAL;
@@ -1106,6 +1115,7 @@ impl Xenstored {
             for n in written {
                 self.destroy_node(ctx, &n);
             }
+            self.errno = e;
             return Err(e);
         }
         Ok(chain.pop().map(|(_, n)| n).unwrap_or(top))
@@ -1434,7 +1444,6 @@ impl Xenstored {
             _ => self.do_control(ctx, msg),
         };
         if let Err(e) = result {
-            self.errno = e;
             self.send_error(ctx, msg, e);
         }
         self.acc_list.clear();
@@ -1630,7 +1639,9 @@ impl Xenstored {
         }
         let path_len = msg.payload.iter().position(|&b| b == 0).unwrap_or(0);
         let path = &msg.payload[..path_len];
-        let mut perms = Self::parse_perms(&msg.payload[path_len + 1..], num)?;
+        let mut perms = Self::parse_perms(&msg.payload[path_len + 1..], num).inspect_err(|e| {
+            self.errno = *e;
+        })?;
         if path.starts_with(b"@") {
             return self.set_perms_special(ctx, msg, path, perms);
         }
@@ -1705,17 +1716,21 @@ impl Xenstored {
         }
         let conn = ctx.conn.ok_or(Errno::EINVAL)?;
         let (path, token) = (strings[0], strings[1]);
+        // check_watch_path() result lands in errno, success included.
         let (node, relative) = if path.starts_with(b"@") {
             if path.len() > xs::XENSTORE_REL_PATH_MAX {
+                self.errno = Errno::EINVAL;
                 return Err(Errno::EINVAL);
             }
             (String::from_utf8_lossy(path).into_owned(), false)
         } else {
-            let name = self
-                .canonicalize(ctx.conn, path, false)
-                .ok_or(Errno::EINVAL)?;
+            let Some(name) = self.canonicalize(ctx.conn, path, false) else {
+                self.errno = Errno::EINVAL;
+                return Err(Errno::EINVAL);
+            };
             (name, !path.starts_with(b"/"))
         };
+        self.errno = Errno(0);
         let token = String::from_utf8_lossy(token).into_owned();
         let unpriv = self.is_unprivileged(ctx.conn);
         let implicit = self.implicit_path(ctx.conn);
