@@ -14,9 +14,11 @@
 
 extern crate alloc;
 
+pub mod cache;
 pub mod fdo;
 #[macro_use]
 pub mod log;
+pub mod debug;
 pub mod interface;
 pub mod pdo;
 pub mod range_set;

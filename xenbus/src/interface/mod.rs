@@ -8,6 +8,8 @@
 //! provider's list of live objects before use, so a stale or foreign handle is logged and
 //! refused instead of dereferenced.
 
+pub mod cache;
+pub mod debug;
 pub mod range_set;
 pub mod store;
 pub mod suspend;
