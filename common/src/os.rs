@@ -159,4 +159,8 @@ pub trait Os: Sync {
         at_high_level: &mut dyn FnMut(),
         at_dispatch_level: &mut dyn FnMut(),
     ) -> Result<(), NtStatus>;
+
+    /// The processor's time-stamp counter (`RDTSC`), scaled by Xen's `vcpu_time_info`.
+    /// Host models return their virtual TSC.
+    fn read_tsc(&self) -> u64;
 }

@@ -314,6 +314,9 @@ impl Os for FakeOs {
         at_dispatch_level();
         Ok(())
     }
+    fn read_tsc(&self) -> u64 {
+        0
+    }
 }
 
 /// Port and CPUID level fake of the platform (hypercalls answered by a closure).

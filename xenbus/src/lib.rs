@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod cache;
 pub mod fdo;
+pub mod hole;
 #[macro_use]
 pub mod log;
 pub mod debug;
@@ -23,6 +24,9 @@ pub mod interface;
 pub mod pdo;
 pub mod range_set;
 pub mod shared;
+pub mod shared_info;
+#[cfg(test)]
+mod sim;
 pub mod store;
 pub mod suspend;
 #[cfg(test)]

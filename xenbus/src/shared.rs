@@ -262,6 +262,42 @@ impl Default for OwnedPage {
     }
 }
 
+/// Map guest frame `pfn` through the Os edge and view the whole page.
+///
+/// Relies on the `Os::map_pfn` contract: the returned address maps the frame's 4 KiB for
+/// as long as the driver runs (mappings of device/hole frames are never torn down while
+/// a subsystem holds its view).
+pub fn map_pfn(os: &dyn common::os::Os, pfn: u64) -> Option<SharedMemory> {
+    let va = os.map_pfn(pfn)?;
+    // SAFETY: by the Os::map_pfn contract `va` maps the whole page and stays mapped while
+    // the owning subsystem keeps this view; this side only accesses it atomically.
+    unsafe { SharedMemory::from_raw(va, PAGE_SIZE) }
+}
+
+/// View processor `cpu`'s registered `vcpu_info` (`len` bytes) at the address xen.sys
+/// reports, relying on the `SystemProcessorVcpuInfo` contract (registered areas stay
+/// mapped for the life of the system).
+pub fn vcpu_info(api: &dyn xen_include::api::XenApi, cpu: u32, len: usize) -> Option<SharedMemory> {
+    let va = api.system_processor_vcpu_info(cpu).ok()?;
+    // SAFETY: xen.sys keeps registered vcpu_info areas mapped for the lifetime of the
+    // system (their pages are never freed once registered); only atomics touch them here.
+    unsafe { SharedMemory::from_raw(va, len) }
+}
+
+/// A sub-view `[offset, offset + len)` of `memory` (e.g. the legacy `vcpu_info[n]` inside
+/// shared info), or `None` when it does not fit.
+pub fn sub_view(memory: &SharedMemory, offset: usize, len: usize) -> Option<SharedMemory> {
+    let end = offset.checked_add(len)?;
+    if end > memory.len() || !offset.is_multiple_of(8) {
+        return None;
+    }
+    Some(SharedMemory {
+        base: NonNull::new(memory.va().wrapping_add(offset) as *mut u8)?,
+        len,
+        _keep: memory._keep.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -368,4 +368,7 @@ impl Os for TestOs {
         self.log.lock().unwrap().push("release".into());
         Ok(())
     }
+    fn read_tsc(&self) -> u64 {
+        0
+    }
 }

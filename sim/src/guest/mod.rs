@@ -416,6 +416,10 @@ impl Os for WindowsGuest {
         Ok(())
     }
 
+    fn read_tsc(&self) -> u64 {
+        self.hv.tsc()
+    }
+
     fn current_processor(&self) -> u32 {
         current_processor()
     }

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod debug;
 pub mod range_set;
+pub mod shared_info;
 pub mod store;
 pub mod suspend;
 

@@ -1,0 +1,39 @@
+//! Test support: a simulated machine with xen.sys's core (`xen::Xen`) as the `XenApi`,
+//! the way xenbus.sys runs on a real host.
+#![cfg(test)]
+#![allow(dead_code)]
+
+use xen_sim::hv::HvConfig;
+use xen_sim::machine::{Machine, MachineConfig};
+
+/// A booted machine: hypervisor, Windows guest and an initialised xen.sys core.
+pub struct Sim {
+    pub m: &'static Machine,
+    pub xen: &'static xen::driver::Xen<'static>,
+}
+
+impl Sim {
+    pub fn new(vcpus: u32) -> Sim {
+        let m: &'static Machine = Box::leak(Box::new(Machine::with_config(MachineConfig {
+            hv: HvConfig {
+                vcpus,
+                ..HvConfig::default()
+            },
+            ..MachineConfig::default()
+        })));
+        let xen: &'static xen::driver::Xen<'static> = Box::leak(Box::new(xen::driver::Xen::new(
+            &*m.hv, &*m.guest, None, None,
+        )));
+        xen.initialize()
+            .expect("xen.sys initialises on the simulator");
+        Sim { m, xen }
+    }
+}
+
+#[test]
+fn the_simulated_xen_answers() {
+    use xen_include::api::XenApi;
+    let s = Sim::new(2);
+    assert!(s.xen.xen_version().is_ok());
+    assert_eq!(s.xen.system_processor_vcpu_id(1), Ok(1));
+}
