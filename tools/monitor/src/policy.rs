@@ -163,7 +163,8 @@ pub struct Snapshot {
     pub parameters: Parameters,
     /// Modules requesting a reboot.
     pub requests: Vec<String>,
-    /// An installation is running (`Global\_MSIExecute` held, or PnP installs pending).
+    /// An installation is running (`Global\_MSIExecute` held, PnP installs pending) or the
+    /// system must stay up (`ES_SYSTEM_REQUIRED`).
     pub installing: bool,
     /// Active interactive sessions.
     pub sessions: Vec<u32>,

@@ -18,6 +18,7 @@ use windows_sys::Win32::{
     },
     System::{
         Diagnostics::Debug::OutputDebugStringW,
+        Power::{CallNtPowerInformation, SystemExecutionState, ES_SYSTEM_REQUIRED},
         Registry::{RegNotifyChangeKeyValue, REG_NOTIFY_CHANGE_LAST_SET, REG_NOTIFY_CHANGE_NAME},
         RemoteDesktop::{
             WTSActive, WTSEnumerateSessionsW, WTSFreeMemory, WTSSendMessageW,
@@ -178,6 +179,21 @@ fn installing() -> bool {
     if !mutex.is_null() {
         // SAFETY: the handle was just opened.
         unsafe { CloseHandle(mutex) };
+        return true;
+    }
+    // Something (an installer, a long job) asked the system to stay up.
+    let mut state = 0u32;
+    // SAFETY: SystemExecutionState writes one EXECUTION_STATE (u32) into `state`.
+    let status = unsafe {
+        CallNtPowerInformation(
+            SystemExecutionState,
+            null(),
+            0,
+            (&mut state as *mut u32).cast(),
+            4,
+        )
+    };
+    if status == 0 && state & ES_SYSTEM_REQUIRED != 0 {
         return true;
     }
     // SAFETY: a zero timeout only polls the PnP install queue.
