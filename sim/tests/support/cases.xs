@@ -1137,3 +1137,68 @@ G1 RESET_WATCHES ""
 A WRITE "/local/domain/1/a\0changed"
 G1 READ@t1 "a\0"
 G1 TRANSACTION_START "\0"
+
+# ---------------------------------------------------------------- more ring and multi-guest
+case request split across two kicks on the ring
+domains 1
+A MKDIR "/local/domain/1\0"
+A SET_PERMS "/local/domain/1\0n1\0"
+A WRITE "/local/domain/1/name\0split"
+A SET_PERMS "/local/domain/1/name\0n1\0"
+A INTRODUCE "1\04660\03\0"
+G1 raw "\x02\x00\x00\x00\x10\x00\x00\x00\x00\x00"
+G1 ring
+G1 raw "\x00\x00\x05\x00\x00\x00nam"
+G1 ring
+G1 raw "e\x00"
+G1 ring
+
+case two guests watching shared and private nodes
+domains 1 2
+A MKDIR "/local/domain/1\0"
+A SET_PERMS "/local/domain/1\0n1\0"
+A MKDIR "/local/domain/2\0"
+A SET_PERMS "/local/domain/2\0n2\0"
+A WRITE "/shared/cfg\0v0"
+A SET_PERMS "/shared\0n0\0r1\0r2\0"
+A SET_PERMS "/shared/cfg\0n0\0r1\0r2\0"
+A INTRODUCE "1\04660\03\0"
+A INTRODUCE "2\04661\04\0"
+G1 WATCH "/shared\0s1\0"
+G2 WATCH "/shared\0s2\0"
+G1 WATCH "/local/domain/2\0spy\0"
+A WRITE "/shared/cfg\0v1"
+A WRITE "/local/domain/2/private\0p"
+A SET_PERMS "/shared/cfg\0n0\0r2\0"
+A WRITE "/shared/cfg\0v2"
+G2 RM "/shared/cfg\0"
+
+case guest transaction commit fires dom0 and guest watches
+domains 1
+A MKDIR "/local/domain/1\0"
+A SET_PERMS "/local/domain/1\0n1\0"
+A INTRODUCE "1\04660\03\0"
+G1 WRITE "device/vbd/768/state\01"
+W WATCH "/local/domain/1/device\0fe\0"
+G1 WATCH "device\0mine\0"
+G1 TRANSACTION_START "\0"
+G1 WRITE@t1 "device/vbd/768/ring-ref\08"
+G1 WRITE@t1 "device/vbd/768/event-channel\05"
+G1 WRITE@t1 "device/vbd/768/state\03"
+G1 RM@t1 "device/vbd/768/stale\0"
+G1 TRANSACTION_END@t1 "T\0"
+G1 TRANSACTION_START "\0"
+G1 WRITE@t2 "device/vbd/768/state\05"
+G1 TRANSACTION_END@t2 "F\0"
+
+case dom0 transaction on a guest home fires guest watches with relative paths
+domains 1
+A MKDIR "/local/domain/1\0"
+A SET_PERMS "/local/domain/1\0n1\0"
+A INTRODUCE "1\04660\03\0"
+G1 WATCH "control\0ctl\0"
+A TRANSACTION_START "\0"
+A WRITE@t1 "/local/domain/1/control/shutdown\0suspend"
+A WRITE@t1 "/local/domain/1/control/feature-x\01"
+A TRANSACTION_END@t1 "T\0"
+G1 READ "control/shutdown\0"

@@ -326,6 +326,8 @@ pub trait Target {
     fn detach(&mut self, name: &str);
     /// Called after every step (the simulator applies ring resets caused by INTRODUCE).
     fn settle(&mut self) {}
+    /// Gives the daemon time to act on bytes for which no reply is awaited.
+    fn quiesce(&mut self) {}
 }
 
 /// Guest-side ring protocol over a page abstraction.
@@ -542,6 +544,10 @@ impl Target for RealTarget {
     fn detach(&mut self, name: &str) {
         self.conns.remove(name);
     }
+
+    fn quiesce(&mut self) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 struct SimRing {
@@ -688,25 +694,40 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
     let mut tx_ids: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let mut next_req: u32 = 0x100;
     let mut sync_no: u32 = 0;
+    // What was sent on each connection, to know whether it stands between two messages.
+    let mut sent: BTreeMap<String, Decoder> = BTreeMap::new();
+    // Rings the daemon cut off: still attached (their page can be inspected), never synced.
+    let mut dead_rings: Vec<String> = Vec::new();
+    let note_sent = |sent: &mut BTreeMap<String, Decoder>, conn: &str, bytes: &[u8]| {
+        let d = sent.entry(conn.to_string()).or_default();
+        d.push(bytes);
+        while let Ok(Some(_)) = d.next_message() {}
+    };
+    let mid_message = |sent: &BTreeMap<String, Decoder>, conn: &str| {
+        sent.get(conn).is_some_and(|d| d.pending() > 0)
+    };
 
-    let ensure =
-        |target: &mut dyn Target, live: &mut Vec<String>, conn: &str, out: &mut Vec<String>| {
-            if live.iter().any(|c| c == conn) {
-                return;
+    let ensure = |target: &mut dyn Target,
+                  live: &mut Vec<String>,
+                  dead: &[String],
+                  conn: &str,
+                  out: &mut Vec<String>| {
+        if live.iter().any(|c| c == conn) || dead.iter().any(|c| c == conn) {
+            return;
+        }
+        let res = if let Some(d) = conn.strip_prefix('G') {
+            match d.parse::<u32>() {
+                Ok(domid) => target.attach_ring(conn, domid),
+                Err(_) => Err(format!("bad ring connection name {conn}")),
             }
-            let res = if let Some(d) = conn.strip_prefix('G') {
-                match d.parse::<u32>() {
-                    Ok(domid) => target.attach_ring(conn, domid),
-                    Err(_) => Err(format!("bad ring connection name {conn}")),
-                }
-            } else {
-                target.open_socket(conn)
-            };
-            match res {
-                Ok(()) => live.push(conn.to_string()),
-                Err(e) => out.push(format!("! {conn} cannot open: {e}")),
-            }
+        } else {
+            target.open_socket(conn)
         };
+        match res {
+            Ok(()) => live.push(conn.to_string()),
+            Err(e) => out.push(format!("! {conn} cannot open: {e}")),
+        }
+    };
 
     for step in &case.steps {
         let mut awaited: Option<(String, u32)> = None;
@@ -717,7 +738,7 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                 tx,
                 payload,
             } => {
-                ensure(target, &mut live, conn, &mut out);
+                ensure(target, &mut live, &dead_rings, conn, &mut out);
                 let tx_id = match tx {
                     TxRef::None => 0,
                     TxRef::Literal(v) => *v,
@@ -737,12 +758,19 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                     escape(payload)
                 ));
                 target.send(conn, &msg.to_bytes());
-                awaited = Some((conn.clone(), req_id));
+                note_sent(&mut sent, conn, &msg.to_bytes());
+                if mid_message(&sent, conn) {
+                    target.quiesce();
+                } else {
+                    awaited = Some((conn.clone(), req_id));
+                }
             }
             Step::Raw { conn, bytes } => {
-                ensure(target, &mut live, conn, &mut out);
+                ensure(target, &mut live, &dead_rings, conn, &mut out);
                 out.push(format!("> {conn} raw \"{}\"", escape(bytes)));
                 target.send(conn, bytes);
+                note_sent(&mut sent, conn, bytes);
+                target.quiesce();
             }
             Step::RingState { conn } => {
                 let f: Vec<String> = [
@@ -761,9 +789,10 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                 continue;
             }
             Step::Poke { conn, field, value } => {
-                ensure(target, &mut live, conn, &mut out);
+                ensure(target, &mut live, &dead_rings, conn, &mut out);
                 out.push(format!("> {conn} poke {field}={value}"));
                 target.ring_store(conn, ring_field(field).unwrap_or(0), *value);
+                target.quiesce();
             }
             Step::Detach { conn } => {
                 target.detach(conn);
@@ -798,13 +827,14 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
         }
         target.settle();
         for conn in live.clone() {
-            if dead.iter().any(|(c, _)| *c == conn) {
+            if dead.iter().any(|(c, _)| *c == conn) || mid_message(&sent, &conn) {
                 continue;
             }
             sync_no += 1;
             let sync_id = SYNC_BASE + sync_no;
             let sync = Message::new(10, sync_id, 0, b"0\0".to_vec());
             target.send(&conn, &sync.to_bytes());
+            note_sent(&mut sent, &conn, &sync.to_bytes());
             loop {
                 match target.recv(&conn, timeout) {
                     Ok(Some(m)) if m.req_id == sync_id && m.msg_type != 15 => break,
@@ -861,8 +891,13 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
         }
         for (c, why) in dead {
             out.push(format!("! {c} {why}"));
-            target.detach(&c);
             live.retain(|l| *l != c);
+            sent.remove(&c);
+            if c.starts_with('G') {
+                dead_rings.push(c);
+            } else {
+                target.detach(&c);
+            }
         }
     }
     out

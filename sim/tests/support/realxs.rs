@@ -29,6 +29,9 @@ fn is_root() -> bool {
 /// Makes sure the real daemon, the headers the shim needs and a C compiler are installed;
 /// installs them with apt-get when running as root. Returns an error message otherwise.
 pub fn provision() -> Result<(), String> {
+    // Tests of this binary run in parallel; only one may run apt-get at a time.
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONCE.lock().unwrap_or_else(|p| p.into_inner());
     let have = |p: &str| Path::new(p).exists();
     let ready = || {
         have(XENSTORED)
