@@ -87,6 +87,10 @@ impl Machine {
         for (address, table) in crate::guest::acpi::hvm_tables(processors) {
             m.guest.set_firmware_bytes(address, table);
         }
+        let hole = &m.layout.hole;
+        let page = crate::hv::memory::PAGE_SIZE as u64;
+        m.hv.platform()
+            .set_memory_bar(hole.start * page, (hole.end - hole.start) * page);
         m.build_domain();
         m
     }

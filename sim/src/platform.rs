@@ -38,6 +38,25 @@ pub enum DeviceKind {
     Nic,
 }
 
+/// A PCI base address register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bar {
+    /// I/O port range.
+    Io {
+        /// First port.
+        base: u16,
+        /// Number of ports.
+        len: u16,
+    },
+    /// Memory range (guest physical addresses).
+    Memory {
+        /// First byte.
+        base: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+}
+
 /// One emulated device with its PCI identity (IDE devices carry the controller's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
@@ -49,8 +68,36 @@ pub struct Device {
     pub device: u16,
     /// PCI revision.
     pub revision: u8,
-    /// PCI slot number (0 for IDE devices, which sit behind the controller).
+    /// PCI slot number (IDE devices report their controller's slot).
     pub slot: u8,
+    /// Subsystem vendor and device ids.
+    pub subsystem: (u16, u16),
+    /// Class code: (base class, sub-class, programming interface).
+    pub class: (u8, u8, u8),
+    /// Base address registers.
+    pub bars: Vec<Bar>,
+}
+
+impl Device {
+    fn pci(
+        kind: DeviceKind,
+        vendor: u16,
+        device: u16,
+        revision: u8,
+        slot: u8,
+        class: (u8, u8, u8),
+    ) -> Self {
+        Device {
+            kind,
+            vendor,
+            device,
+            revision,
+            slot,
+            subsystem: (vendor, device),
+            class,
+            bars: Vec::new(),
+        }
+    }
 }
 
 /// Decides whether a driver (product, build) is blacklisted.
@@ -78,16 +125,30 @@ impl Default for Platform {
 }
 
 impl Platform {
-    /// The default HVM machine: platform device, IDE controller with a disk on primary
-    /// master and slave, a CD-ROM on secondary master, an NVMe disk and an emulated NIC.
+    /// The default HVM machine (QEMU's i440fx layout): PIIX3 IDE controller with a disk on
+    /// primary master and slave and a CD-ROM on secondary master, the Xen platform device
+    /// (I/O BAR 0xC000, 16 MiB memory BAR at 0xF0000000 until [`Platform::set_memory_bar`]),
+    /// an RTL8139 NIC and an NVMe disk.
     pub fn new() -> Self {
-        let ide = |kind| Device {
-            kind,
-            vendor: 0x8086,
-            device: 0x7010,
-            revision: 0,
-            slot: 1,
-        };
+        let ide = |kind| Device::pci(kind, 0x8086, 0x7010, 0, 1, (0x01, 0x01, 0x80));
+        let mut xen = Device::pci(
+            DeviceKind::XenPlatform,
+            XEN_PLATFORM_VENDOR_ID,
+            XEN_PLATFORM_DEVICE_ID,
+            XEN_PLATFORM_VENDOR_DEVICE_REVISION,
+            2,
+            (0xFF, 0x80, 0x00),
+        );
+        xen.bars = vec![
+            Bar::Io {
+                base: 0xC000,
+                len: 0x100,
+            },
+            Bar::Memory {
+                base: 0xF000_0000,
+                len: 0x0100_0000,
+            },
+        ];
         Platform {
             devices: vec![
                 ide(DeviceKind::IdeController),
@@ -103,27 +164,9 @@ impl Platform {
                     channel: 1,
                     position: 0,
                 }),
-                Device {
-                    kind: DeviceKind::XenPlatform,
-                    vendor: XEN_PLATFORM_VENDOR_ID,
-                    device: XEN_PLATFORM_DEVICE_ID,
-                    revision: XEN_PLATFORM_VENDOR_DEVICE_REVISION,
-                    slot: 2,
-                },
-                Device {
-                    kind: DeviceKind::Nic,
-                    vendor: 0x10EC,
-                    device: 0x8139,
-                    revision: 0x20,
-                    slot: 3,
-                },
-                Device {
-                    kind: DeviceKind::Nvme,
-                    vendor: 0x1B36,
-                    device: 0x0010,
-                    revision: 2,
-                    slot: 4,
-                },
+                xen,
+                Device::pci(DeviceKind::Nic, 0x10EC, 0x8139, 0x20, 3, (0x02, 0x00, 0x00)),
+                Device::pci(DeviceKind::Nvme, 0x1B36, 0x0010, 2, 4, (0x01, 0x08, 0x02)),
             ],
             protocol_version: 1,
             product: None,
@@ -136,6 +179,36 @@ impl Platform {
             log_lines: Vec::new(),
             debug_port: Vec::new(),
         }
+    }
+
+    /// Point the platform device's memory BAR at `base..base+len` (the machine puts it over
+    /// the unpopulated hole frames, so drivers can use it for foreign mappings).
+    pub fn set_memory_bar(&mut self, base: u64, len: u64) {
+        for d in self
+            .devices
+            .iter_mut()
+            .filter(|d| d.kind == DeviceKind::XenPlatform)
+        {
+            for b in d.bars.iter_mut() {
+                if let Bar::Memory { .. } = b {
+                    *b = Bar::Memory { base, len };
+                }
+            }
+        }
+    }
+
+    /// Add the XenServer "vendor" PV device (`5853:<device_id>`, revision 1) beside the
+    /// standard platform device, as QEMU does when configured with one.
+    pub fn add_vendor_device(&mut self, device_id: u16) {
+        let d = Device::pci(
+            DeviceKind::XenPlatform,
+            XEN_PLATFORM_VENDOR_ID,
+            device_id,
+            XEN_PLATFORM_VENDOR_DEVICE_REVISION,
+            5,
+            (0xFF, 0x80, 0x00),
+        );
+        self.devices.push(d);
     }
 
     /// Replace the emulated device list.
@@ -294,5 +367,25 @@ mod tests {
         p.port_write(0xE9, PortWidth::Byte, b'X' as u32);
         assert_eq!(p.debug_port_output(), "X");
         assert_eq!(p.port_read(0xE9, PortWidth::Byte), 0xE9);
+    }
+
+    #[test]
+    fn vendor_device_sits_beside_the_platform_device_and_survives_unplug() {
+        let mut p = Platform::new();
+        p.add_vendor_device(0xC000);
+        p.port_write(0x10, PortWidth::Word, 0x000B);
+        let xen: Vec<u16> = p
+            .devices()
+            .iter()
+            .filter(|d| d.kind == DeviceKind::XenPlatform)
+            .map(|d| d.device)
+            .collect();
+        assert_eq!(xen, vec![0x0001, 0xC000]);
+        assert_eq!(count(&p, |k| *k == DeviceKind::Nic), 0);
+        assert_eq!(
+            count(&p, |k| *k == DeviceKind::IdeController),
+            1,
+            "the controller stays"
+        );
     }
 }

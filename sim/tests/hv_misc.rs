@@ -11,7 +11,7 @@ use hvsupport::*;
 use xen_sim::hv::abi::*;
 use xen_sim::hv::{CpuVendor, HvConfig};
 use xen_sim::machine::{Machine, MachineConfig};
-use xen_sim::platform::DeviceKind;
+use xen_sim::platform::{Bar, DeviceKind};
 
 fn machine(f: impl FnOnce(&mut HvConfig)) -> Machine {
     let mut cfg = MachineConfig::default();
@@ -320,6 +320,24 @@ fn platform_ports_through_the_hypercall_edge() {
         .iter()
         .any(|d| matches!(d.kind, DeviceKind::IdeDisk { .. } | DeviceKind::Nvme)));
     assert!(p.devices().iter().any(|d| d.kind == DeviceKind::Nic));
+    let xen = p
+        .devices()
+        .iter()
+        .find(|d| d.kind == DeviceKind::XenPlatform)
+        .unwrap();
+    let hole = m.layout().hole.clone();
+    assert_eq!(
+        xen.bars[1],
+        Bar::Memory {
+            base: hole.start * 4096,
+            len: (hole.end - hole.start) * 4096
+        },
+        "the memory BAR covers the unpopulated hole"
+    );
+    assert_eq!(
+        (xen.vendor, xen.device, xen.class.0),
+        (0x5853, 0x0001, 0xFF)
+    );
     drop(p);
     for b in b"XEN|up\n" {
         hv.port_write(XEN_DEBUG_CONSOLE_IOPORT, PortWidth::Byte, *b as u32);

@@ -477,6 +477,9 @@ fn precedence_force_activates_the_vendor_device() {
             device: 0xC000,
             revision: 1,
             slot: 6,
+            subsystem: (0x5853, 0xC000),
+            class: (0xFF, 0x80, 0x00),
+            bars: Vec::new(),
         });
         platform.set_devices(devices);
     }
