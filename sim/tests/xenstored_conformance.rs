@@ -66,15 +66,19 @@ fn simulator_matches_real_xenstored() {
             differences.push(report);
         }
     }
-    println!(
+    let mut report = format!(
         "xenstored conformance: {ran} cases run against the simulator and the real xenstored \
-         4.17 in {:.1}s; {} with differences",
+         4.17 in {:.1}s; {} with differences\n",
         started.elapsed().as_secs_f64(),
         differences.len()
     );
     for d in &differences {
-        println!("{d}");
+        report.push_str(d);
+        report.push('\n');
     }
+    // The report is kept next to the scratch directories (cargo captures test output).
+    let _ = std::fs::write(root.join("report.txt"), &report);
+    println!("{report}");
     if filter.is_none() {
         assert!(ran >= 80, "only {ran} cases");
     }

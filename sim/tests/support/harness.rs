@@ -190,6 +190,13 @@ impl Case {
                 "-A" => q.perms = val(),
                 "-M" => q.path_len = val().min(2048),
                 "-K" => keep = true,
+                "-Q" => {
+                    if let Some((what, v)) = it.next().and_then(|a| a.split_once('=')) {
+                        if what == "transaction-nodes" {
+                            q.transaction_nodes = v.parse().unwrap_or(0);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
