@@ -102,13 +102,7 @@ fn build_harness(flavour: &str, extra: &[&str]) -> *mut c_void {
     std::fs::write(dir.join("harness.c"), HARNESS).unwrap();
     let so = dir.join("libharness.so");
     let out = Command::new("gcc")
-        .args([
-            "-shared",
-            "-fPIC",
-            "-O1",
-            "-Wall",
-            "-Werror=incompatible-pointer-types",
-        ])
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror"])
         .args(extra)
         .arg("-I")
         .arg(&dir)
