@@ -7,6 +7,7 @@ pub mod check;
 pub mod live;
 pub mod regfile;
 pub mod registry;
+pub mod subscribe;
 pub mod tables;
 
 pub use check::{check_upgrade, Report};
@@ -66,10 +67,11 @@ pub fn run_on_reg_file(path: &std::path::Path, tables: &PackageTables) -> (u8, V
 }
 
 /// The usage text.
-pub const USAGE: &str = "usage: xenbus-coinst check [--registry FILE.reg]";
+pub const USAGE: &str = "usage: xenbus-coinst check [--registry FILE.reg]\n       xenbus-coinst subscribe PROVIDER CONSUMER INTERFACE VERSION [--reg]\n       xenbus-coinst unsubscribe PROVIDER CONSUMER [--reg]";
 
-/// Runs a command line (`check [--registry FILE]`) and returns the exit code and lines to
-/// print. Without `--registry` the live registry is read (Windows only).
+/// Runs a command line (`check [--registry FILE]`, `subscribe …`, `unsubscribe …`) and
+/// returns the exit code and lines to print. Without `--registry` the live registry is read
+/// (Windows only).
 pub fn cli(args: &[String]) -> (u8, Vec<String>) {
     let tables = PackageTables::current();
     match args {
@@ -77,6 +79,7 @@ pub fn cli(args: &[String]) -> (u8, Vec<String>) {
         [cmd, flag, file] if cmd == "check" && flag == "--registry" => {
             run_on_reg_file(std::path::Path::new(file), &tables)
         }
+        [cmd, ..] if cmd == "subscribe" || cmd == "unsubscribe" => subscribe::command(args),
         _ => (EXIT_INPUT_ERROR, vec![USAGE.to_string()]),
     }
 }
