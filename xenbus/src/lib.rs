@@ -20,6 +20,7 @@ pub mod hole;
 #[macro_use]
 pub mod log;
 pub mod debug;
+pub mod evtchn;
 pub mod interface;
 pub mod pdo;
 pub mod range_set;

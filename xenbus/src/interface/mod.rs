@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod debug;
+pub mod evtchn;
 pub mod range_set;
 pub mod shared_info;
 pub mod store;

@@ -1,0 +1,520 @@
+//! EVTCHN (spec §5.8): event channels over the 2-level ABI of SHARED_INFO — Open for
+//! FIXED/UNBOUND/INTER_DOMAIN/VIRQ, the port table, delivery in the upcall (auto-mask →
+//! ack → barrier → count → callback, only on the bound CPU), Bind, Unmask (V8 rules),
+//! Send, Trigger, GetCount, Wait, Close, and channels left inactive by a resume.
+//!
+//! Decisions:
+//! * Channels are reference counted (`Arc`): a channel queued for delivery while it is
+//!   being closed stays valid and is skipped because it is marked closed, so the close
+//!   hypercall is issued at `Close` time instead of from a deferred DPC (upstream defers
+//!   it only to keep the memory alive).
+//! * `Trigger` queues the channel on its CPU and delivers there (`Os::run_on_processor`,
+//!   or directly when already on that CPU) instead of queueing an asynchronous DPC.
+//! * Only the 2-level ABI is implemented; `UseEvtchnFifoAbi` falls back to it.
+#![forbid(unsafe_code)]
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+
+use common::os::Os;
+use common::sync::SpinLock;
+use xen_include::api::XenApi;
+use xen_include::status::{
+    NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_SUCCESS,
+    STATUS_TIMEOUT,
+};
+use xen_include::xen::hvm::params::HvmParam;
+
+use crate::shared_info::SharedInfo;
+
+/// What a channel is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An existing local port (never closed by us).
+    Fixed {
+        /// The port.
+        port: u32,
+    },
+    /// A new port another domain may bind to.
+    Unbound {
+        /// The domain allowed to bind.
+        remote_domain: u16,
+    },
+    /// A port bound to another domain's port.
+    InterDomain {
+        /// The other domain.
+        remote_domain: u16,
+        /// Its port.
+        remote_port: u32,
+    },
+    /// A virtual IRQ delivered on processor `cpu`.
+    Virq {
+        /// `VIRQ_*`.
+        index: u32,
+        /// Processor index.
+        cpu: u32,
+    },
+}
+
+/// A channel's callback (`PKSERVICE_ROUTINE(NULL, Argument)` for a C child).
+pub trait EvtchnCallback: Send + Sync {
+    /// Handle the event; true when something was done.
+    fn call(&self) -> bool;
+}
+
+/// An open channel.
+pub struct Channel {
+    kind: Kind,
+    port: AtomicU32,
+    cpu: AtomicU32,
+    auto_mask: bool,
+    active: AtomicBool,
+    closed: AtomicBool,
+    queued: AtomicBool,
+    count: AtomicU32,
+    callback: Arc<dyn EvtchnCallback>,
+}
+
+impl Channel {
+    /// The local port.
+    pub fn port(&self) -> u32 {
+        self.port.load(Ordering::Acquire)
+    }
+    /// The processor events are delivered on.
+    pub fn cpu(&self) -> u32 {
+        self.cpu.load(Ordering::Acquire)
+    }
+    /// Events delivered since Open (`GetCount`).
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::Acquire)
+    }
+    /// False after a resume or Close.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+    /// What it is bound to.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+}
+
+/// Handle of a channel (the address of its `Channel`).
+pub type ChannelHandle = usize;
+
+struct State {
+    /// Port table: active channels by port.
+    ports: BTreeMap<u32, Arc<Channel>>,
+    /// Every open channel by handle.
+    open: BTreeMap<ChannelHandle, Arc<Channel>>,
+    /// Per-CPU delivery queues.
+    queues: Vec<Vec<Arc<Channel>>>,
+    /// Per-CPU: an upcall vector is programmed (events may be bound there).
+    upcall: Vec<bool>,
+}
+
+/// A `Wait` timeout (spec §5.8): forever, absolute system time, relative, or immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// `NULL`.
+    Forever,
+    /// A `LARGE_INTEGER` (> 0 absolute 100 ns since 1601, < 0 relative, 0 immediate).
+    Value(i64),
+}
+
+/// The EVTCHN subsystem.
+pub struct Evtchn {
+    api: &'static dyn XenApi,
+    os: &'static dyn Os,
+    shared_info: &'static SharedInfo,
+    state: SpinLock<State>,
+}
+
+impl Evtchn {
+    /// No channels; per-CPU state for every processor.
+    pub fn new(
+        api: &'static dyn XenApi,
+        os: &'static dyn Os,
+        shared_info: &'static SharedInfo,
+    ) -> Self {
+        let cpus = os.processor_count() as usize;
+        Self {
+            api,
+            os,
+            shared_info,
+            state: SpinLock::new(State {
+                ports: BTreeMap::new(),
+                open: BTreeMap::new(),
+                queues: (0..cpus).map(|_| Vec::new()).collect(),
+                upcall: (0..cpus).map(|_| false).collect(),
+            }),
+        }
+    }
+
+    /// The XenApi edge (for the interface shims' logging).
+    pub fn api(&self) -> &'static dyn XenApi {
+        self.api
+    }
+
+    /// Program the upcall routes (spec §5.8 `EvtchnInterruptEnable`): a per-CPU vector on
+    /// every processor that supports it (stopping at NOT_IMPLEMENTED), and always the
+    /// callback via (`HVM_PARAM_CALLBACK_IRQ` = `callback_via`, e.g. the GSI) for CPU 0.
+    pub fn enable_interrupts(&self, vector: Option<u8>, callback_via: u64) {
+        let cpus = self.os.processor_count();
+        let mut enabled = Vec::new();
+        if let Some(vector) = vector {
+            for cpu in 0..cpus {
+                let Some(vcpu) = self.shared_info.vcpu_id(cpu) else {
+                    continue;
+                };
+                if !self.shared_info.upcall_supported(cpu) {
+                    continue;
+                }
+                match self.api.hvm_set_evtchn_upcall_vector(vcpu, vector) {
+                    Ok(()) => enabled.push(cpu),
+                    Err(e) if e == xen_include::status::STATUS_NOT_IMPLEMENTED => break,
+                    Err(e) => warning!(self.api, "EVTCHN: CPU {cpu}: no upcall vector ({e:08X})"),
+                }
+            }
+        }
+        if let Err(e) = self
+            .api
+            .hvm_set_param(HvmParam::CALLBACK_IRQ.0, callback_via)
+        {
+            error!(self.api, "EVTCHN: callback via not set ({e:08X})");
+        }
+        {
+            let mut s = self.state.lock();
+            for (cpu, flag) in s.upcall.iter_mut().enumerate() {
+                *flag = enabled.contains(&(cpu as u32));
+            }
+        }
+        for cpu in 0..cpus {
+            self.interrupt(cpu);
+        }
+    }
+
+    /// Undo [`Evtchn::enable_interrupts`].
+    pub fn disable_interrupts(&self) {
+        let _ = self.api.hvm_set_param(HvmParam::CALLBACK_IRQ.0, 0);
+        let mut s = self.state.lock();
+        for (cpu, flag) in s.upcall.iter_mut().enumerate() {
+            if core::mem::take(flag) {
+                if let Some(vcpu) = self.shared_info.vcpu_id(cpu as u32) {
+                    let _ = self.api.hvm_set_evtchn_upcall_vector(vcpu, 0);
+                }
+            }
+        }
+    }
+
+    fn cpu_allowed(&self, cpu: u32) -> bool {
+        cpu == 0
+            || self
+                .state
+                .lock()
+                .upcall
+                .get(cpu as usize)
+                .copied()
+                .unwrap_or(false)
+    }
+
+    /// `Open`: bind a port and register it; `auto_mask` masks before each callback (never
+    /// for VIRQs).
+    pub fn open(
+        &self,
+        kind: Kind,
+        auto_mask: bool,
+        callback: Arc<dyn EvtchnCallback>,
+    ) -> Result<ChannelHandle, NtStatus> {
+        let (port, cpu) = match kind {
+            Kind::Fixed { port } => (port, 0),
+            Kind::Unbound { remote_domain } => {
+                (self.api.event_channel_allocate_unbound(remote_domain)?, 0)
+            }
+            Kind::InterDomain {
+                remote_domain,
+                remote_port,
+            } => (
+                self.api
+                    .event_channel_bind_inter_domain(remote_domain, remote_port)?,
+                0,
+            ),
+            Kind::Virq { index, cpu } => {
+                if !self.cpu_allowed(cpu) {
+                    return Err(STATUS_NOT_SUPPORTED);
+                }
+                let vcpu = self
+                    .shared_info
+                    .vcpu_id(cpu)
+                    .ok_or(STATUS_INVALID_PARAMETER)?;
+                (self.api.event_channel_bind_virq(index, vcpu)?, cpu)
+            }
+        };
+        let auto_mask = auto_mask && !matches!(kind, Kind::Virq { .. });
+        let channel = Arc::new(Channel {
+            kind,
+            port: AtomicU32::new(port),
+            cpu: AtomicU32::new(cpu),
+            auto_mask,
+            active: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
+            count: AtomicU32::new(0),
+            callback,
+        });
+        let handle = Arc::as_ptr(&channel) as usize;
+        {
+            let mut s = self.state.lock();
+            if s.ports.contains_key(&port) {
+                drop(s);
+                error!(self.api, "EVTCHN: port {port} is already open");
+                self.close_port(kind, port);
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            s.ports.insert(port, channel.clone());
+            s.open.insert(handle, channel);
+        }
+        Ok(handle)
+    }
+
+    fn close_port(&self, kind: Kind, port: u32) {
+        if !matches!(kind, Kind::Fixed { .. }) {
+            if let Err(e) = self.api.event_channel_close(port) {
+                warning!(self.api, "EVTCHN: close of port {port} failed ({e:08X})");
+            }
+        }
+    }
+
+    /// The channel behind a handle.
+    pub fn channel(&self, handle: ChannelHandle) -> Option<Arc<Channel>> {
+        self.state.lock().open.get(&handle).cloned()
+    }
+
+    /// Open channels.
+    pub fn open_channels(&self) -> usize {
+        self.state.lock().open.len()
+    }
+
+    /// `Bind`: deliver on processor `cpu` from now on.
+    pub fn bind(&self, handle: ChannelHandle, cpu: u32) -> Result<(), NtStatus> {
+        let c = self.channel(handle).ok_or(STATUS_INVALID_PARAMETER)?;
+        if !self.cpu_allowed(cpu) {
+            return Err(STATUS_NOT_SUPPORTED);
+        }
+        if !c.is_active() || c.cpu() == cpu {
+            return Ok(());
+        }
+        let vcpu = self
+            .shared_info
+            .vcpu_id(cpu)
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        self.api.event_channel_bind_virtual_cpu(c.port(), vcpu)?;
+        c.cpu.store(cpu, Ordering::Release);
+        Ok(())
+    }
+
+    /// `Unmask` (V8+): true only when an event is pending, not forced, not in the callback
+    /// and we are on the bound CPU (then auto-mask and ack: the caller handles it);
+    /// otherwise a pending event is handed back to Xen (`EVTCHNOP_unmask`) and false.
+    pub fn unmask(&self, handle: ChannelHandle, in_callback: bool, force: bool) -> bool {
+        let Some(c) = self.channel(handle) else {
+            return false;
+        };
+        if !c.is_active() {
+            return false;
+        }
+        let port = c.port();
+        if !self.shared_info.evtchn_unmask(port) {
+            return false;
+        }
+        if in_callback || force || self.os.current_processor() != c.cpu() {
+            self.shared_info.evtchn_mask(port);
+            if let Err(e) = self.api.event_channel_unmask(port) {
+                warning!(self.api, "EVTCHN: EVTCHNOP_unmask({port}) failed ({e:08X})");
+            }
+            return false;
+        }
+        if c.auto_mask {
+            self.shared_info.evtchn_mask(port);
+        }
+        self.shared_info.evtchn_ack(port);
+        true
+    }
+
+    /// `Send`: notify the other end (active channels only).
+    pub fn send(&self, handle: ChannelHandle) {
+        if let Some(c) = self.channel(handle) {
+            if c.is_active() {
+                if let Err(e) = self.api.event_channel_send(c.port()) {
+                    warning!(
+                        self.api,
+                        "EVTCHN: send on port {} failed ({e:08X})",
+                        c.port()
+                    );
+                }
+            }
+        }
+    }
+
+    fn queue(&self, s: &mut State, c: &Arc<Channel>, cpu: u32) {
+        if c.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(q) = s.queues.get_mut(cpu as usize) {
+            if q.try_reserve(1).is_ok() {
+                q.push(c.clone());
+                return;
+            }
+        }
+        c.queued.store(false, Ordering::Release);
+    }
+
+    fn deliver(&self, cpu: u32) -> bool {
+        let queued = {
+            let mut s = self.state.lock();
+            s.queues
+                .get_mut(cpu as usize)
+                .map(core::mem::take)
+                .unwrap_or_default()
+        };
+        let mut done = false;
+        for c in queued {
+            c.queued.store(false, Ordering::Release);
+            if c.closed.load(Ordering::Acquire) {
+                continue;
+            }
+            let port = c.port();
+            if c.auto_mask {
+                self.shared_info.evtchn_mask(port);
+            }
+            self.shared_info.evtchn_ack(port);
+            fence(Ordering::SeqCst);
+            c.count.fetch_add(1, Ordering::AcqRel);
+            done |= c.callback.call();
+        }
+        done
+    }
+
+    /// The upcall on processor `cpu` (the interrupt service routine): poll while the
+    /// upcall is pending, queue the channels bound to `cpu`, deliver them.
+    pub fn interrupt(&self, cpu: u32) -> bool {
+        let mut done = false;
+        while self.shared_info.upcall_pending(cpu) {
+            self.shared_info.evtchn_poll(cpu, &mut |port| {
+                let mut s = self.state.lock();
+                let Some(c) = s.ports.get(&port).cloned() else {
+                    return false;
+                };
+                if c.cpu() != cpu {
+                    return false;
+                }
+                self.queue(&mut s, &c, cpu);
+                true
+            });
+            done |= self.deliver(cpu);
+        }
+        done |= self.deliver(cpu);
+        done
+    }
+
+    /// `Trigger`: deliver the channel's callback on its CPU without a hypercall.
+    pub fn trigger(&self, handle: ChannelHandle) {
+        let Some(c) = self.channel(handle) else {
+            return;
+        };
+        let cpu = c.cpu();
+        {
+            let mut s = self.state.lock();
+            self.queue(&mut s, &c, cpu);
+        }
+        if self.os.current_processor() == cpu {
+            self.deliver(cpu);
+        } else {
+            let _ = self.os.run_on_processor(cpu, &mut || {
+                self.deliver(cpu);
+            });
+        }
+    }
+
+    /// `Wait`: spin until the channel's count reaches `count` (signed wrap-around).
+    pub fn wait(&self, handle: ChannelHandle, count: u32, timeout: Timeout) -> NtStatus {
+        let Some(c) = self.channel(handle) else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let reached = |c: &Channel| (count.wrapping_sub(c.count()) as i32) <= 0;
+        let deadline = match timeout {
+            Timeout::Forever => None,
+            Timeout::Value(0) => {
+                return if reached(&c) {
+                    STATUS_SUCCESS
+                } else {
+                    STATUS_TIMEOUT
+                }
+            }
+            Timeout::Value(t) if t > 0 => Some(t),
+            Timeout::Value(t) => Some(self.os.system_time().saturating_sub(t)),
+        };
+        loop {
+            if reached(&c) {
+                return STATUS_SUCCESS;
+            }
+            if deadline.is_some_and(|d| self.os.system_time() >= d) {
+                return STATUS_TIMEOUT;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// `Close`: mask and unbind an active channel (no hypercall for FIXED or for a
+    /// channel a resume left inactive); the handle is dead afterwards.
+    pub fn close(&self, handle: ChannelHandle) {
+        let channel = {
+            let mut s = self.state.lock();
+            let Some(c) = s.open.remove(&handle) else {
+                return;
+            };
+            c.closed.store(true, Ordering::Release);
+            let was_active = c.active.swap(false, Ordering::AcqRel);
+            if was_active {
+                let port = c.port();
+                if s.ports.get(&port).is_some_and(|p| Arc::ptr_eq(p, &c)) {
+                    s.ports.remove(&port);
+                }
+            }
+            (c, was_active)
+        };
+        let (c, was_active) = channel;
+        if was_active {
+            self.shared_info.evtchn_mask(c.port());
+            self.close_port(c.kind, c.port());
+        }
+    }
+
+    /// EARLY suspend callback: every channel becomes inactive and leaves the port table.
+    pub fn suspend_early(&self) {
+        let mut s = self.state.lock();
+        for c in s.open.values() {
+            c.active.store(false, Ordering::Release);
+        }
+        s.ports.clear();
+        for q in s.queues.iter_mut() {
+            for c in q.drain(..) {
+                c.queued.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Reserve room for `n` more channels (callers that must not fail later).
+    pub fn reserve(&self, n: usize) -> Result<(), NtStatus> {
+        let mut s = self.state.lock();
+        s.queues
+            .iter_mut()
+            .try_for_each(|q| q.try_reserve(n))
+            .map_err(|_| STATUS_NO_MEMORY)
+    }
+}
+
+#[cfg(test)]
+#[path = "evtchn_tests.rs"]
+mod tests;

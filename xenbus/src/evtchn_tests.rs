@@ -1,0 +1,265 @@
+//! EVTCHN on the simulated machine (spec §10 items 14–17).
+
+use super::*;
+use crate::sim::Sim;
+use std::sync::atomic::AtomicUsize;
+use xen_include::xen::event_channel::EvtchnOp;
+use xen_include::xen::sched::ShutdownReason;
+use xen_include::xen::xen::{HypercallCode, Virq};
+use xen_sim::hv::{PortState, SuspendOutcome};
+
+struct Counter(AtomicUsize);
+
+impl EvtchnCallback for Counter {
+    fn call(&self) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
+fn counter() -> Arc<Counter> {
+    Arc::new(Counter(AtomicUsize::new(0)))
+}
+
+struct Rig {
+    s: Sim,
+    e: &'static Evtchn,
+}
+
+fn rig() -> Rig {
+    let s = Sim::new(2);
+    let si: &'static SharedInfo = Box::leak(Box::new(SharedInfo::new(s.xen, &*s.m.guest)));
+    si.acquire().unwrap();
+    let e: &'static Evtchn = Box::leak(Box::new(Evtchn::new(s.xen, &*s.m.guest, si)));
+    s.m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+        e.interrupt(vcpu);
+    })));
+    e.enable_interrupts(None, 28);
+    Rig { s, e }
+}
+
+impl Rig {
+    /// An UNBOUND channel for dom0, bound by dom0; returns (handle, dom0 port).
+    fn unbound(&self, auto_mask: bool, cb: Arc<Counter>) -> (ChannelHandle, u32) {
+        let h = self
+            .e
+            .open(Kind::Unbound { remote_domain: 0 }, auto_mask, cb)
+            .unwrap();
+        let port = self.e.channel(h).unwrap().port();
+        let dom0 = self
+            .s
+            .m
+            .hv
+            .backend_bind_interdomain(0, self.s.m.hv.domid(), port)
+            .unwrap();
+        // Opening leaves the port masked (SHARED_INFO masked everything): unmask it.
+        let _ = self.e.shared_info.evtchn_unmask(port);
+        (h, dom0)
+    }
+    fn closes(&self) -> u64 {
+        self.s
+            .m
+            .hv
+            .call_count(HypercallCode::EVENT_CHANNEL_OP.0, EvtchnOp::CLOSE.0)
+    }
+}
+
+#[test]
+fn delivery_auto_masks_acks_counts_then_calls_back() {
+    let r = rig();
+    let cb = counter();
+    let (h, dom0) = r.unbound(true, cb.clone());
+    let c = r.e.channel(h).unwrap();
+    let before = cb.0.load(Ordering::SeqCst);
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.0.load(Ordering::SeqCst), before + 1);
+    assert_eq!(c.count() as usize, before + 1);
+    assert!(r.e.shared_info.evtchn_is_masked(c.port()), "auto-masked");
+    assert!(!r.e.shared_info.evtchn_is_pending(c.port()), "acked");
+    // While masked a send stays pending; V8 Unmask on the bound CPU hands it to us.
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.0.load(Ordering::SeqCst), before + 1);
+    assert!(r.e.unmask(h, false, false));
+    assert!(
+        !r.e.shared_info.evtchn_is_pending(c.port()),
+        "acked by Unmask"
+    );
+    assert!(
+        r.e.shared_info.evtchn_is_masked(c.port()),
+        "re-masked (auto)"
+    );
+    // Forced: pending goes back to Xen, which re-delivers through the upcall.
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert!(!r.e.unmask(h, false, true));
+    assert_eq!(cb.0.load(Ordering::SeqCst), before + 2);
+    // In the callback: same, FALSE.
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert!(!r.e.unmask(h, true, false));
+    assert_eq!(cb.0.load(Ordering::SeqCst), before + 3);
+    // Nothing pending: FALSE, port left unmasked.
+    assert!(!r.e.unmask(h, false, false));
+    r.e.close(h);
+}
+
+#[test]
+fn send_reaches_the_other_end_and_unknown_ports_are_ignored() {
+    let r = rig();
+    let me = r.s.m.hv.domid();
+    let dom0 = r.s.m.hv.evtchn_alloc_unbound(0, me).unwrap();
+    let h =
+        r.e.open(
+            Kind::InterDomain {
+                remote_domain: 0,
+                remote_port: dom0,
+            },
+            false,
+            counter(),
+        )
+        .unwrap();
+    r.s.m.hv.backend_take_pending(0);
+    r.e.send(h);
+    assert!(r.s.m.hv.backend_take_pending(0).contains(&dom0));
+    // A pending port nobody opened is polled and ignored.
+    let stray = r.s.xen.event_channel_allocate_unbound(0).unwrap();
+    let stray0 = r.s.m.hv.backend_bind_interdomain(0, me, stray).unwrap();
+    r.e.shared_info.evtchn_unmask(stray);
+    r.s.m.hv.backend_send(0, stray0).unwrap();
+    r.e.close(h);
+    assert_eq!(r.e.open_channels(), 0);
+}
+
+#[test]
+fn virqs_and_cpu_restrictions() {
+    let r = rig();
+    let cb = counter();
+    // No per-CPU upcall on this machine: CPU 1 is refused.
+    assert_eq!(
+        r.e.open(
+            Kind::Virq {
+                index: Virq::DEBUG.0,
+                cpu: 1
+            },
+            false,
+            cb.clone()
+        ),
+        Err(STATUS_NOT_SUPPORTED)
+    );
+    let h =
+        r.e.open(
+            Kind::Virq {
+                index: Virq::DEBUG.0,
+                cpu: 0,
+            },
+            true,
+            cb.clone(),
+        )
+        .unwrap();
+    let c = r.e.channel(h).unwrap();
+    r.e.shared_info.evtchn_unmask(c.port());
+    assert!(r.s.m.hv.raise_virq(0, Virq::DEBUG));
+    assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+    assert!(
+        !r.e.shared_info.evtchn_is_masked(c.port()),
+        "VIRQs are never auto-masked"
+    );
+    assert_eq!(r.e.bind(h, 1), Err(STATUS_NOT_SUPPORTED));
+    assert_eq!(r.e.bind(h, 0), Ok(()));
+    r.e.close(h);
+}
+
+#[test]
+fn trigger_delivers_without_a_hypercall_and_wait_sees_the_count() {
+    let r = rig();
+    let cb = counter();
+    let (h, _dom0) = r.unbound(false, cb.clone());
+    let c = r.e.channel(h).unwrap();
+    let n = c.count();
+    assert_eq!(r.e.wait(h, n + 1, Timeout::Value(0)), STATUS_TIMEOUT);
+    assert_eq!(r.e.wait(h, n + 1, Timeout::Value(-10_000)), STATUS_TIMEOUT);
+    let absolute = r.s.m.guest.system_time() + 10_000;
+    assert_eq!(r.e.wait(h, n + 1, Timeout::Value(absolute)), STATUS_TIMEOUT);
+    r.e.trigger(h);
+    assert_eq!(c.count(), n + 1);
+    assert_eq!(r.e.wait(h, n + 1, Timeout::Forever), STATUS_SUCCESS);
+    // Signed wrap-around: a count "behind" the channel is already reached.
+    assert_eq!(
+        r.e.wait(h, n.wrapping_sub(5), Timeout::Value(0)),
+        STATUS_SUCCESS
+    );
+    let m = c.count();
+    assert_eq!(
+        r.e.wait(h, m.wrapping_add(0x8000_0000), Timeout::Value(0)),
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        r.e.wait(h, m.wrapping_add(0x7FFF_FFFF), Timeout::Value(0)),
+        STATUS_TIMEOUT
+    );
+    r.e.close(h);
+}
+
+#[test]
+fn close_unbinds_except_fixed_and_inactive_channels() {
+    let r = rig();
+    let me = r.s.m.hv.domid();
+    let (h, _) = r.unbound(false, counter());
+    let port = r.e.channel(h).unwrap().port();
+    let closes = r.closes();
+    r.e.close(h);
+    assert_eq!(r.closes(), closes + 1);
+    assert_eq!(
+        r.s.m.hv.port_status(me, port).unwrap().state,
+        PortState::Free
+    );
+    assert!(r.e.channel(h).is_none());
+    // FIXED: never closed by us.
+    let store = r.s.m.store().guest_port;
+    let h =
+        r.e.open(Kind::Fixed { port: store }, false, counter())
+            .unwrap();
+    r.e.close(h);
+    assert_eq!(r.closes(), closes + 1);
+    assert_ne!(
+        r.s.m.hv.port_status(me, store).unwrap().state,
+        PortState::Free
+    );
+    // After a resume channels are inactive: Send/Unmask are no-ops, Close issues nothing.
+    let cb = counter();
+    let (h, _) = r.unbound(true, cb.clone());
+    r.s.m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+    r.s.xen.sched_shutdown(ShutdownReason::SUSPEND.0).unwrap();
+    r.e.shared_info.suspend_early();
+    r.e.suspend_early();
+    let c = r.e.channel(h).unwrap();
+    assert!(!c.is_active());
+    r.e.send(h);
+    assert!(!r.e.unmask(h, false, false));
+    r.e.close(h);
+    assert_eq!(
+        r.closes(),
+        closes + 1,
+        "no EVTCHNOP_close for an inactive channel"
+    );
+    assert_eq!(r.e.open_channels(), 0);
+}
+
+#[test]
+fn two_cpus_deliver_while_channels_open_and_close() {
+    let r = rig();
+    let (h, dom0) = r.unbound(false, counter());
+    let hv = r.s.m.hv.clone();
+    let sender = std::thread::spawn(move || {
+        for _ in 0..300 {
+            let _ = hv.backend_send(0, dom0);
+        }
+    });
+    for _ in 0..100 {
+        let (h2, _) = r.unbound(true, counter());
+        r.e.trigger(h2);
+        r.e.close(h2);
+    }
+    sender.join().unwrap();
+    assert!(r.e.channel(h).unwrap().count() >= 1);
+    r.e.close(h);
+    assert_eq!(r.e.open_channels(), 0);
+}
