@@ -141,6 +141,8 @@ struct Emulation {
     entries: Vec<(String, Option<u32>, String)>,
     logs: Vec<String>,
     touches: Vec<String>,
+    keys: Vec<String>,
+    open_handles: Option<usize>,
 }
 
 impl Emulation {
@@ -179,6 +181,10 @@ fn speakeasy(venv: &Path, image: &Path, touch_status: Option<u32>) -> Result<Emu
             emulation.logs.push(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("touch ") {
             emulation.touches.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("registry ") {
+            emulation.keys.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("open-handles ") {
+            emulation.open_handles = rest.trim().parse().ok();
         }
     }
     Ok(emulation)
@@ -224,12 +230,27 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
                     "export.DllInitialize",
                     STATUS_NOT_SUPPORTED,
                 );
-                if let Some(line) = run.logs.iter().find(|l| l.contains("CPUID")) {
+                if let Some(line) = run.logs.iter().find(|l| l.contains("CPUID LEAF NOT FOUND")) {
                     check.detail.push_str(&format!(
                         " (STATUS_NOT_SUPPORTED: not on Xen; logged {line:?})"
                     ));
                 }
                 checks.push(check);
+                // DllInitialize unwinds every stage it completed: no registry handle stays
+                // open although the service key and its subkeys were created first.
+                let created = run
+                    .keys
+                    .iter()
+                    .filter(|k| k.starts_with("ZwCreateKey"))
+                    .count();
+                checks.push(Check {
+                    name: "emulated-unwind",
+                    ok: created > 0 && run.open_handles == Some(0),
+                    detail: format!(
+                        "{created} registry keys created before the failing stage, {} handle(s) left open",
+                        run.open_handles.map_or("?".to_string(), |n| n.to_string())
+                    ),
+                });
                 checks.push(expect_entry(
                     "emulated-dllunload",
                     &run,

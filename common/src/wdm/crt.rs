@@ -1,9 +1,9 @@
 //! The C runtime symbols that rustc and `core` expect on `x86_64-pc-windows-msvc`, provided
-//! here because a driver links no CRT: `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`, `strlen`,
+//! here because a driver links no CRT: `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`, `strlen`, `__chkstk`,
 //! `_fltused` and `__CxxFrameHandler3` (referenced by the unwind tables of the prebuilt
 //! `core`; with `panic = "abort"` no Rust frame ever handles an exception).
 
-use core::arch::asm;
+use core::arch::{asm, global_asm};
 
 /// `memcpy` with `rep movsb` (fast on every CPU with ERMSB).
 ///
@@ -112,3 +112,29 @@ pub extern "C" fn __CxxFrameHandler3(
 ) -> i32 {
     1
 }
+
+// `__chkstk`: called with the frame size in RAX by functions whose frame exceeds a page;
+// touches each page of the new frame from the top down, preserving every register but
+// R10/R11 and the flags (the MSVC x64 contract). Kernel stacks are resident, so the probes
+// never fault on a healthy stack and fault on the guard page of an overflowing one, which
+// is the point: an overflow is reported where it happens.
+global_asm!(
+    ".globl __chkstk",
+    "__chkstk:",
+    "    push rcx",
+    "    push rax",
+    "    lea rcx, [rsp + 24]",
+    "2:",
+    "    cmp rax, 0x1000",
+    "    jb 3f",
+    "    sub rcx, 0x1000",
+    "    test [rcx], rcx",
+    "    sub rax, 0x1000",
+    "    jmp 2b",
+    "3:",
+    "    sub rcx, rax",
+    "    test [rcx], rcx",
+    "    pop rax",
+    "    pop rcx",
+    "    ret",
+);

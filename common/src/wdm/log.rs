@@ -133,7 +133,18 @@ impl Write for Line {
 /// Log one line at `level` with this driver's prefix.
 #[cfg(windows)]
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
-    let line = Line::format(component().prefix(), args);
+    emit(level, &Line::format(component().prefix(), args));
+}
+
+/// Print `text` as one line at `level` without a prefix (for text already formatted with
+/// one, such as the xen.sys log core's lines).
+#[cfg(windows)]
+pub fn print(level: Level, text: &str) {
+    emit(level, &Line::format("", format_args!("{text}")));
+}
+
+#[cfg(windows)]
+fn emit(level: Level, line: &Line) {
     // SAFETY: "%s" with a NUL-terminated buffer that outlives the call; DbgPrintEx is
     // callable at any IRQL for text of this size.
     unsafe {

@@ -7,12 +7,18 @@
 
 pub mod irp;
 pub mod log;
+pub mod modules;
 pub mod pool;
+pub mod registry;
 
+#[cfg(windows)]
+pub mod callbacks;
 #[cfg(windows)]
 pub mod device;
 #[cfg(windows)]
 pub mod ntoskrnl;
+#[cfg(windows)]
+pub mod os;
 #[cfg(all(windows, feature = "xen-imports"))]
 pub mod xen_imports;
 

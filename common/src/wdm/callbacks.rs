@@ -1,0 +1,300 @@
+//! Kernel notifications and cross-processor calls for [`super::os::KernelOs`]: bug-check,
+//! process-exit, image-load and DbgPrint callbacks delivered to the driver's
+//! [`CallbackSink`], and `run_on_processor` through a targeted high-importance DPC.
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+use windows_sys::Wdk::System::SystemServices::KeQueryActiveProcessorCountEx;
+use windows_sys::Win32::Foundation::UNICODE_STRING;
+use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_UNSUCCESSFUL};
+
+use super::log::{log, Level};
+use super::ntoskrnl as nt;
+use super::os::UnicodeName;
+use super::registry;
+use crate::os::{CallbackHandle, CallbackSink, KernelCallback, ModuleInfo};
+
+/// `STATUS_OBJECTID_EXISTS`: the callback kind is registered already.
+const STATUS_OBJECTID_EXISTS: NtStatus = 0xC000_002A_u32 as i32;
+/// `HighImportance`.
+const HIGH_IMPORTANCE: i32 = 2;
+/// `SystemModeImage` in `IMAGE_INFO.Properties`.
+const SYSTEM_MODE_IMAGE: u32 = 1 << 8;
+
+/// Storage of a `KDPC` (0x40 bytes on x64).
+#[repr(C, align(16))]
+struct Kdpc([u8; 0x40]);
+/// Storage of a `KEVENT` (0x18 bytes on x64).
+#[repr(C, align(16))]
+struct Kevent([u8; 0x18]);
+
+/// The function that finds the driver's sink (installed once by the entry point).
+static SINK: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+/// Which kinds are registered, indexed like [`index`].
+static REGISTERED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+/// Address of the kernel's `KiBugCheckData` (code + four parameters), or 0.
+static BUGCHECK_DATA: AtomicUsize = AtomicUsize::new(0);
+
+/// `KBUGCHECK_CALLBACK_RECORD` storage (0x40 bytes), owned by the kernel while registered.
+struct BugCheckRecord(core::cell::UnsafeCell<[u64; 8]>);
+// SAFETY: only the kernel touches the record while registered; register/deregister are
+// serialised by REGISTERED.
+unsafe impl Sync for BugCheckRecord {}
+static BUGCHECK_RECORD: BugCheckRecord = BugCheckRecord(core::cell::UnsafeCell::new([0; 8]));
+
+/// Install the function that returns the sink kernel notifications are delivered to.
+pub fn set_sink(sink: fn() -> Option<&'static dyn CallbackSink>) {
+    SINK.store(sink as *mut (), Ordering::Release);
+}
+
+fn sink() -> Option<&'static dyn CallbackSink> {
+    let f = SINK.load(Ordering::Acquire);
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: SINK only ever holds a `fn() -> Option<&'static dyn CallbackSink>` stored by
+    // `set_sink`.
+    let f: fn() -> Option<&'static dyn CallbackSink> = unsafe { core::mem::transmute(f) };
+    f()
+}
+
+const fn index(kind: KernelCallback) -> usize {
+    match kind {
+        KernelCallback::BugCheck => 0,
+        KernelCallback::ProcessNotify => 1,
+        KernelCallback::ImageLoad => 2,
+        KernelCallback::DebugPrint => 3,
+    }
+}
+
+const KINDS: [KernelCallback; 4] = [
+    KernelCallback::BugCheck,
+    KernelCallback::ProcessNotify,
+    KernelCallback::ImageLoad,
+    KernelCallback::DebugPrint,
+];
+
+unsafe extern "system" fn bug_check(_buffer: *mut c_void, _length: u32) {
+    let data = BUGCHECK_DATA.load(Ordering::Relaxed) as *const usize;
+    let (code, parameters) = if data.is_null() {
+        (0, [0; 4])
+    } else {
+        // SAFETY: KiBugCheckData is the kernel's array of five ULONG_PTRs, filled in before
+        // bug-check callbacks run.
+        unsafe {
+            (
+                *data as u32,
+                [*data.add(1), *data.add(2), *data.add(3), *data.add(4)],
+            )
+        }
+    };
+    if let Some(sink) = sink() {
+        sink.bug_check(code, parameters);
+    }
+}
+
+unsafe extern "system" fn process_notify(_parent: *mut c_void, _process: *mut c_void, create: u8) {
+    if create != 0 {
+        return;
+    }
+    // Process-exit notifications run in the context of the exiting process, so CR3 is its
+    // page-table root.
+    let cr3: u64;
+    // SAFETY: reading CR3 at IRQL PASSIVE in kernel mode has no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
+    };
+    if let Some(sink) = sink() {
+        sink.process_exit(cr3 & !0xFFF);
+    }
+}
+
+unsafe extern "system" fn image_loaded(
+    name: *const UNICODE_STRING,
+    _process: *mut c_void,
+    info: *const nt::ImageInfo,
+) {
+    if info.is_null() {
+        return;
+    }
+    // SAFETY: the kernel passes a valid IMAGE_INFO and (possibly null) name for the call.
+    let (properties, base, size) =
+        unsafe { ((*info).properties, (*info).image_base, (*info).image_size) };
+    if properties & SYSTEM_MODE_IMAGE == 0 {
+        return;
+    }
+    let name = if name.is_null() {
+        alloc::string::String::new()
+    } else {
+        // SAFETY: a counted UTF-16 string valid for the call; Length is in bytes.
+        unsafe {
+            let units = (*name).Length as usize / 2;
+            if (*name).Buffer.is_null() {
+                alloc::string::String::new()
+            } else {
+                registry::from_utf16(core::slice::from_raw_parts((*name).Buffer, units))
+            }
+        }
+    };
+    if let Some(sink) = sink() {
+        sink.image_loaded(&ModuleInfo {
+            base: base as usize,
+            size,
+            name,
+        });
+    }
+}
+
+unsafe extern "system" fn debug_print(output: *const nt::AnsiString, _component: u32, level: u32) {
+    if output.is_null() {
+        return;
+    }
+    // SAFETY: a counted ANSI string valid for the call.
+    let text = unsafe {
+        if (*output).buffer.is_null() {
+            return;
+        }
+        core::slice::from_raw_parts((*output).buffer, (*output).length as usize)
+    };
+    if let Some(sink) = sink() {
+        sink.debug_print(level, text);
+    }
+}
+
+/// Register the kernel callback `kind`; one registration per kind.
+pub fn register(kind: KernelCallback) -> Result<CallbackHandle, NtStatus> {
+    let slot = &REGISTERED[index(kind)];
+    if slot.swap(true, Ordering::AcqRel) {
+        return Err(STATUS_OBJECTID_EXISTS);
+    }
+    // SAFETY: each routine has the signature the kernel expects for its kind and stays
+    // valid while the image is loaded; deregistration happens before unload.
+    let status = unsafe {
+        match kind {
+            KernelCallback::BugCheck => {
+                let mut name = UnicodeName::new("KiBugCheckData".encode_utf16().collect());
+                let name = name.as_unicode_string();
+                BUGCHECK_DATA.store(
+                    nt::MmGetSystemRoutineAddress(&name) as usize,
+                    Ordering::Relaxed,
+                );
+                let record = BUGCHECK_RECORD.0.get().cast::<c_void>();
+                if nt::KeRegisterBugCheckCallback(
+                    record,
+                    bug_check,
+                    ptr::null_mut(),
+                    0,
+                    c"xen".as_ptr().cast(),
+                ) != 0
+                {
+                    0
+                } else {
+                    STATUS_UNSUCCESSFUL
+                }
+            }
+            KernelCallback::ProcessNotify => nt::PsSetCreateProcessNotifyRoutine(process_notify, 0),
+            KernelCallback::ImageLoad => nt::PsSetLoadImageNotifyRoutine(image_loaded),
+            KernelCallback::DebugPrint => nt::DbgSetDebugPrintCallback(debug_print, 1),
+        }
+    };
+    if status < 0 {
+        slot.store(false, Ordering::Release);
+        log(
+            Level::Warning,
+            format_args!("register_callback({kind:?}) failed ({status:#010x})"),
+        );
+        return Err(status);
+    }
+    Ok(CallbackHandle(index(kind) + 1))
+}
+
+/// Undo [`register`].
+pub fn deregister(handle: CallbackHandle) {
+    let Some(kind) = handle.0.checked_sub(1).and_then(|i| KINDS.get(i)).copied() else {
+        log(
+            Level::Error,
+            format_args!("deregister_callback: bad handle {:#x}", handle.0),
+        );
+        return;
+    };
+    if !REGISTERED[index(kind)].load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: the routine was registered by `register` for this kind.
+    unsafe {
+        match kind {
+            KernelCallback::BugCheck => {
+                nt::KeDeregisterBugCheckCallback(BUGCHECK_RECORD.0.get().cast());
+            }
+            KernelCallback::ProcessNotify => {
+                nt::PsSetCreateProcessNotifyRoutine(process_notify, 1);
+            }
+            KernelCallback::ImageLoad => {
+                nt::PsRemoveLoadImageNotifyRoutine(image_loaded);
+            }
+            KernelCallback::DebugPrint => {
+                nt::DbgSetDebugPrintCallback(debug_print, 0);
+            }
+        }
+    }
+    REGISTERED[index(kind)].store(false, Ordering::Release);
+}
+
+/// What the DPC runs, and the event it signals when done.
+struct Call<'a> {
+    f: &'a mut dyn FnMut(),
+    event: *mut Kevent,
+}
+
+unsafe extern "system" fn run_call(
+    _dpc: *mut c_void,
+    context: *mut c_void,
+    _a1: *mut c_void,
+    _a2: *mut c_void,
+) {
+    // SAFETY: `context` is the Call of `run_on_processor`, which waits for the event below
+    // before its frame goes away.
+    unsafe {
+        let call = &mut *context.cast::<Call<'_>>();
+        (call.f)();
+        nt::KeSetEvent(call.event.cast(), 0, 0);
+    }
+}
+
+/// Run `f` on processor `cpu` in a targeted high-importance DPC and wait for it (IRQL
+/// below DISPATCH_LEVEL).
+pub fn run_on_processor(cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
+    // SAFETY: no preconditions.
+    if cpu >= unsafe { KeQueryActiveProcessorCountEx(0xFFFF) } {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    let mut number = nt::ProcessorNumber::default();
+    // SAFETY: `number` is writable.
+    let status = unsafe { nt::KeGetProcessorNumberFromIndex(cpu, &mut number) };
+    if status < 0 {
+        return Err(status);
+    }
+    let mut dpc = Kdpc([0; 0x40]);
+    let mut event = Kevent([0; 0x18]);
+    let mut call = Call {
+        f,
+        event: &mut event,
+    };
+    // SAFETY: the DPC, event and call live in this frame until the wait returns, and the
+    // kernel stack of a waiting kernel-mode thread stays resident.
+    unsafe {
+        nt::KeInitializeEvent((&mut event as *mut Kevent).cast(), 0, 0);
+        let dpc = (&mut dpc as *mut Kdpc).cast::<c_void>();
+        nt::KeInitializeDpc(dpc, run_call, (&mut call as *mut Call<'_>).cast());
+        nt::KeSetImportanceDpc(dpc, HIGH_IMPORTANCE);
+        let status = nt::KeSetTargetProcessorDpcEx(dpc, &number);
+        if status < 0 {
+            return Err(status);
+        }
+        nt::KeInsertQueueDpc(dpc, ptr::null_mut(), ptr::null_mut());
+        nt::KeWaitForSingleObject((&mut event as *mut Kevent).cast(), 0, 0, 0, ptr::null());
+    }
+    Ok(())
+}
