@@ -1,6 +1,7 @@
-//! Kernel notifications and cross-processor calls for [`super::os::KernelOs`]: bug-check,
+//! Kernel notifications and cross-processor work for [`super::os::KernelOs`]: bug-check,
 //! process-exit, image-load and DbgPrint callbacks delivered to the driver's
-//! [`CallbackSink`], and `run_on_processor` through a targeted high-importance DPC.
+//! [`CallbackSink`], `run_on_processor` through a targeted high-importance DPC, and the
+//! suspend-time capture of every processor.
 
 use core::ffi::c_void;
 use core::ptr;
@@ -296,5 +297,167 @@ pub fn run_on_processor(cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
         nt::KeInsertQueueDpc(dpc, ptr::null_mut(), ptr::null_mut());
         nt::KeWaitForSingleObject((&mut event as *mut Kevent).cast(), 0, 0, 0, ptr::null());
     }
+    Ok(())
+}
+
+/// `DISPATCH_LEVEL`.
+const DISPATCH_LEVEL: u64 = 2;
+/// `HIGH_LEVEL`.
+const HIGH_LEVEL: u64 = 15;
+
+/// Phases of a capture, published by the calling processor.
+const PHASE_CAPTURE: u32 = 0;
+const PHASE_DISABLE: u32 = 1;
+const PHASE_ENABLE: u32 = 2;
+const PHASE_RELEASE: u32 = 3;
+
+/// Shared by the capturing processor and the captured ones.
+struct Capture {
+    phase: core::sync::atomic::AtomicU32,
+    arrived: core::sync::atomic::AtomicU32,
+    disabled: core::sync::atomic::AtomicU32,
+    enabled: core::sync::atomic::AtomicU32,
+    exited: core::sync::atomic::AtomicU32,
+}
+
+fn read_cr8() -> u64 {
+    let irql: u64;
+    // SAFETY: reading CR8 (the IRQL) in kernel mode has no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, cr8", out(reg) irql, options(nomem, nostack, preserves_flags))
+    };
+    irql
+}
+
+/// `KeRaiseIrql`/`KeLowerIrql` on x64: the IRQL is CR8.
+///
+/// # Safety
+/// Kernel mode only; callers restore the previous level.
+unsafe fn write_cr8(irql: u64) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        core::arch::asm!("mov cr8, {}", in(reg) irql, options(nomem, nostack, preserves_flags))
+    };
+}
+
+fn wait_for(counter: &core::sync::atomic::AtomicU32, value: u32) {
+    while counter.load(Ordering::Acquire) < value {
+        core::hint::spin_loop();
+    }
+}
+
+fn wait_phase(capture: &Capture, phase: u32) {
+    while capture.phase.load(Ordering::Acquire) < phase {
+        core::hint::spin_loop();
+    }
+}
+
+unsafe extern "system" fn captured(
+    _dpc: *mut c_void,
+    context: *mut c_void,
+    _a1: *mut c_void,
+    _a2: *mut c_void,
+) {
+    // SAFETY: `context` is the Capture of `capture_processors`, which waits for every
+    // captured processor to count itself in `exited` before its frame goes away.
+    let capture = unsafe { &*context.cast::<Capture>() };
+    capture.arrived.fetch_add(1, Ordering::AcqRel);
+    wait_phase(capture, PHASE_DISABLE);
+    // SAFETY: at DISPATCH_LEVEL in a DPC; interrupts are re-enabled below before return.
+    unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+    capture.disabled.fetch_add(1, Ordering::AcqRel);
+    wait_phase(capture, PHASE_ENABLE);
+    // SAFETY: undoes the cli above.
+    unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+    capture.enabled.fetch_add(1, Ordering::AcqRel);
+    wait_phase(capture, PHASE_RELEASE);
+    capture.exited.fetch_add(1, Ordering::AcqRel);
+}
+
+/// `SyncCapture`/`SyncDisableInterrupts`/`SyncEnableInterrupts`/`SyncRelease`: run
+/// `at_high_level` with every processor captured and interrupts off, then
+/// `at_dispatch_level` with interrupts back on, then release the others. Called below
+/// DISPATCH_LEVEL.
+pub fn capture_processors(
+    at_high_level: &mut dyn FnMut(),
+    at_dispatch_level: &mut dyn FnMut(),
+) -> Result<(), NtStatus> {
+    use core::sync::atomic::AtomicU32;
+    // SAFETY: no preconditions.
+    let count = unsafe { KeQueryActiveProcessorCountEx(0xFFFF) };
+    let capture = Capture {
+        phase: AtomicU32::new(PHASE_CAPTURE),
+        arrived: AtomicU32::new(0),
+        disabled: AtomicU32::new(0),
+        enabled: AtomicU32::new(0),
+        exited: AtomicU32::new(0),
+    };
+    // One DPC per processor, in non-paged pool (the global allocator), freed after every
+    // captured processor has left its DPC.
+    let mut dpcs: alloc::vec::Vec<Kdpc> = alloc::vec::Vec::new();
+    dpcs.try_reserve_exact(count as usize)
+        .map_err(|_| xen_include::status::STATUS_INSUFFICIENT_RESOURCES)?;
+    let old_irql = read_cr8();
+    // SAFETY: raising to DISPATCH_LEVEL pins this thread to the current processor; it is
+    // restored before returning.
+    unsafe { write_cr8(DISPATCH_LEVEL) };
+    // SAFETY: a null PROCESSOR_NUMBER pointer is allowed.
+    let me = unsafe {
+        windows_sys::Wdk::System::SystemServices::KeGetCurrentProcessorNumberEx(ptr::null_mut())
+    };
+    let mut others = 0u32;
+    for cpu in 0..count {
+        if cpu == me {
+            continue;
+        }
+        let mut number = nt::ProcessorNumber::default();
+        dpcs.push(Kdpc([0; 0x40]));
+        let Some(dpc) = dpcs.last_mut() else { break };
+        let dpc = (dpc as *mut Kdpc).cast::<c_void>();
+        // SAFETY: `dpc` lives in `dpcs` (capacity reserved: never moves) until every DPC has
+        // exited; `capture` outlives them likewise.
+        let queued = unsafe {
+            nt::KeGetProcessorNumberFromIndex(cpu, &mut number) >= 0 && {
+                nt::KeInitializeDpc(
+                    dpc,
+                    captured,
+                    (&capture as *const Capture).cast_mut().cast(),
+                );
+                nt::KeSetImportanceDpc(dpc, HIGH_IMPORTANCE);
+                nt::KeSetTargetProcessorDpcEx(dpc, &number) >= 0
+                    && nt::KeInsertQueueDpc(dpc, ptr::null_mut(), ptr::null_mut()) != 0
+            }
+        };
+        if queued {
+            others += 1;
+        } else {
+            log(
+                Level::Error,
+                format_args!("capture_processors: cannot target processor {cpu}"),
+            );
+        }
+    }
+    wait_for(&capture.arrived, others);
+    capture.phase.store(PHASE_DISABLE, Ordering::Release);
+    // SAFETY: interrupts off on this processor too, then HIGH_LEVEL; both undone below.
+    unsafe {
+        core::arch::asm!("cli", options(nomem, nostack));
+        write_cr8(HIGH_LEVEL);
+    }
+    wait_for(&capture.disabled, others);
+    at_high_level();
+    // SAFETY: back to DISPATCH_LEVEL with interrupts on.
+    unsafe {
+        write_cr8(DISPATCH_LEVEL);
+        core::arch::asm!("sti", options(nomem, nostack));
+    }
+    capture.phase.store(PHASE_ENABLE, Ordering::Release);
+    wait_for(&capture.enabled, others);
+    at_dispatch_level();
+    capture.phase.store(PHASE_RELEASE, Ordering::Release);
+    wait_for(&capture.exited, others);
+    // SAFETY: restore the caller's IRQL.
+    unsafe { write_cr8(old_irql) };
+    drop(dpcs);
     Ok(())
 }

@@ -404,4 +404,17 @@ impl Os for KernelOs {
     fn deregister_callback(&self, handle: CallbackHandle) {
         callbacks::deregister(handle)
     }
+
+    fn set_event(&self, event: usize) {
+        // SAFETY: the caller hands over the address of a live KEVENT (the trait contract).
+        unsafe { nt::KeSetEvent(event as *mut c_void, 0, 0) };
+    }
+
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), NtStatus> {
+        callbacks::capture_processors(at_high_level, at_dispatch_level)
+    }
 }
