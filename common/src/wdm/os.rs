@@ -405,6 +405,14 @@ impl Os for KernelOs {
         callbacks::deregister(handle)
     }
 
+    fn read_tsc(&self) -> u64 {
+        // SAFETY: RDTSC is available on every x86_64 CPU and has no side effects.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+
     fn set_event(&self, event: usize) {
         // SAFETY: the caller hands over the address of a live KEVENT (the trait contract).
         unsafe { nt::KeSetEvent(event as *mut c_void, 0, 0) };
