@@ -39,6 +39,8 @@ pub mod op;
 #[cfg(test)]
 mod ops_tests;
 pub mod process;
+#[cfg(test)]
+mod prop_tests;
 pub mod registry;
 pub mod sched;
 #[cfg(test)]
