@@ -1,5 +1,7 @@
 //! The install-time compatibility check of the XenBus package, shared by the Windows tool
-//! `xenbus-coinst check` (live registry) and `cargo xtask check-upgrade` (regedit export).
+//! `xenbus-coinst check` (live registry) and `cargo xtask check-upgrade` (regedit export), and
+//! the registry toolkit (in-memory model, `.reg` parser, live advapi32 access) that
+//! `xenbus_monitor` uses too.
 #![deny(unsafe_code)]
 
 pub mod check;
