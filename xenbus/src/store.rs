@@ -774,6 +774,68 @@ pub trait StoreChannel: Sync {
     fn wait(&self, count: u32, timeout_100ns: u64) -> NtStatus;
 }
 
+/// The store channel as EVTCHN provides it: a FIXED channel on `HVM_PARAM_STORE_EVTCHN`
+/// whose callback polls the store when nobody else is (upstream queues the store DPC).
+pub struct EvtchnStoreChannel {
+    evtchn: &'static crate::evtchn::Evtchn,
+    handle: crate::evtchn::ChannelHandle,
+}
+
+/// The store channel's event callback.
+struct StoreEvent(&'static Store);
+
+impl crate::evtchn::EvtchnCallback for StoreEvent {
+    fn call(&self) -> bool {
+        // A submitter holding the lock polls after its wait; never spin on it here (this
+        // may run inside that submitter's notification).
+        let outcome = match self.0.state.try_lock() {
+            Some(mut s) => self.0.poll_locked(&mut s),
+            None => return true,
+        };
+        self.0.finish(outcome);
+        true
+    }
+}
+
+impl EvtchnStoreChannel {
+    /// Open the store channel (`HVM_PARAM_STORE_EVTCHN`, FIXED, unmasked with Force) with a
+    /// callback polling `store`.
+    pub fn open(
+        api: &'static dyn XenApi,
+        evtchn: &'static crate::evtchn::Evtchn,
+        store: &'static Store,
+    ) -> Result<Self, NtStatus> {
+        let port = api.hvm_get_param(xen_include::xen::hvm::params::HvmParam::STORE_EVTCHN.0)?;
+        let port = u32::try_from(port).map_err(|_| STATUS_UNSUCCESSFUL)?;
+        let handle = evtchn.open(
+            crate::evtchn::Kind::Fixed { port },
+            false,
+            alloc::sync::Arc::new(StoreEvent(store)),
+        )?;
+        let _ = evtchn.unmask(handle, false, true);
+        Ok(Self { evtchn, handle })
+    }
+
+    /// Close the channel (FIXED: no hypercall).
+    pub fn close(&self) {
+        self.evtchn.close(self.handle);
+    }
+}
+
+impl StoreChannel for EvtchnStoreChannel {
+    fn notify(&self) {
+        self.evtchn.send(self.handle);
+    }
+    fn count(&self) -> u32 {
+        self.evtchn.channel(self.handle).map_or(0, |c| c.count())
+    }
+    fn wait(&self, count: u32, timeout_100ns: u64) -> NtStatus {
+        let relative = i64::try_from(timeout_100ns).map_or(i64::MIN, |t| -t);
+        self.evtchn
+            .wait(self.handle, count, crate::evtchn::Timeout::Value(relative))
+    }
+}
+
 /// Ring positions seen by the watchdog.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingSnapshot {
@@ -1140,3 +1202,7 @@ impl Store {
 #[cfg(test)]
 #[path = "store_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "store_sim_tests.rs"]
+mod sim_tests;
