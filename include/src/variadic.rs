@@ -152,7 +152,10 @@ impl<'a> VaList<'a> {
 /// The ABI word is `C` (the vtable ABI: Win64 on Windows targets, SysV on x86_64 Linux
 /// hosts) or `win64` (the Windows convention on any x86_64 target, for host tests of the
 /// real ABI). 1 to 5 fixed arguments are supported. The symbol name must be unique in the
-/// final image. The implementation's signature is type-checked by the macro.
+/// final image. The implementation's signature is type-checked by the macro. The macro
+/// also creates a private module named like the entry (the assembly lives there), so the
+/// target path must resolve from a child module of the invoking one: a plain name or a
+/// `crate::…` path, not `self::…`/`super::…`, and not an item local to a function body.
 #[macro_export]
 macro_rules! variadic_shim {
     (win64 fn $shim:ident($($p:ident: $t:ty),+ , ...) $(-> $ret:ty)? => $target:path;) => {
