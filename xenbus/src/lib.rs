@@ -32,6 +32,8 @@ pub mod store;
 pub mod suspend;
 #[cfg(test)]
 mod testing;
+pub mod unplug;
+pub mod virq;
 
 #[cfg(windows)]
 mod wdm;

@@ -8,7 +8,6 @@ use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use xen_include::api::XenApi;
 use xen_include::interfaces::cache::{
@@ -20,6 +19,8 @@ use xen_include::status::{
     NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_SUCCESS,
 };
 
+use super::references::acquire_release;
+use super::References;
 use crate::cache::{Cache, CacheClient, CacheError, CacheParams, SlabMemory, PAGE_SIZE};
 use common::sync::SpinLock;
 
@@ -110,7 +111,7 @@ impl CacheObject {
 
 /// The CACHE provider: reference count, live caches, processor source and log.
 pub struct CacheProvider<'a> {
-    references: AtomicU32,
+    references: References,
     caches: SpinLock<Vec<usize>>,
     processors: u32,
     current_cpu: fn() -> u32,
@@ -121,7 +122,7 @@ impl<'a> CacheProvider<'a> {
     /// A provider for `processors` CPUs; `current_cpu` names the caller's processor.
     pub fn new(processors: u32, current_cpu: fn() -> u32, api: Option<&'a dyn XenApi>) -> Self {
         Self {
-            references: AtomicU32::new(0),
+            references: References::new(),
             caches: SpinLock::new(Vec::new()),
             processors,
             current_cpu,
@@ -131,7 +132,7 @@ impl<'a> CacheProvider<'a> {
 
     /// References taken with Acquire.
     pub fn references(&self) -> u32 {
-        self.references.load(Ordering::Acquire)
+        self.references.get()
     }
 
     /// Number of live caches.
@@ -265,25 +266,7 @@ unsafe fn provider<'a>(interface: PInterface) -> Option<&'a CacheProvider<'a>> {
     unsafe { super::context::<CacheProvider<'a>>(interface) }
 }
 
-unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
-    // SAFETY: C caller passes the interface it obtained from us.
-    match unsafe { provider(interface) } {
-        Some(p) => {
-            p.references.fetch_add(1, Ordering::AcqRel);
-            STATUS_SUCCESS
-        }
-        None => STATUS_INVALID_PARAMETER,
-    }
-}
-
-unsafe extern "C" fn release(interface: PInterface) {
-    // SAFETY: C caller passes the interface it obtained from us.
-    if let Some(p) = unsafe { provider(interface) } {
-        let _ = p
-            .references
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
-    }
-}
+acquire_release!(CacheProvider<'_>);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn create(
@@ -419,6 +402,7 @@ unsafe extern "C" fn destroy(interface: PInterface, cache: *mut CCache) {
 #[allow(unsafe_op_in_unsafe_fn)]
 mod tests {
     use super::*;
+    use core::sync::atomic::{AtomicU32, Ordering};
     use std::sync::atomic::AtomicI32;
     use xen_include::status::STATUS_BUFFER_OVERFLOW;
 

@@ -5,7 +5,6 @@
 //! Callback handles are the registration ids (opaque, never dereferenced).
 
 use core::ffi::{c_char, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use xen_include::interfaces::debug::{
     DebugCallback as CCallback, DebugFunction as CFunctionPtr, DebugInterfaceV1,
@@ -16,6 +15,8 @@ use xen_include::status::{
 };
 use xen_include::variadic::{vformat, SliceSink};
 
+use super::references::acquire_release;
+use super::References;
 use crate::debug::{Debug, DebugEdge, DebugFunction};
 use crate::log::LINE_MAX;
 
@@ -39,7 +40,7 @@ impl DebugFunction for CFunction {
 
 /// The DEBUG provider.
 pub struct DebugProvider<'a> {
-    references: AtomicU32,
+    references: References,
     debug: Debug<CFunction>,
     edge: &'a dyn DebugEdge,
 }
@@ -48,7 +49,7 @@ impl<'a> DebugProvider<'a> {
     /// A provider logging through `edge`.
     pub fn new(edge: &'a dyn DebugEdge) -> Self {
         Self {
-            references: AtomicU32::new(0),
+            references: References::new(),
             debug: Debug::new(),
             edge,
         }
@@ -56,7 +57,7 @@ impl<'a> DebugProvider<'a> {
 
     /// References taken with Acquire.
     pub fn references(&self) -> u32 {
-        self.references.load(Ordering::Acquire)
+        self.references.get()
     }
 
     /// The core (VIRQ_DEBUG and the bug-check callback call `trigger`/`crash_dump`).
@@ -111,25 +112,7 @@ unsafe fn provider<'a>(interface: PInterface) -> Option<&'a DebugProvider<'a>> {
     unsafe { super::context::<DebugProvider<'a>>(interface) }
 }
 
-unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
-    // SAFETY: C caller passes the interface it obtained from us.
-    match unsafe { provider(interface) } {
-        Some(p) => {
-            p.references.fetch_add(1, Ordering::AcqRel);
-            STATUS_SUCCESS
-        }
-        None => STATUS_INVALID_PARAMETER,
-    }
-}
-
-unsafe extern "C" fn release(interface: PInterface) {
-    // SAFETY: C caller passes the interface it obtained from us.
-    if let Some(p) = unsafe { provider(interface) } {
-        let _ = p
-            .references
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
-    }
-}
+acquire_release!(DebugProvider<'_>);
 
 unsafe extern "C" fn register(
     interface: PInterface,
@@ -222,6 +205,7 @@ mod printf_shim {
 mod tests {
     use super::*;
     use crate::debug::tests::Edge;
+    use core::sync::atomic::{AtomicU32, Ordering};
     use xen_include::status::STATUS_BUFFER_OVERFLOW;
 
     struct Driver {

@@ -12,9 +12,11 @@ pub mod cache;
 pub mod debug;
 pub mod evtchn;
 pub mod range_set;
+pub mod references;
 pub mod shared_info;
 pub mod store;
 pub mod suspend;
+pub mod unplug;
 
 pub use common::interface::{c_str, context, copy_interface};
 
