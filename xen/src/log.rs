@@ -15,6 +15,8 @@ use common::sync::SpinLock;
 pub const LOG_BUFFER_SIZE: usize = 256;
 /// Number of slots (lines queued before a forced flush).
 pub const LOG_NR_SLOTS: usize = 32;
+/// How long a captured DbgPrint line waits for the log lock before it is dropped.
+pub const CAPTURE_SPINS: usize = 1 << 16;
 /// Maximum number of dispositions.
 pub const LOG_NR_DISPOSITIONS: usize = 8;
 
@@ -423,7 +425,11 @@ impl Log {
         if !keep_all && (text.len() < 4 || !text.starts_with(b"xen")) {
             return false;
         }
-        let mut state = self.state.lock();
+        // DbgPrint can be re-entered from inside a flush (a disposition that logs through
+        // DbgPrint): never spin forever on our own lock, drop the line instead.
+        let Some(mut state) = self.lock_bounded() else {
+            return false;
+        };
         if state.pending == LOG_NR_SLOTS {
             Self::flush_locked(&mut state, deliver);
         }
@@ -434,6 +440,16 @@ impl Log {
             slot.put_all(text);
         }
         true
+    }
+
+    fn lock_bounded(&self) -> Option<common::sync::SpinGuard<'_, LogState>> {
+        for _ in 0..CAPTURE_SPINS {
+            if let Some(g) = self.state.try_lock() {
+                return Some(g);
+            }
+            core::hint::spin_loop();
+        }
+        None
     }
 
     /// The flush DPC: deliver every queued line.
@@ -748,6 +764,16 @@ mod tests {
         log.capture(0, b"xen|error", false, &out);
         log.flush(&out);
         assert!(out.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn capture_while_the_ring_is_locked_drops_instead_of_deadlocking() {
+        let log = Log::new();
+        let out = Capture(RefCell::new(vec![]));
+        let held = log.state.lock();
+        assert!(!log.capture(3, b"xen|re-entered", true, &out));
+        drop(held);
+        assert!(log.capture(3, b"xen|later", true, &out));
     }
 
     #[test]
