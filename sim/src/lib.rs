@@ -8,4 +8,5 @@ pub mod hv;
 pub mod machine;
 pub mod platform;
 pub mod toolstack;
+pub mod xenconsoled;
 pub mod xenstored;
