@@ -21,6 +21,7 @@ pub mod hole;
 pub mod log;
 pub mod debug;
 pub mod evtchn;
+pub mod gnttab;
 pub mod interface;
 pub mod pdo;
 pub mod range_set;
