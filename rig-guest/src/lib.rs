@@ -1,15 +1,33 @@
 //! The rig scenarios: each one exercises the real hypervisor (or, in the twin tests, the
-//! simulator) through the `Hypercall` edge and reports `RIG: SCENARIO <name> PASS|FAIL …`.
+//! simulator) through the project's own cores — the `xen` crate's hypercall wrappers and
+//! the xenbus STORE client — and reports `RIG: SCENARIO <name> PASS|FAIL …`.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
 
 use core::fmt::Write;
 
 use common::hypercall::Hypercall;
+use xenbus::shared::SharedMemory;
 
 mod scenarios;
+pub mod xs;
 
 pub use scenarios::SCENARIOS;
+
+/// What a scenario needs from the machine it runs on.
+pub trait GuestEnv {
+    /// The hypercall edge.
+    fn hv(&self) -> &dyn Hypercall;
+    /// The frame number of scratch page `index` (zeroed, owned by the scenarios; at least
+    /// 8 exist). The page's contents are reached through [`GuestEnv::frame`].
+    fn scratch_pfn(&self, index: usize) -> Option<u64>;
+    /// A view of guest frame `pfn` (RAM, a ring page or a page mapped by add_to_physmap).
+    fn frame(&self, pfn: u64) -> Option<SharedMemory>;
+    /// Let time pass while polling (a few microseconds to a millisecond).
+    fn pause(&self);
+}
 
 /// A scenario's verdict and its one-line detail.
 #[derive(Clone, Copy)]
@@ -20,13 +38,13 @@ pub struct Verdict {
     pub detail: Detail,
 }
 
-/// A scenario: runs against the hypervisor behind the `Hypercall` edge.
-pub type Scenario = fn(&dyn Hypercall) -> Verdict;
+/// A scenario.
+pub type Scenario = fn(&dyn GuestEnv) -> Verdict;
 
-/// A short fixed-capacity text for result lines (no allocator in the guest).
+/// A short fixed-capacity text for result lines.
 #[derive(Clone, Copy)]
 pub struct Detail {
-    bytes: [u8; 160],
+    bytes: [u8; 200],
     len: usize,
 }
 
@@ -34,7 +52,7 @@ impl Detail {
     /// An empty text.
     pub const fn new() -> Self {
         Self {
-            bytes: [0; 160],
+            bytes: [0; 200],
             len: 0,
         }
     }
@@ -56,7 +74,7 @@ impl Write for Detail {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for &b in s.as_bytes() {
             if let Some(slot) = self.bytes.get_mut(self.len) {
-                *slot = b;
+                *slot = if b == b'\n' { b' ' } else { b };
                 self.len += 1;
             }
         }
@@ -86,12 +104,22 @@ macro_rules! fail {
     ($($arg:tt)*) => { $crate::Verdict { passed: false, detail: $crate::detail!($($arg)*) } };
 }
 
-/// Run every scenario in order, printing one result line each. Returns (passed, failed).
-pub fn run_all(hv: &dyn Hypercall, out: &mut dyn Write) -> (u32, u32) {
+/// Whether `name` is selected by `filter` (`all`, or a comma-separated list).
+pub fn selected(filter: &str, name: &str) -> bool {
+    let filter = filter.trim();
+    filter.is_empty() || filter == "all" || filter.split(',').any(|f| f.trim() == name)
+}
+
+/// Run the selected scenarios in order, printing one result line each. Returns (passed,
+/// failed).
+pub fn run_all(env: &dyn GuestEnv, filter: &str, out: &mut dyn Write) -> (u32, u32) {
     let mut passed = 0;
     let mut failed = 0;
     for (name, scenario) in SCENARIOS {
-        let verdict = scenario(hv);
+        if !selected(filter, name) {
+            continue;
+        }
+        let verdict = scenario(env);
         if verdict.passed {
             passed += 1;
         } else {

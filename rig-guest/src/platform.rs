@@ -3,99 +3,47 @@
 
 use core::fmt::Write;
 
-use common::hypercall::{CpuidResult, Hypercall, PortWidth};
+use common::hypercall::{Hypercall, PortWidth};
+use rig_guest::GuestEnv;
+use xen::hypercall_thunk::NativeHypercall;
+use xenbus::shared::SharedMemory;
 
-/// The real hypercall edge of this guest: the instruction chosen from the CPU vendor.
-pub struct Native {
-    amd: bool,
-}
+/// The hypercall edge: the `xen` crate's real `asm!` thunk, the same code xen.sys runs.
+static HYPERCALL: NativeHypercall = NativeHypercall::new();
 
-impl Native {
-    /// Pick VMMCALL for AMD-style vendors, VMCALL otherwise.
-    pub fn new() -> Self {
-        let leaf0 = cpuid(0, 0);
-        let mut vendor = [0u8; 12];
-        vendor[0..4].copy_from_slice(&leaf0.ebx.to_le_bytes());
-        vendor[4..8].copy_from_slice(&leaf0.edx.to_le_bytes());
-        vendor[8..12].copy_from_slice(&leaf0.ecx.to_le_bytes());
-        Self {
-            amd: &vendor == b"AuthenticAMD" || &vendor == b"HygonGenuine",
+/// Scratch pages handed to the scenarios (identity-mapped, so VA = physical address).
+const SCRATCH_PAGES: usize = 8;
+
+#[repr(C, align(4096))]
+struct Scratch([[u8; 4096]; SCRATCH_PAGES]);
+
+static SCRATCH: Scratch = Scratch([[0; 4096]; SCRATCH_PAGES]);
+
+/// The bare-metal environment: identity paging of the first 4 GiB.
+struct BareMetal;
+
+impl GuestEnv for BareMetal {
+    fn hv(&self) -> &dyn Hypercall {
+        &HYPERCALL
+    }
+
+    fn scratch_pfn(&self, index: usize) -> Option<u64> {
+        let page = SCRATCH.0.get(index)?;
+        Some(page.as_ptr() as u64 >> 12)
+    }
+
+    fn frame(&self, pfn: u64) -> Option<SharedMemory> {
+        if pfn >= 0x10_0000 {
+            return None;
         }
-    }
-}
-
-fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
-    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    CpuidResult {
-        eax: r.eax,
-        ebx: r.ebx,
-        ecx: r.ecx,
-        edx: r.edx,
-    }
-}
-
-impl Hypercall for Native {
-    fn hypercall(&self, op: u32, args: [usize; 5]) -> isize {
-        let result: isize;
-        if self.amd {
-            // SAFETY: a Xen hypercall from ring 0 of an HVM guest; pointer arguments are
-            // identity-mapped guest addresses owned by the caller for the call's duration.
-            unsafe {
-                core::arch::asm!("vmmcall", inlateout("rax") op as usize => result, in("rdi") args[0], in("rsi") args[1],
-                    in("rdx") args[2], in("r10") args[3], in("r8") args[4], options(nostack));
-            }
-        } else {
-            // SAFETY: as above, with VMCALL for Intel-style vendors.
-            unsafe {
-                core::arch::asm!("vmcall", inlateout("rax") op as usize => result, in("rdi") args[0], in("rsi") args[1],
-                    in("rdx") args[2], in("r10") args[3], in("r8") args[4], options(nostack));
-            }
-        }
-        result
+        // SAFETY: the boot code identity-maps the first 4 GiB, so frame `pfn` is mapped at
+        // its physical address for the guest's whole life; scenario pages are only touched
+        // through SharedMemory's atomic accessors.
+        unsafe { SharedMemory::from_raw((pfn << 12) as usize, 4096) }
     }
 
-    fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult {
-        cpuid(leaf, subleaf)
-    }
-
-    fn port_read(&self, port: u16, width: PortWidth) -> u32 {
-        // SAFETY: port I/O in ring 0; the rig guest owns the whole machine.
-        unsafe {
-            match width {
-                PortWidth::Byte => {
-                    let v: u8;
-                    core::arch::asm!("in al, dx", out("al") v, in("dx") port, options(nostack));
-                    u32::from(v)
-                }
-                PortWidth::Word => {
-                    let v: u16;
-                    core::arch::asm!("in ax, dx", out("ax") v, in("dx") port, options(nostack));
-                    u32::from(v)
-                }
-                PortWidth::Dword => {
-                    let v: u32;
-                    core::arch::asm!("in eax, dx", out("eax") v, in("dx") port, options(nostack));
-                    v
-                }
-            }
-        }
-    }
-
-    fn port_write(&self, port: u16, width: PortWidth, value: u32) {
-        // SAFETY: port I/O in ring 0; the rig guest owns the whole machine.
-        unsafe {
-            match width {
-                PortWidth::Byte => {
-                    core::arch::asm!("out dx, al", in("dx") port, in("al") value as u8, options(nostack))
-                }
-                PortWidth::Word => {
-                    core::arch::asm!("out dx, ax", in("dx") port, in("ax") value as u16, options(nostack))
-                }
-                PortWidth::Dword => {
-                    core::arch::asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack))
-                }
-            }
-        }
+    fn pause(&self) {
+        xen::sched::yield_now(&HYPERCALL);
     }
 }
 
@@ -111,37 +59,42 @@ impl Write for Console<'_> {
     }
 }
 
-const SCHED_OP: u32 = 29;
-const SCHEDOP_SHUTDOWN: usize = 2;
-
 fn power_off(hv: &dyn Hypercall) -> ! {
-    let reason: u32 = 0;
-    hv.hypercall(
-        SCHED_OP,
-        [SCHEDOP_SHUTDOWN, &reason as *const u32 as usize, 0, 0, 0],
-    );
+    let _ = xen::sched::shutdown(hv, 0);
     loop {
         // SAFETY: halting with interrupts off ends the domain on the last vCPU.
         unsafe { core::arch::asm!("cli; hlt", options(nomem, nostack)) };
     }
 }
 
-/// Run the scenario list and power off.
+/// Select the hypercall instruction, read the scenario list from XenStore, run it and
+/// power off.
 pub fn main() -> ! {
-    let hv = Native::new();
-    let mut out = Console(&hv);
+    let mut out = Console(&HYPERCALL);
     let _ = writeln!(out, "RIG: BEGIN");
-    let (passed, failed) = rig_guest::run_all(&hv, &mut out);
+    let env = BareMetal;
+    match xen::hypercall::discover(&HYPERCALL) {
+        Ok(found) => HYPERCALL.select(Some(found.instruction)),
+        Err(error) => {
+            let _ = writeln!(out, "RIG: SCENARIO discovery FAIL {error:?}");
+            let _ = writeln!(out, "RIG: END passed=0 failed=1");
+            power_off(&HYPERCALL)
+        }
+    }
+    let filter = rig_guest::xs::Xs::connect(&env)
+        .and_then(|mut xs| xs.read("data/rig/scenarios"))
+        .unwrap_or_else(|_| "all".into());
+    let _ = writeln!(out, "RIG: SCENARIOS {filter}");
+    let (passed, failed) = rig_guest::run_all(&env, &filter, &mut out);
     let _ = writeln!(out, "RIG: END passed={passed} failed={failed}");
-    power_off(&hv)
+    power_off(&HYPERCALL)
 }
 
 /// Report a panic as a failure line and power off.
 pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let hv = Native::new();
-    let mut out = Console(&hv);
+    let mut out = Console(&HYPERCALL);
     let _ = writeln!(out, "RIG: PANIC {info}");
-    power_off(&hv)
+    power_off(&HYPERCALL)
 }
 
 /// A bump allocator over a static arena: the guest runs one scenario list and powers off,
