@@ -12,6 +12,8 @@ use support::harness::{self, RealTarget, SimTarget};
 use support::realxs::{self, RealDaemon};
 
 const CASES: &str = include_str!("support/cases.xs");
+/// Random request sequences (fixed seeds) compared in addition to the scripted cases.
+const RANDOM_CASES: u64 = 40;
 
 #[test]
 fn simulator_matches_real_xenstored() {
@@ -20,7 +22,26 @@ fn simulator_matches_real_xenstored() {
     }
     let root = realxs::scratch_root();
     let shim = realxs::build_shim(&root).unwrap_or_else(|e| panic!("FAILURE: shim: {e}"));
-    let cases = harness::parse(CASES).unwrap_or_else(|e| panic!("bad script: {e}"));
+    let mut cases = harness::parse(CASES).unwrap_or_else(|e| panic!("bad script: {e}"));
+    // Differential random sequences on top of the scripted cases.
+    let random: u64 = std::env::var("XSCONF_RANDOM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RANDOM_CASES);
+    for seed in 1..=random {
+        cases.push(harness::random_case(seed, 60));
+    }
+    if let Ok(probe) = std::env::var("XSCONF_PROBE") {
+        // Debug aid: a random case cut after N steps, then extra script lines.
+        let (seed, rest) = probe.split_once(':').unwrap_or((&probe, ""));
+        let (n, extra) = rest.split_once(':').unwrap_or((rest, ""));
+        let mut c = harness::random_case(seed.parse().unwrap_or(1), 60);
+        c.steps.truncate(n.parse().unwrap_or(usize::MAX));
+        let tail = harness::parse(&format!("case x\n{}", extra.replace('|', "\n"))).unwrap();
+        c.steps.extend(tail[0].steps.clone());
+        c.name = "probe".into();
+        cases.push(c);
+    }
     let filter = std::env::var("XSCONF_CASE").ok();
     let started = Instant::now();
     let timeout = Duration::from_secs(3);
@@ -52,16 +73,20 @@ fn simulator_matches_real_xenstored() {
             real_t.join("\n")
         );
         if real_t != sim_t {
-            let mut report = format!("case '{}':\n", case.name);
-            let n = real_t.len().max(sim_t.len());
-            for k in 0..n {
+            // From the first difference on: a few lines of context, then both sides.
+            let first = real_t
+                .iter()
+                .zip(&sim_t)
+                .position(|(r, s)| r != s)
+                .unwrap_or(real_t.len().min(sim_t.len()));
+            let mut report = format!("case '{}' (first difference at line {first}):\n", case.name);
+            for line in &real_t[first.saturating_sub(6)..first] {
+                report.push_str(&format!("    {line}\n"));
+            }
+            for k in first..(first + 8) {
                 let r = real_t.get(k).map(String::as_str).unwrap_or("<none>");
                 let s = sim_t.get(k).map(String::as_str).unwrap_or("<none>");
-                if r == s {
-                    report.push_str(&format!("    {r}\n"));
-                } else {
-                    report.push_str(&format!("  real: {r}\n  sim:  {s}\n"));
-                }
+                report.push_str(&format!("  real: {r}\n  sim:  {s}\n"));
             }
             differences.push(report);
         }

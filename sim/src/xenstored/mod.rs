@@ -1132,9 +1132,9 @@ impl Xenstored {
     ) -> Result<(), Errno> {
         while let Some(first) = node.child_names().into_iter().next() {
             let child_path = child_name(name, &first);
-            let mut child = self
-                .read_node(ctx, &child_path)
-                .map_err(|_| Errno::ENOMEM)?;
+            // A listed child that cannot be read means an inconsistent view (e.g. a
+            // transaction's copy of a subtree removed meanwhile): the daemon reports EIO.
+            let mut child = self.read_node(ctx, &child_path).map_err(|_| Errno::EIO)?;
             self.delete_subtree(ctx, &child_path, &mut child, root)?;
             // delete_child(): drop the entry from this node and write it back.
             Self::remove_child_entry(node, &first);
@@ -1233,6 +1233,18 @@ impl Xenstored {
             return;
         }
         let msg = Message::new(xs::XS_WATCH_EVENT, 0, 0, payload);
+        // An identical event still waiting to be sent is not queued twice (several watches
+        // of one connection can produce the same path and token); special events excepted.
+        if !name.starts_with('@') {
+            let bytes = msg.to_bytes();
+            if self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.out.iter().any(|queued| *queued == bytes))
+            {
+                return;
+            }
+        }
         self.queue(conn, msg);
     }
 
@@ -1877,9 +1889,6 @@ impl Xenstored {
                 };
                 if chk_quota && cnt >= i64::from(self.config.quotas.nodes) {
                     return Err(Errno::ENOSPC);
-                }
-                if cnt < 0 {
-                    return Err(Errno::ENOMEM);
                 }
             }
             // finalize_transaction(): conflicts first, then apply in access order.

@@ -923,3 +923,104 @@ fn tx_label(tx: &TxRef) -> String {
 pub fn header(bytes: &[u8]) -> Option<Header> {
     Header::parse(bytes)
 }
+
+/// Deterministic random request sequences (well-formed requests over a small set of paths,
+/// from dom0 sockets and two guest rings), for differential testing against the real
+/// daemon. `seed` picks the sequence.
+pub fn random_case(seed: u64, steps: usize) -> Case {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |n: u64| -> u64 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n.max(1)
+    };
+    let conns = ["A", "B", "G1", "G2"];
+    let rel = [
+        "x",
+        "x/y",
+        "x/y/z",
+        "w",
+        "data",
+        "data/k",
+        "device/vif/0/state",
+    ];
+    let abs = [
+        "/local/domain/1/x",
+        "/local/domain/2/x",
+        "/local/domain/1/data/k",
+        "/shared",
+        "/shared/k",
+        "/local/domain/2",
+        "/tool/xenstored",
+    ];
+    let mut lines = vec![
+        "domains 1 2".to_string(),
+        "A MKDIR \"/local/domain/1\\0\"".into(),
+        "A SET_PERMS \"/local/domain/1\\0n1\\0r2\\0\"".into(),
+        "A MKDIR \"/local/domain/2\\0\"".into(),
+        "A SET_PERMS \"/local/domain/2\\0n2\\0\"".into(),
+        "A MKDIR \"/shared\\0\"".into(),
+        "A SET_PERMS \"/shared\\0n0\\0b1\\0r2\\0\"".into(),
+        "A INTRODUCE \"1\\04660\\03\\0\"".into(),
+        "A INTRODUCE \"2\\04661\\04\\0\"".into(),
+    ];
+    let mut open_tx: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut started: BTreeMap<&str, usize> = BTreeMap::new();
+    for _ in 0..steps {
+        let conn = conns[next(4) as usize];
+        let path = if conn.starts_with('G') && next(2) == 0 {
+            rel[next(rel.len() as u64) as usize].to_string()
+        } else {
+            abs[next(abs.len() as u64) as usize].to_string()
+        };
+        let tx = match open_tx.get(conn) {
+            Some(n) if next(3) != 0 => format!("@t{n}"),
+            _ => String::new(),
+        };
+        let value = format!("v{}", next(100));
+        let line = match next(17) {
+            0..=3 => format!("{conn} WRITE{tx} \"{path}\\0{value}\""),
+            4 | 5 => format!("{conn} READ{tx} \"{path}\\0\""),
+            6 => format!("{conn} MKDIR{tx} \"{path}\\0\""),
+            7 => format!("{conn} RM{tx} \"{path}\\0\""),
+            8 => format!("{conn} DIRECTORY{tx} \"{path}\\0\""),
+            9 => {
+                let who = ["n0", "n1", "n2", "r1", "b2", "w1"][next(6) as usize];
+                let owner = ["n0", "n1", "n2"][next(3) as usize];
+                format!("{conn} SET_PERMS{tx} \"{path}\\0{owner}\\0{who}\\0\"")
+            }
+            10 => format!("{conn} WATCH \"{path}\\0tok{}\\0\"", next(3)),
+            11 => format!("{conn} GET_PERMS{tx} \"{path}\\0\""),
+            12 => {
+                if let Some(n) = open_tx.remove(conn) {
+                    let commit = if next(3) == 0 { "F" } else { "T" };
+                    format!("{conn} TRANSACTION_END@t{n} \"{commit}\\0\"")
+                } else {
+                    let n = started.entry(conn).or_insert(0);
+                    *n += 1;
+                    open_tx.insert(conn, *n);
+                    format!("{conn} TRANSACTION_START \"\\0\"")
+                }
+            }
+            13 => format!("{conn} DIRECTORY_PART{tx} \"{path}\\00\\0\""),
+            14 => format!("{conn} UNWATCH \"{path}\\0tok{}\\0\"", next(3)),
+            15 if next(4) == 0 => {
+                open_tx.remove(conn);
+                format!("{conn} RESET_WATCHES \"\"")
+            }
+            _ => format!(
+                "{conn} WRITE{tx} \"{path}/{}\\0{value}\"",
+                ["a", "b"][next(2) as usize]
+            ),
+        };
+        lines.push(line);
+    }
+    let script = format!("case random sequence seed {seed}\n{}\n", lines.join("\n"));
+    parse(&script)
+        .ok()
+        .and_then(|mut v| v.pop())
+        .unwrap_or_default()
+}
