@@ -2,7 +2,8 @@
 //! arguments onto the [`Xen`] core, plus the entry points the WDM shell calls from
 //! `DllInitialize`/`DllUnload` and the kernel-callback sink.
 //!
-//! Compiled for Windows only. Every signature is checked at compile time against
+//! Compiled for Windows, and for this crate's host tests (which call every export through
+//! its C ABI against a core on the simulator). Every signature is checked at compile time against
 //! `xen_include::api::c`.
 
 use alloc::boxed::Box;
@@ -68,6 +69,13 @@ fn free_core() {
         // SAFETY: `p` came from Box::leak in `dll_initialize` and was just unpublished.
         drop(unsafe { Box::from_raw(p) });
     }
+}
+
+/// Publish an already initialised core (host tests: a core over the simulator).
+#[cfg(test)]
+pub fn install(core: Option<&'static Xen<'static>>) {
+    let p = core.map_or(ptr::null_mut(), |c| ptr::from_ref(c).cast_mut());
+    CORE.store(p, Ordering::Release);
 }
 
 /// `DllUnload`.

@@ -20,9 +20,12 @@ pub mod bug_check;
 pub mod config;
 pub mod driver;
 pub mod event_channel;
-#[cfg(all(windows, target_arch = "x86_64"))]
+#[cfg(all(any(windows, test), target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 pub mod exports;
+#[cfg(all(test, target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod exports_tests;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod filters;
