@@ -9,6 +9,7 @@
 //! refused instead of dereferenced.
 
 pub mod cache;
+pub mod console;
 pub mod debug;
 pub mod evtchn;
 pub mod range_set;
