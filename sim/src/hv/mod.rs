@@ -912,25 +912,27 @@ impl Hypervisor {
         let mut calls = 0;
         for vcpu in 0..self.vcpu_count() {
             let v = vcpu as usize;
-            if !self.interrupts_enabled[v].load(Ordering::SeqCst) {
-                continue;
-            }
-            if self.in_upcall[v].swap(true, Ordering::SeqCst) {
-                continue; // already in the ISR on this vCPU; it re-checks before returning
-            }
-            for _ in 0..64 {
-                if !self.interrupt_pending(vcpu)
-                    || !self.interrupts_enabled[v].load(Ordering::SeqCst)
+            let mut budget = 64;
+            // Another thread may be running this vCPU's handler; it re-checks the level after
+            // releasing the vCPU, so an upcall raised meanwhile is never left behind.
+            while budget > 0
+                && self.interrupts_enabled[v].load(Ordering::SeqCst)
+                && self.interrupt_pending(vcpu)
+                && !self.in_upcall[v].swap(true, Ordering::SeqCst)
+            {
+                while budget > 0
+                    && self.interrupts_enabled[v].load(Ordering::SeqCst)
+                    && self.interrupt_pending(vcpu)
                 {
-                    break;
+                    budget -= 1;
+                    self.upcall_count[v].fetch_add(1, Ordering::SeqCst);
+                    calls += 1;
+                    IN_HANDLER.with(|f| f.set(true));
+                    crate::guest::run_on(vcpu, || handler(vcpu));
+                    IN_HANDLER.with(|f| f.set(false));
                 }
-                self.upcall_count[v].fetch_add(1, Ordering::SeqCst);
-                calls += 1;
-                IN_HANDLER.with(|f| f.set(true));
-                crate::guest::run_on(vcpu, || handler(vcpu));
-                IN_HANDLER.with(|f| f.set(false));
+                self.in_upcall[v].store(false, Ordering::SeqCst);
             }
-            self.in_upcall[v].store(false, Ordering::SeqCst);
         }
         calls
     }
