@@ -103,6 +103,11 @@ impl Gnttab {
         }
     }
 
+    /// The XenApi edge (for the interface shims' logging).
+    pub fn api(&self) -> &'static dyn XenApi {
+        self.api
+    }
+
     fn map_frame(&self, index: u32, page: &Page) -> Result<SharedMemory, NtStatus> {
         self.api.memory_add_to_physmap(
             page.pfn as usize,

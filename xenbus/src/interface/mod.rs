@@ -12,6 +12,7 @@ pub mod cache;
 pub mod console;
 pub mod debug;
 pub mod evtchn;
+pub mod gnttab;
 pub mod range_set;
 pub mod references;
 pub mod shared_info;
