@@ -487,7 +487,8 @@ pub trait XenApi: Sync {
     /// `FiltersUninstall`.
     fn filters_uninstall(&self);
 
-    /// `ConfigGetActive` + `ConfigFreeActive`: copy `Active<key>` into `out`, returning its length.
+    /// `ConfigGetActive` + `ConfigFreeActive`: copy `Active<key>` into `out`, returning its
+    /// length (`STATUS_BUFFER_OVERFLOW` when it does not fit).
     fn config_get_active(&self, key: &CStr, out: &mut [u8]) -> Result<usize, NtStatus>;
     /// `ConfigSetActive`.
     fn config_set_active(
@@ -512,7 +513,8 @@ pub trait XenApi: Sync {
         module: &CStr,
     ) -> Result<(), NtStatus>;
     /// `ConfigQuerySystemStartOption` + `ConfigFreeSzValue`: copy the whole option that
-    /// starts with `prefix` into `out`, returning its length.
+    /// starts with `prefix` into `out`, returning its length (`STATUS_BUFFER_OVERFLOW` when
+    /// it does not fit).
     fn config_query_system_start_option(
         &self,
         prefix: &CStr,

@@ -547,12 +547,13 @@ fn cstr(s: &CStr) -> &str {
     s.to_str().unwrap_or("")
 }
 
-fn copy_out(text: &str, out: &mut [u8]) -> usize {
-    let n = text.len().min(out.len());
-    for (d, s) in out.iter_mut().zip(text.bytes().take(n)) {
-        *d = s;
-    }
-    n
+/// Copy `text` into `out`; a value that does not fit is `STATUS_BUFFER_OVERFLOW`.
+fn copy_out(text: &str, out: &mut [u8]) -> Result<usize, NtStatus> {
+    let dst = out
+        .get_mut(..text.len())
+        .ok_or(xen_include::status::STATUS_BUFFER_OVERFLOW)?;
+    dst.copy_from_slice(text.as_bytes());
+    Ok(text.len())
 }
 
 impl XenApi for Xen<'_> {
@@ -797,7 +798,7 @@ impl XenApi for Xen<'_> {
     fn config_get_active(&self, key: &CStr, out: &mut [u8]) -> Result<usize, NtStatus> {
         self.config()
             .get_active(cstr(key))
-            .map(|v| copy_out(&v, out))
+            .and_then(|v| copy_out(&v, out))
     }
     fn config_set_active(
         &self,
@@ -832,7 +833,7 @@ impl XenApi for Xen<'_> {
         prefix: &CStr,
         out: &mut [u8],
     ) -> Result<usize, NtStatus> {
-        registry::query_system_start_option(self.os, cstr(prefix)).map(|v| copy_out(&v, out))
+        registry::query_system_start_option(self.os, cstr(prefix)).and_then(|v| copy_out(&v, out))
     }
 }
 

@@ -455,6 +455,11 @@ fn config_and_filters_on_the_guest_registry() {
         .config_query_system_start_option(c"XEN:BOOT_EMULATED=", &mut buf)
         .unwrap();
     assert_eq!(&buf[..n], b"XEN:BOOT_EMULATED=TRUE");
+    let mut small = [0u8; 4];
+    assert_eq!(
+        xen.config_get_active(c"InstanceID", &mut small),
+        Err(STATUS_BUFFER_OVERFLOW)
+    );
     xen.config_clear_active().unwrap();
     assert_eq!(
         xen.config_get_active(c"DeviceID", &mut buf),

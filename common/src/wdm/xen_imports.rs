@@ -526,7 +526,7 @@ impl XenApi for ImportedXen {
         unsafe {
             let n = copy_out(CStr::from_ptr(value).to_bytes(), out);
             ConfigFreeActive(value);
-            Ok(n)
+            n
         }
     }
     fn config_set_active(
@@ -579,7 +579,7 @@ impl XenApi for ImportedXen {
         unsafe {
             let a = array.read();
             let n = if a.buffer.is_null() {
-                0
+                Ok(0)
             } else {
                 copy_out(
                     core::slice::from_raw_parts(a.buffer.cast::<u8>(), usize::from(a.length)),
@@ -587,15 +587,16 @@ impl XenApi for ImportedXen {
                 )
             };
             ConfigFreeSzValue(array);
-            Ok(n)
+            n
         }
     }
 }
 
-fn copy_out(bytes: &[u8], out: &mut [u8]) -> usize {
-    let n = bytes.len().min(out.len());
-    for (d, s) in out.iter_mut().zip(bytes.iter().take(n)) {
-        *d = *s;
-    }
-    n
+/// Copy `bytes` into `out`; a value that does not fit is `STATUS_BUFFER_OVERFLOW`.
+fn copy_out(bytes: &[u8], out: &mut [u8]) -> Result<usize, NtStatus> {
+    let dst = out
+        .get_mut(..bytes.len())
+        .ok_or(xen_include::status::STATUS_BUFFER_OVERFLOW)?;
+    dst.copy_from_slice(bytes);
+    Ok(bytes.len())
 }
