@@ -633,4 +633,28 @@ mod tests {
         assert_eq!(BusQueryId::from_raw(1), Some(BusQueryId::HardwareIds));
         assert_eq!(BusQueryId::from_raw(5), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_names_give_bounded_ids_or_errors(
+            prefix in "\\PC{0,80}",
+            class in "\\PC{0,80}",
+            pci in proptest::prelude::any::<u16>(),
+        ) {
+            let names = IdNames { vendor_prefix: &prefix, pci_device_id: pci, class: &class };
+            for kind in [BusQueryId::DeviceId, BusQueryId::HardwareIds, BusQueryId::InstanceId] {
+                match id(kind, &names) {
+                    Ok(text) => {
+                        proptest::prop_assert!(text.ends_with('\0'));
+                        proptest::prop_assert!(text.encode_utf16().count() * 2 <= MAX_HCID_LEN_BYTES);
+                        for one in text.split('\0') {
+                            proptest::prop_assert!(one.len() < MAX_DEVICE_ID_LEN);
+                            proptest::prop_assert!(!one.contains(' ') && !one.contains(','));
+                        }
+                    }
+                    Err(e) => proptest::prop_assert!(matches!(e, IdError::BadName | IdError::TooLong)),
+                }
+            }
+        }
+    }
 }
