@@ -246,7 +246,7 @@ fn resume_on_a_new_host_gives_the_guest_a_fresh_store_connection() {
         g.call(2, Message::strings(&["memory/target"])).payload,
         b"2000"
     );
-    // Registering again works.
+    // Registering again works, even for a guest whose old connection had been cut off.
     assert_eq!(
         g.call(4, Message::strings(&["memory/target", "bal"]))
             .payload,

@@ -145,9 +145,9 @@ impl StoreService {
 
     /// What the toolstack and xenstored do when a suspend of the guest completes: after a
     /// cancelled suspend nothing changes; after a resume on a new host (save/restore or
-    /// migration) the guest's store connection is a new one — xenstored introduces the
-    /// domain again, which drops its watches and transactions and zeroes the ring indices
-    /// (`domain_conn_reset()`) — and it is served on dom0's new store port.
+    /// migration) the guest's store connection is a new one — the destination xenstored
+    /// has no watches or transactions of it and starts the ring from zero — and it is
+    /// served on dom0's store port.
     pub fn on_suspend(&self, ev: SuspendEvent) {
         self.rebind_current();
         if ev.outcome != SuspendOutcome::Resume {
@@ -155,7 +155,7 @@ impl StoreService {
         }
         let port = self.hv.param(crate::hv::abi::HvmParam::STORE_EVTCHN) as u32;
         let mut xs = lock(&self.store);
-        if xs.introduce(self.domid, self.gfn, port).is_ok() {
+        if xs.reconnect_domain(self.domid, self.gfn, port).is_ok() {
             let mut page = GuestPage::new(&self.hv, self.gfn);
             xs.reset_ring_if_introduced(self.domid, &mut page);
         }

@@ -1994,13 +1994,35 @@ impl Xenstored {
             c.transactions.clear();
             c.out.clear();
             c.decoder = wire::Decoder::default();
-            c.ignored = None;
+            // A connection cut off for a protocol error stays cut off (only a release and
+            // a new introduction give the domain a new one).
         }
         if let Some(d) = self.domains.get_mut(&domid) {
             d.nbwatch = 0;
         }
         self.reset_rings.insert(domid);
         Ok(conn)
+    }
+
+    /// A domain arriving from another host (restore or migration): the destination's
+    /// xenstored knows nothing of its old connection, so the domain gets a fresh one (no
+    /// watches, no transactions, not cut off) and its ring is reset; its nodes stay.
+    pub fn reconnect_domain(&mut self, domid: u32, mfn: u64, port: u32) -> Result<ConnId, Errno> {
+        if let Some(old) = self.domain_connection(domid) {
+            self.disconnect(old);
+            let conn = self.new_connection(domid, ConnKind::Domain(domid));
+            if let Some(d) = self.domains.get_mut(&domid) {
+                d.conn = Some(conn);
+                d.port = port;
+                d.mfn = mfn;
+                d.nbwatch = 0;
+            }
+            self.reset_rings.insert(domid);
+            self.fire_special("@introduceDomain");
+            self.events.push(StoreEvent::Introduced(domid));
+            return Ok(conn);
+        }
+        self.introduce(domid, mfn, port)
     }
 
     fn do_introduce(&mut self, ctx: Ctx, msg: &Message) -> Result<(), Errno> {

@@ -1227,3 +1227,19 @@ A READ@t1 "/local/domain/1/c\0"
 A READ@t1 "/local/domain/1/d\0"
 A READ@t1 "/local/domain/1/e\0"
 A TRANSACTION_END@t1 "T\0"
+
+case reintroducing a cut-off guest
+domains 1
+A MKDIR "/local/domain/1\0"
+A SET_PERMS "/local/domain/1\0n1\0"
+A INTRODUCE "1\04660\03\0"
+G1 READ "/local/domain/1\0"
+G1 poke req_prod 5000
+G1 ring
+A INTRODUCE "1\04660\03\0"
+G1 ring
+G1 raw "\x02\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x10\x00\x00\x00/local/domain/1\x00"
+G1 ring
+A RELEASE "1\0"
+A INTRODUCE "1\04660\03\0"
+G1 ring
