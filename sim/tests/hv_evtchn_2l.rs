@@ -356,3 +356,20 @@ fn a_running_handler_is_not_interrupted_by_another_vcpus_upcall() {
         &["enter 0", "leave 0", "enter 1", "leave 1"]
     );
 }
+
+#[test]
+fn ports_of_an_allocated_bucket_are_valid_and_closed() {
+    let m = Machine::new();
+    // Only ports 1 and 2 are in use, but the first bucket holds 64 ports.
+    let mut st = EvtchnStatus {
+        dom: DomId::SELF,
+        port: 63,
+        ..Default::default()
+    };
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut st), 0);
+    assert_eq!(st.status, EvtchnStatusKind::CLOSED);
+    let mut c = EvtchnClose { port: 63 };
+    assert_eq!(evtchn(&m, EvtchnOp::CLOSE, &mut c), err(Errno::EINVAL));
+    st.port = 64;
+    assert_eq!(evtchn(&m, EvtchnOp::STATUS, &mut st), err(Errno::EINVAL));
+}

@@ -66,6 +66,9 @@ impl Port {
     }
 }
 
+/// Ports per allocation bucket (`EVTCHNS_PER_BUCKET`: a page of 64-byte `struct evtchn`).
+const PORTS_PER_BUCKET: usize = 64;
+
 /// One domain's event channels.
 pub(crate) struct Domain {
     pub ports: Vec<Port>,
@@ -83,10 +86,12 @@ impl Domain {
     }
 
     fn new(max_port: u32) -> Self {
-        let mut reserved = Port::free();
-        reserved.state = PortState::Reserved;
+        // Xen allocates port structures in buckets (64 per page on x86_64); every port of
+        // an allocated bucket is "valid" (status: closed) even if never used.
+        let mut ports = vec![Port::free(); PORTS_PER_BUCKET];
+        ports[0].state = PortState::Reserved;
         Domain {
-            ports: vec![reserved],
+            ports,
             max_port,
             virqs: BTreeMap::new(),
             backend_pending: BTreeSet::new(),
@@ -101,7 +106,8 @@ impl Domain {
         let max = self.max_port.min(limit);
         for p in 1..=max {
             if p as usize >= self.ports.len() {
-                self.ports.push(Port::free());
+                let n = self.ports.len() + PORTS_PER_BUCKET;
+                self.ports.resize(n, Port::free());
             }
             if self.ports[p as usize].state == PortState::Free {
                 return Ok(p);
