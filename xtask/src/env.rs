@@ -244,3 +244,48 @@ pub fn python_venv(packages: &[&str]) -> Result<PathBuf, String> {
     }
     Ok(bin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envs(command: &Command) -> Vec<(String, String)> {
+        command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rustup_toolchain_changes_nothing() {
+        let mut command = Command::new("cargo");
+        Toolchain::Rustup.apply(&mut command);
+        assert!(envs(&command).is_empty());
+        assert_eq!(command.get_args().count(), 0);
+    }
+
+    #[test]
+    fn debian_fallback_builds_core_from_source_with_its_rustc() {
+        let mut command = Command::new("cargo");
+        command.arg("rustc");
+        Toolchain::DebianBuildStd {
+            rustc: PathBuf::from("/usr/bin/rustc"),
+            linker: Some("lld-link".into()),
+        }
+        .apply(&mut command);
+        let envs = envs(&command);
+        assert!(envs.contains(&("RUSTC".into(), "/usr/bin/rustc".into())));
+        assert!(envs.contains(&("RUSTC_BOOTSTRAP".into(), "1".into())));
+        assert!(envs.contains(&(
+            "CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER".into(),
+            "lld-link".into()
+        )));
+        assert_eq!(show(&command), "cargo rustc -Zbuild-std=core,alloc");
+    }
+}

@@ -191,9 +191,10 @@ fn check_exports(file: &PeFile64<'_>, driver: &Driver, api: &[String]) -> Check 
             "none".to_string()
         } else {
             format!(
-                "exactly {} ({})",
+                "exactly {} ({} PRIVATE + the {} API functions of xen_include::api)",
                 exports.len(),
-                exports.iter().cloned().collect::<Vec<_>>().join(", ")
+                PRIVATE_EXPORTS.join(" and "),
+                api.len()
             )
         }
     } else {

@@ -14,7 +14,7 @@ pub enum Run {
     Cargo(&'static [&'static str]),
     /// A function of xtask.
     Task(fn() -> Result<(), String>),
-    /// `cargo xtask <args>` (this executable, in a child process).
+    /// `cargo xtask <args>` (in a child process).
     Xtask(&'static [&'static str]),
 }
 
@@ -158,14 +158,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
         let result = match run {
             Run::Cargo(args) => env::run(env::cargo().args(*args)),
             Run::Task(task) => task(),
-            Run::Xtask(args) => match std::env::current_exe() {
-                Ok(exe) => env::run(
-                    std::process::Command::new(exe)
-                        .args(*args)
-                        .current_dir(env::root()),
-                ),
-                Err(e) => Err(format!("cannot find the xtask executable: {e}")),
-            },
+            // Through cargo, so a rebuilt xtask binary is used, not a deleted one.
+            Run::Xtask(args) => env::run(
+                env::cargo()
+                    .args(["run", "--quiet", "-p", "xtask", "--"])
+                    .args(*args),
+            ),
         };
         let seconds = start.elapsed().as_secs_f64();
         match &result {
