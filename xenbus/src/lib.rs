@@ -19,6 +19,7 @@ pub mod fdo;
 pub mod hole;
 #[macro_use]
 pub mod log;
+pub mod balloon;
 pub mod console;
 pub mod debug;
 pub mod evtchn;

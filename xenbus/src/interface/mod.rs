@@ -8,6 +8,7 @@
 //! provider's list of live objects before use, so a stale or foreign handle is logged and
 //! refused instead of dereferenced.
 
+pub mod balloon;
 pub mod cache;
 pub mod console;
 pub mod debug;
