@@ -837,8 +837,7 @@ impl XenApi for Xen<'_> {
     }
 }
 
-/// Kernel notifications delivered by the edge (the DbgPrint capture flushes at once: the
-/// edge has no flush DPC of its own).
+/// Kernel notifications delivered by the edge.
 impl CallbackSink for Xen<'_> {
     fn bug_check(&self, code: u32, parameters: [usize; 4]) {
         Xen::bug_check(self, code, parameters)
@@ -850,7 +849,10 @@ impl CallbackSink for Xen<'_> {
         Xen::image_loaded(self, module)
     }
     fn debug_print(&self, level: u32, text: &[u8]) {
-        if self.debug_print_captured(level, text) {
+        // DbgPrint callbacks run at any IRQL: flush at once only when every disposition is
+        // a port; otherwise the lines wait for the next LogPrintf (or the edge's flush DPC),
+        // as upstream defers them to a DPC.
+        if self.debug_print_captured(level, text) && !self.log.has_foreign_disposition() {
             self.flush_log();
         }
     }
@@ -1159,6 +1161,25 @@ mod tests {
         let calls = hv.calls.lock().unwrap().clone();
         assert_eq!(calls[0].0, 34, "hvm_op pagetable_dying");
         assert_eq!(calls[1].0, 29, "sched_op shutdown_code(crash)");
+        // With a caller's C disposition registered, captured lines wait for the next
+        // LogPrintf instead of calling it from the DbgPrint callback.
+        let sink_lines = std::sync::Mutex::new(Vec::<String>::new());
+        let d = xen
+            .log_add_disposition(
+                !0,
+                crate::testing::collect_disposition,
+                &sink_lines as *const _ as *mut c_void,
+            )
+            .unwrap();
+        let sink: &dyn CallbackSink = &xen;
+        sink.debug_print(crate::dpfltr::INFO, b"xenbus|queued");
+        assert!(sink_lines.lock().unwrap().is_empty());
+        xen.log(LOG_LEVEL_INFO, "now");
+        assert_eq!(
+            *sink_lines.lock().unwrap(),
+            vec!["xenbus|queued".to_string(), "now".to_string()]
+        );
+        xen.log_remove_disposition(d);
         xen.unload();
     }
 }

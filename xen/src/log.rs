@@ -493,6 +493,17 @@ impl Log {
     pub fn disposition_count(&self) -> usize {
         self.state.lock().dispositions.iter().flatten().count()
     }
+
+    /// Whether a caller's C function is among the dispositions (those must not be called
+    /// from a DbgPrint callback at raised IRQL; port output is safe at any IRQL).
+    pub fn has_foreign_disposition(&self) -> bool {
+        self.lock_bounded().is_some_and(|s| {
+            s.dispositions
+                .iter()
+                .flatten()
+                .any(|d| matches!(d.target, DispositionTarget::Foreign { .. }))
+        })
+    }
 }
 
 /// The level names accepted in `XenLogLevel`/`QemuLogLevel` (case-insensitive).
