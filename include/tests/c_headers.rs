@@ -449,3 +449,71 @@ _Static_assert(sizeof(uint64_t) == 8 && sizeof(uint32_t) == 4, "xen-types.h widt
         "xen.h with public headers failed:\n{stderr}"
     );
 }
+
+#[test]
+fn c_driver_links_against_the_xen_def_import_library() {
+    let gcc = ensure_mingw();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_headers_link");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("run mingw tool");
+        assert!(
+            out.status.success(),
+            "{cmd:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(Command::new("x86_64-w64-mingw32-dlltool")
+        .arg("-d")
+        .arg(c_dir().join("xen.def"))
+        .arg("-l")
+        .arg(dir.join("libxen.a")));
+    let src = r#"
+#include <ntddk.h>
+#define XEN_API_NO_PUBLIC_HEADERS
+#include <xen.h>
+NTSTATUS DriverEntry(PVOID DriverObject, PVOID RegistryPath)
+{
+    ULONG Port;
+    (void)DriverObject;
+    (void)RegistryPath;
+    LogPrintf(LOG_LEVEL_INFO, "%s\n", "probe");
+    if (!NT_SUCCESS(EventChannelAllocateUnbound(0, &Port)))
+        return STATUS_UNSUCCESSFUL;
+    return XenTouch("probe", 9, 1, 0, 0);
+}
+"#;
+    std::fs::write(dir.join("driver.c"), src).unwrap();
+    run(Command::new(&gcc)
+        .args([
+            "-c",
+            "-Wall",
+            "-Werror",
+            "-I/usr/share/mingw-w64/include/ddk",
+            "-I",
+        ])
+        .arg(c_dir())
+        .arg(dir.join("driver.c"))
+        .arg("-o")
+        .arg(dir.join("driver.o")));
+    run(Command::new(&gcc)
+        .args([
+            "-shared",
+            "-nostdlib",
+            "-Wl,--subsystem,native",
+            "-e",
+            "DriverEntry",
+            "-o",
+        ])
+        .arg(dir.join("driver.sys"))
+        .arg(dir.join("driver.o"))
+        .arg(dir.join("libxen.a")));
+    let dump = run(Command::new("x86_64-w64-mingw32-objdump")
+        .arg("-p")
+        .arg(dir.join("driver.sys")));
+    assert!(dump.contains("DLL Name: xen.sys"), "{dump}");
+    for name in ["LogPrintf", "EventChannelAllocateUnbound", "XenTouch"] {
+        assert!(dump.contains(name), "{name} not imported:\n{dump}");
+    }
+}
