@@ -33,8 +33,11 @@ struct Kevent([u8; 0x18]);
 
 /// The function that finds the driver's sink (installed once by the entry point).
 static SINK: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
-/// Which kinds are registered, indexed like [`index`].
-static REGISTERED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+/// Which kinds are registered, one flag per kind.
+static BUGCHECK_REGISTERED: AtomicBool = AtomicBool::new(false);
+static PROCESS_REGISTERED: AtomicBool = AtomicBool::new(false);
+static IMAGE_REGISTERED: AtomicBool = AtomicBool::new(false);
+static DEBUG_PRINT_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Address of the kernel's `KiBugCheckData` (code + four parameters), or 0.
 static BUGCHECK_DATA: AtomicUsize = AtomicUsize::new(0);
 
@@ -59,6 +62,15 @@ fn sink() -> Option<&'static dyn CallbackSink> {
     // `set_sink`.
     let f: fn() -> Option<&'static dyn CallbackSink> = unsafe { core::mem::transmute(f) };
     f()
+}
+
+fn registered(kind: KernelCallback) -> &'static AtomicBool {
+    match kind {
+        KernelCallback::BugCheck => &BUGCHECK_REGISTERED,
+        KernelCallback::ProcessNotify => &PROCESS_REGISTERED,
+        KernelCallback::ImageLoad => &IMAGE_REGISTERED,
+        KernelCallback::DebugPrint => &DEBUG_PRINT_REGISTERED,
+    }
 }
 
 const fn index(kind: KernelCallback) -> usize {
@@ -166,7 +178,7 @@ unsafe extern "system" fn debug_print(output: *const nt::AnsiString, _component:
 
 /// Register the kernel callback `kind`; one registration per kind.
 pub fn register(kind: KernelCallback) -> Result<CallbackHandle, NtStatus> {
-    let slot = &REGISTERED[index(kind)];
+    let slot = registered(kind);
     if slot.swap(true, Ordering::AcqRel) {
         return Err(STATUS_OBJECTID_EXISTS);
     }
@@ -220,7 +232,7 @@ pub fn deregister(handle: CallbackHandle) {
         );
         return;
     };
-    if !REGISTERED[index(kind)].load(Ordering::Acquire) {
+    if !registered(kind).load(Ordering::Acquire) {
         return;
     }
     // SAFETY: the routine was registered by `register` for this kind.
@@ -240,7 +252,7 @@ pub fn deregister(handle: CallbackHandle) {
             }
         }
     }
-    REGISTERED[index(kind)].store(false, Ordering::Release);
+    registered(kind).store(false, Ordering::Release);
 }
 
 /// What the DPC runs, and the event it signals when done.

@@ -4,6 +4,17 @@
 //! Layout-only helpers (IRP stack locations, allocator arithmetic, log-line formatting)
 //! compile on every host so they are unit-tested on Linux against the real `windows-sys`
 //! layouts; everything that calls into `ntoskrnl.exe` is built for Windows only.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod irp;
 pub mod log;

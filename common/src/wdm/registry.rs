@@ -62,7 +62,7 @@ pub fn from_utf16(units: &[u16]) -> String {
 fn units_of(bytes: &[u8]) -> Vec<u16> {
     bytes
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .filter_map(|c| c.try_into().ok().map(u16::from_le_bytes))
         .collect()
 }
 
@@ -135,7 +135,7 @@ pub const BASIC_INFORMATION_HEADER: usize = 16;
 
 fn u32_at(buffer: &[u8], offset: usize) -> Option<u32> {
     let bytes = buffer.get(offset..offset.checked_add(4)?)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Type and data of a `KEY_VALUE_PARTIAL_INFORMATION` reply of `length` valid bytes.
