@@ -333,8 +333,8 @@ pub trait Target {
     fn detach(&mut self, name: &str);
     /// Called after every step (the simulator applies ring resets caused by INTRODUCE).
     fn settle(&mut self) {}
-    /// Gives the daemon time to act on bytes for which no reply is awaited.
-    fn quiesce(&mut self) {}
+    /// Gives the daemon time to act on bytes sent on `conn` for which no reply is awaited.
+    fn quiesce(&mut self, _conn: &str) {}
 }
 
 /// Guest-side ring protocol over a page abstraction.
@@ -552,8 +552,19 @@ impl Target for RealTarget {
         self.conns.remove(name);
     }
 
-    fn quiesce(&mut self) {
-        std::thread::sleep(Duration::from_millis(50));
+    fn quiesce(&mut self, conn: &str) {
+        // A ring is settled once the daemon consumed what it will (or cut the guest off);
+        // a cut-off ring never settles, so the wait is bounded.
+        if let Some(RealConn::Ring(r)) = self.conns.get(conn) {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < deadline {
+                if r.page.load(2048) == r.page.load(2052) || r.page.load(2072) != 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
     }
 }
 
@@ -767,7 +778,7 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                 target.send(conn, &msg.to_bytes());
                 note_sent(&mut sent, conn, &msg.to_bytes());
                 if mid_message(&sent, conn) {
-                    target.quiesce();
+                    target.quiesce(conn);
                 } else {
                     awaited = Some((conn.clone(), req_id));
                 }
@@ -777,7 +788,7 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                 out.push(format!("> {conn} raw \"{}\"", escape(bytes)));
                 target.send(conn, bytes);
                 note_sent(&mut sent, conn, bytes);
-                target.quiesce();
+                target.quiesce(conn);
             }
             Step::RingState { conn } => {
                 let f: Vec<String> = [
@@ -799,7 +810,7 @@ pub fn run_case(case: &Case, target: &mut dyn Target, timeout: Duration) -> Vec<
                 ensure(target, &mut live, &dead_rings, conn, &mut out);
                 out.push(format!("> {conn} poke {field}={value}"));
                 target.ring_store(conn, ring_field(field).unwrap_or(0), *value);
-                target.quiesce();
+                target.quiesce(conn);
             }
             Step::Detach { conn } => {
                 target.detach(conn);
