@@ -106,6 +106,12 @@ pub trait Os: Sync {
     fn system_time(&self) -> i64;
     /// Write a formatted log line to the kernel debugger sink.
     fn debug_print(&self, line: &str);
+    /// Write a formatted log line at DPFLTR `level` (0 error, 1 warning, 2 trace, 3 info),
+    /// so a DbgPrint capture sees its severity. Models without levels print it plainly.
+    fn debug_print_at(&self, level: u32, line: &str) {
+        let _ = level;
+        self.debug_print(line)
+    }
     /// `InitSafeBootMode`: 0 in a normal boot.
     fn safe_boot_mode(&self) -> u32;
 

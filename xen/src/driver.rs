@@ -178,8 +178,7 @@ impl Logger for Xen<'_> {
     fn dbg(&self, level: u32, args: fmt::Arguments<'_>) {
         let mut line = String::from("xen|");
         let _ = line.write_fmt(args);
-        let _ = level;
-        self.os.debug_print(&line);
+        self.os.debug_print_at(level, &line);
     }
 }
 

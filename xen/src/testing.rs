@@ -40,6 +40,7 @@ pub struct OsState {
     pub callbacks: BTreeMap<usize, KernelCallback>,
     pub faults: BTreeSet<Fault>,
     pub log: Vec<String>,
+    pub levels: Vec<u32>,
     pub phys: crate::acpi::build::PhysMem,
     pub modules: Vec<ModuleInfo>,
     pub pages: Vec<Page>,
@@ -177,6 +178,10 @@ impl Os for FakeOs {
     }
     fn debug_print(&self, line: &str) {
         self.state().log.push(line.to_string());
+    }
+    fn debug_print_at(&self, level: u32, line: &str) {
+        self.state().levels.push(level);
+        self.debug_print(line)
     }
     fn safe_boot_mode(&self) -> u32 {
         0

@@ -235,6 +235,16 @@ impl Os for KernelOs {
         super::log::print(Level::Info, line);
     }
 
+    fn debug_print_at(&self, level: u32, line: &str) {
+        let level = match level {
+            0 => Level::Error,
+            1 => Level::Warning,
+            2 => Level::Trace,
+            _ => Level::Info,
+        };
+        super::log::print(level, line);
+    }
+
     fn safe_boot_mode(&self) -> u32 {
         let mut name = UnicodeName::new("InitSafeBootMode".encode_utf16().collect());
         let name = name.as_unicode_string();
