@@ -349,8 +349,8 @@ fn a_running_handler_is_not_interrupted_by_another_vcpus_upcall() {
             order.lock().unwrap().push(format!("leave {vcpu}"));
         })));
     }
-    let _ = p0;
     m.hv.backend_send(0, b0).unwrap();
+    assert!(si.pending(p0));
     assert_eq!(
         order.lock().unwrap().as_slice(),
         &["enter 0", "leave 0", "enter 1", "leave 1"]

@@ -236,6 +236,27 @@ fn xen_version_and_console_io() {
     let dbg = machine(|c| c.console_io_allowed = true);
     assert_eq!(call(&dbg), 0);
     assert_eq!(dbg.hv.console_output(), "hello\n");
+    let mut cmdline = [0u8; 1024];
+    assert_eq!(
+        op(
+            &m,
+            HypercallCode::XEN_VERSION,
+            XenVersionOp::COMMANDLINE.0,
+            &mut cmdline
+        ),
+        err(Errno::EPERM)
+    );
+    let mut pp = XenPlatformParameters { virt_start: 0 };
+    assert_eq!(
+        op(
+            &m,
+            HypercallCode::XEN_VERSION,
+            XenVersionOp::PLATFORM_PARAMETERS.0,
+            &mut pp
+        ),
+        0
+    );
+    assert_ne!(pp.virt_start, 0);
     assert_eq!(m.hv.hypercall(99, [0; 5]), err(Errno::ENOSYS));
 }
 

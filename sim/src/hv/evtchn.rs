@@ -249,10 +249,9 @@ impl State {
                     }
                 }
             }
-            PortState::Virq(virq) => {
+            PortState::Virq(_) => {
                 let d = self.evtchn.dom_mut(dom)?;
                 d.virqs.retain(|_, v| *v != port);
-                let _ = virq;
             }
             PortState::Unbound { .. } | PortState::Ipi => {}
         }

@@ -77,7 +77,17 @@ impl State {
                 unsafe { copy_to_guest(arg, &h)? };
                 Ok(0)
             }
-            XenVersionOp::COMMANDLINE => Err(Errno::EPERM),
+            XenVersionOp::PLATFORM_PARAMETERS => {
+                // x86_64's HYPERVISOR_VIRT_START (meaningful to PV guests only).
+                let v = XenPlatformParameters {
+                    virt_start: 0xFFFF_8000_0000_0000,
+                };
+                // SAFETY: the caller passes a xen_platform_parameters_t.
+                unsafe { copy_to_guest(arg, &v)? };
+                Ok(0)
+            }
+            // Privileged information (XSM_PRIV): refused to an unprivileged domain.
+            XenVersionOp::COMMANDLINE | XenVersionOp::BUILD_ID => Err(Errno::EPERM),
             _ => Err(Errno::ENOSYS),
         }
     }
