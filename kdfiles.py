@@ -9,15 +9,19 @@ For every `<name>.sys` in `<package>/x86` and `<package>/x64` a block
     <blank line>
 
 goes into kdfiles32.txt (x86) or kdfiles64.txt (x64). `<host-root>` is where the package
-directory lives on the debugging host (default: the package directory itself, with
-backslashes). Load a file in WinDbg with `.kdfiles kdfiles64.txt`.
+directory lives on the debugging host: by default the package directory itself when run on
+Windows, and C:\\xenbus (where INSTALL.md copies the package) when the package was built
+elsewhere. Load a file in WinDbg with `.kdfiles kdfiles64.txt`.
 """
 
 import argparse
+import os
 import pathlib
 import sys
 
 ARCHES = (("x86", "kdfiles32.txt"), ("x64", "kdfiles64.txt"))
+# Where INSTALL.md puts the package on a Windows machine.
+DEFAULT_WINDOWS_ROOT = "C:\\xenbus"
 
 
 def windows_path(path):
@@ -40,7 +44,12 @@ def write_kdfiles(package, out_dir, host_root=None):
     """Write the map files; return the list of files written."""
     package = pathlib.Path(package)
     out_dir = pathlib.Path(out_dir)
-    root = host_root if host_root is not None else windows_path(package.resolve())
+    if host_root is not None:
+        root = host_root
+    elif os.name == "nt":
+        root = windows_path(package.resolve())
+    else:
+        root = DEFAULT_WINDOWS_ROOT
     written = []
     for arch, file_name in ARCHES:
         arch_dir = package / arch
@@ -65,7 +74,7 @@ def main(argv=None):
     parser.add_argument("--out-dir", default=None,
                         help="where to write kdfiles32.txt/kdfiles64.txt (default: the package directory)")
     parser.add_argument("--host-root", default=None,
-                        help="the package directory's path on the debugging host, e.g. C:\\xenbus")
+                        help="the package directory's path on the debugging host (default: see above)")
     args = parser.parse_args(argv)
     written = write_kdfiles(args.package, args.out_dir or args.package, args.host_root)
     if not written:
