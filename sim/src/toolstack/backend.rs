@@ -56,6 +56,9 @@ pub enum BackendMode {
     Normal,
     /// Fault: stays in `InitWait` forever (a backend that never connects).
     NeverConnect,
+    /// Fault: a slow backend — it connects only after the toolstack has run this many more
+    /// times once the frontend is ready.
+    Slow(u32),
 }
 
 /// Maps guest grants for a backend (the hypervisor in a machine, bookkeeping in tests).
@@ -108,6 +111,8 @@ pub struct Backend {
     /// The frontend's event channel as read at connection time.
     pub event_channel: Option<u32>,
     removing: bool,
+    /// Runs still to wait before a slow backend connects (`None`: not waiting).
+    delay_left: Option<u32>,
 }
 
 fn state_str(s: XenbusState) -> String {
@@ -129,6 +134,7 @@ impl Backend {
             mapped: Vec::new(),
             event_channel: None,
             removing: false,
+            delay_left: None,
         }
     }
 
@@ -249,10 +255,15 @@ impl Backend {
         };
         match fe_state {
             s if (s == XenbusState::INITIALISED || s == XenbusState::CONNECTED)
-                && self.state == XenbusState::INIT_WAIT
-                && self.mode == BackendMode::Normal =>
+                && self.state == XenbusState::INIT_WAIT =>
             {
-                self.connect(c, mapper)?;
+                match self.mode {
+                    BackendMode::Normal => self.connect(c, mapper)?,
+                    BackendMode::Slow(runs) if self.delay_left.is_none() => {
+                        self.delay_left = Some(runs);
+                    }
+                    _ => {}
+                }
             }
             s if s == XenbusState::CLOSING
                 && self.state != XenbusState::CLOSING
@@ -330,6 +341,26 @@ impl Backend {
     fn fail(&mut self, c: &mut StoreClient, what: &str) -> Result<(), StoreError> {
         c.write(0, &format!("{}/error", self.backend_path), what.as_bytes())?;
         self.set_state(c, XenbusState::CLOSING)
+    }
+
+    /// One toolstack run passed: a slow backend whose frontend is ready connects once its
+    /// delay is used up.
+    pub fn tick(
+        &mut self,
+        c: &mut StoreClient,
+        mapper: &mut dyn GrantMapper,
+    ) -> Result<(), StoreError> {
+        match self.delay_left {
+            Some(0) => {
+                self.delay_left = None;
+                if self.state == XenbusState::INIT_WAIT {
+                    self.connect(c, mapper)?;
+                }
+            }
+            Some(n) => self.delay_left = Some(n - 1),
+            None => {}
+        }
+        Ok(())
     }
 
     /// Starts removal (`online = 0`, state `Closing`). Returns `true` when the frontend is

@@ -279,8 +279,8 @@ impl Toolstack {
             .get(&(dev.domid, dev.class.name().to_string(), dev.devid))
     }
 
-    /// Processes pending watch events: each backend reacts to its frontend. Returns how
-    /// many events were handled.
+    /// Processes pending watch events (each backend reacts to its frontend), then lets slow
+    /// backends' time pass by one run. Returns how many events were handled.
     pub fn run(&mut self) -> Result<usize, StoreError> {
         let mut handled = 0;
         loop {
@@ -307,6 +307,9 @@ impl Toolstack {
                     }
                 }
             }
+        }
+        for b in self.backends.values_mut() {
+            b.tick(&mut self.client, self.mapper.as_mut())?;
         }
         Ok(handled)
     }

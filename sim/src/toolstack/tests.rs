@@ -397,3 +397,26 @@ fn destroying_a_domain_removes_its_store_state() {
     let err = ts.client().introduce(11, 1, 1).unwrap_err();
     assert_eq!(err, StoreError::Errno(Errno::ENOENT));
 }
+
+#[test]
+fn slow_backend_connects_only_after_some_toolstack_runs() {
+    let st = store();
+    let (mut ts, mut g) = domain(&st, 12);
+    let dev = ts
+        .add_device(12, DeviceClass::Vkbd, 0, BackendMode::Slow(2))
+        .unwrap();
+    g.write(&st, "device/vkbd/0/page-ref", "9");
+    g.write(&st, "device/vkbd/0/event-channel", "4");
+    g.write(&st, "device/vkbd/0/state", "3");
+    ts.run().unwrap();
+    assert_eq!(ts.backend(&dev).unwrap().state, XenbusState::INIT_WAIT);
+    ts.run().unwrap();
+    assert_eq!(ts.backend(&dev).unwrap().state, XenbusState::INIT_WAIT);
+    ts.run().unwrap();
+    assert_eq!(ts.backend(&dev).unwrap().state, XenbusState::CONNECTED);
+    assert_eq!(
+        g.read(&st, "/local/domain/0/backend/vkbd/12/0/state")
+            .unwrap(),
+        "4"
+    );
+}
