@@ -6,6 +6,7 @@ Used by `cargo xtask verify`. Lines:
   log <text>                                   DbgPrintEx/DbgPrint text
   touch <name>                                 XenTouch calls answered by the xen.sys stand-in
   registry <ZwOpenKey|ZwCreateKey> <path>      keys the image opened or created
+  pnp <step> <result>                          the scripted PnP sequence (with --pnp)
   open-handles <n>                             registry handles still open at the end
 
 xenbus.sys and xenfilt.sys import XenTouch from xen.sys, which speakeasy does not model:
@@ -133,6 +134,94 @@ class Registry:
         return STATUS_SUCCESS
 
 
+DRIVER_EXTENSION = 0x30    # DRIVER_OBJECT.DriverExtension
+DRIVER_UNLOAD = 0x68       # DRIVER_OBJECT.DriverUnload
+MAJOR_FUNCTION = 0x70      # DRIVER_OBJECT.MajorFunction[28]
+ADD_DEVICE = 0x08          # DRIVER_EXTENSION.AddDevice
+DEVICE_EXTENSION = 0x40    # DEVICE_OBJECT.DeviceExtension
+STACK_SIZE = 0x4C          # DEVICE_OBJECT.StackSize
+IRP_SIZE = 0xD0
+STACK_LOCATION_SIZE = 0x48
+IRP_MJ_PNP = 0x1B
+IRP_MN_REMOVE_DEVICE = 0x02
+
+
+class Pnp:
+    """Drives AddDevice and an IRP_MN_REMOVE_DEVICE through the image, as the PnP manager
+    would, with a stand-in PDO below it; records what reaches the lower device."""
+
+    def __init__(self):
+        self.pdo = 0
+        self.attached = []
+        self.calls = []
+        self.detached = []
+        self.deleted = []
+
+    def attach(self, emu, argv):
+        source, target = argv
+        self.attached.append((source, target))
+        return self.pdo if target == self.pdo else 0
+
+    def call_driver(self, emu, argv):
+        device, irp = argv
+        location, = struct.unpack("<b", emu.mem_read(irp + 0x43, 1))
+        current, = struct.unpack("<Q", emu.mem_read(irp + 0xB8, 8))
+        self.calls.append((device, irp, location, current))
+        emu.mem_write(irp + 0x30, struct.pack("<I", STATUS_SUCCESS))
+        return STATUS_SUCCESS
+
+
+def give_drivers_an_extension():
+    """speakeasy's DRIVER_OBJECT has no DRIVER_EXTENSION (where AddDevice is registered):
+    allocate one, as the I/O manager does before DriverEntry."""
+    from speakeasy.windows import objman
+
+    original = objman.Driver.init_driver_object
+
+    def init_driver_object(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        extension = self.emu.mem_map(0x40, tag="xtask.driver_extension")
+        self.emu.mem_write(extension, struct.pack("<Q", self.address) + bytes(0x38))
+        self.object.DriverExtension = extension
+        self.emu.mem_write(self.address, self.get_bytes())
+
+    objman.Driver.init_driver_object = init_driver_object
+
+
+def run_pnp(se, emu, driver, pnp, out):
+    """AddDevice, then a REMOVE_DEVICE IRP, then DriverUnload; print one line per step."""
+    read_ptr = lambda address: struct.unpack("<Q", emu.mem_read(address, 8))[0]
+    extension = read_ptr(driver + DRIVER_EXTENSION)
+    add_device = read_ptr(extension + ADD_DEVICE) if extension else 0
+    dispatch = read_ptr(driver + MAJOR_FUNCTION + 8 * IRP_MJ_PNP)
+    unload = read_ptr(driver + DRIVER_UNLOAD)
+    out.append("pnp registered add_device=%d dispatch=%d unload=%d" % (bool(add_device), bool(dispatch), bool(unload)))
+    if not (add_device and dispatch):
+        return
+    pnp.pdo = emu.mem_map(0x200, tag="xtask.pdo")
+    emu.mem_write(pnp.pdo, bytes(0x200))
+    emu.mem_write(pnp.pdo + STACK_SIZE, bytes([1]))
+    se.call(add_device, [driver, pnp.pdo])
+    devices = [source for source, target in pnp.attached if target == pnp.pdo]
+    out.append("pnp add_device attached=%d" % len(devices))
+    if not devices:
+        return
+    fdo = devices[0]
+    # An IRP with two stack locations, positioned for the top driver (location 2).
+    irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")
+    emu.mem_write(irp, bytes(IRP_SIZE + 2 * STACK_LOCATION_SIZE))
+    top = irp + IRP_SIZE + STACK_LOCATION_SIZE
+    emu.mem_write(irp + 0x42, struct.pack("<bb", 2, 2))        # StackCount, CurrentLocation
+    emu.mem_write(irp + 0xB8, struct.pack("<Q", top))           # CurrentStackLocation
+    emu.mem_write(top, bytes([IRP_MJ_PNP, IRP_MN_REMOVE_DEVICE]))
+    se.call(dispatch, [fdo, irp])
+    lower_saw_top = any(c[1] == irp and c[3] == top + STACK_LOCATION_SIZE for c in pnp.calls)
+    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d" % (
+        len(pnp.calls), int(lower_saw_top), len(pnp.detached), int(fdo in pnp.deleted)))
+    if unload:
+        se.call(unload, [driver])
+
+
 def hook(se, name, argc, function):
     """Serve ntoskrnl!name with function(emu, argv) (argv has argc arguments)."""
     se.add_api_hook(lambda emu, api, orig, argv: function(emu, argv), "ntoskrnl", name, argc=argc)
@@ -143,6 +232,8 @@ def main():
     parser.add_argument("image")
     parser.add_argument("--xen-touch-status", type=lambda s: int(s, 0), default=None)
     parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("--pnp", action="store_true",
+                        help="run AddDevice, IRP_MN_REMOVE_DEVICE and DriverUnload after DriverEntry")
     args = parser.parse_args()
 
     logging.disable(logging.CRITICAL)
@@ -168,8 +259,23 @@ def main():
     hook(se, "DbgSetDebugPrintCallback", 2, lambda emu, argv: STATUS_SUCCESS)
     hook(se, "KeRegisterBugCheckCallback", 5, lambda emu, argv: 1)
     hook(se, "KeDeregisterBugCheckCallback", 1, lambda emu, argv: 1)
+    pnp = Pnp()
+    pnp_lines = []
+    if args.pnp:
+        give_drivers_an_extension()
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.attach(emu, argv), "ntoskrnl",
+                        "IoAttachDeviceToDeviceStack", argc=2)
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.call_driver(emu, argv), "ntoskrnl",
+                        "IofCallDriver", argc=2, call_conv=1)
+        hook(se, "IoDetachDevice", 1, lambda emu, argv: pnp.detached.append(argv[0]) or 0)
+        se.add_api_hook(lambda emu, api, orig, argv: (pnp.deleted.append(argv[0]), orig(argv))[1],
+                        "ntoskrnl", "IoDeleteDevice", argc=1)
     module = se.load_module(args.image)
-    se.run_module(module, all_entrypoints=True)
+    se.run_module(module, all_entrypoints=not args.pnp)
+    if args.pnp:
+        entry = next((e for e in se.get_report().get("entry_points", []) if e.get("ep_type") == "entry_point"), None)
+        if entry and int(entry.get("ret_val") or "0x1", 16) == 0 and not entry.get("error"):
+            run_pnp(se, se.emu, int(entry["ep_args"][0], 16), pnp, pnp_lines)
     report = se.get_report()
     for ep in report.get("entry_points", []):
         error = ep.get("error") or {}
@@ -185,6 +291,8 @@ def main():
     for call, path in registry.calls:
         print("registry %s %s" % (call, path))
     print("open-handles %d" % len(registry.handles))
+    for line in pnp_lines:
+        print(line)
     return 0
 
 

@@ -143,18 +143,65 @@ struct Emulation {
     touches: Vec<String>,
     keys: Vec<String>,
     open_handles: Option<usize>,
+    /// `pnp <step> key=value…` lines: step → the values.
+    pnp: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl Emulation {
     fn entry(&self, kind: &str) -> Option<&(String, Option<u32>, String)> {
         self.entries.iter().find(|e| e.0 == kind)
     }
+
+    /// A check that the PnP step `step` reported every `key=1` in `want`.
+    fn pnp_check(&self, name: &'static str, step: &str, want: &[&str], what: &str) -> Check {
+        let faults: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e.2 != "-")
+            .map(|e| format!("{} faulted: {}", e.0, e.2))
+            .collect();
+        match self.pnp.iter().find(|(s, _)| s == step) {
+            Some((_, values)) => {
+                let missing: Vec<&str> = want
+                    .iter()
+                    .copied()
+                    .filter(|key| !values.iter().any(|(k, v)| k == key && v == "1"))
+                    .collect();
+                let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let ok = missing.is_empty() && faults.is_empty();
+                let detail = if ok {
+                    format!("{what} ({})", shown.join(" "))
+                } else {
+                    format!(
+                        "expected {} = 1, got {}; {}",
+                        missing.join(", "),
+                        shown.join(" "),
+                        faults.join("; ")
+                    )
+                };
+                Check { name, ok, detail }
+            }
+            None => Check {
+                name,
+                ok: false,
+                detail: format!("step {step} did not run; {}", faults.join("; ")),
+            },
+        }
+    }
 }
 
-fn speakeasy(venv: &Path, image: &Path, touch_status: Option<u32>) -> Result<Emulation, String> {
+fn speakeasy(
+    venv: &Path,
+    image: &Path,
+    touch_status: Option<u32>,
+    pnp: bool,
+) -> Result<Emulation, String> {
     let script = env::root().join("xtask/py/speakeasy_run.py");
     let mut command = Command::new(venv.join("python"));
     command.arg(script).arg(image);
+    if pnp {
+        command.arg("--pnp");
+    }
     if let Some(status) = touch_status {
         command
             .arg("--xen-touch-status")
@@ -183,6 +230,14 @@ fn speakeasy(venv: &Path, image: &Path, touch_status: Option<u32>) -> Result<Emu
             emulation.touches.push(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("registry ") {
             emulation.keys.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("pnp ") {
+            let mut words = rest.split_whitespace();
+            let step = words.next().unwrap_or("").to_string();
+            let values = words
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            emulation.pnp.push((step, values));
         } else if let Some(rest) = line.strip_prefix("open-handles ") {
             emulation.open_handles = rest.trim().parse().ok();
         }
@@ -216,7 +271,7 @@ fn expect_entry(name: &'static str, run: &Emulation, kind: &str, status: u32) ->
 fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     if driver.export_driver {
-        match speakeasy(venv, image, None) {
+        match speakeasy(venv, image, None, false) {
             Ok(run) => {
                 checks.push(expect_entry(
                     "emulated-entry",
@@ -266,7 +321,7 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
         }
         return checks;
     }
-    match speakeasy(venv, image, Some(STATUS_SUCCESS)) {
+    match speakeasy(venv, image, Some(STATUS_SUCCESS), true) {
         Ok(run) => {
             let mut entry = expect_entry("emulated-entry", &run, "entry_point", STATUS_SUCCESS);
             if entry.ok && run.touches.is_empty() {
@@ -281,23 +336,24 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
                     .push_str(&format!(" after XenTouch({:?})", run.touches.join(",")));
             }
             checks.push(entry);
-            checks.push(match run.entry("driver_unload") {
-                Some((_, _, error)) if error == "-" => Check {
-                    name: "emulated-unload",
-                    ok: true,
-                    detail: "DriverUnload registered and ran".into(),
-                },
-                Some((_, _, error)) => Check {
-                    name: "emulated-unload",
-                    ok: false,
-                    detail: format!("DriverUnload faulted: {error}"),
-                },
-                None => Check {
-                    name: "emulated-unload",
-                    ok: false,
-                    detail: "no DriverUnload registered".into(),
-                },
-            });
+            checks.push(run.pnp_check(
+                "emulated-registration",
+                "registered",
+                &["add_device", "dispatch", "unload"],
+                "DriverEntry registered AddDevice, IRP_MJ_PNP dispatch and DriverUnload",
+            ));
+            checks.push(run.pnp_check(
+                "emulated-add-device",
+                "add_device",
+                &["attached"],
+                "AddDevice created a device and attached it above the PDO",
+            ));
+            checks.push(run.pnp_check(
+                "emulated-remove-device",
+                "remove",
+                &["passed_down", "skipped", "detached", "deleted"],
+                "IRP_MN_REMOVE_DEVICE went down with the stack location skipped, then detach and delete",
+            ));
         }
         Err(e) => checks.push(Check {
             name: "emulated-entry",
@@ -305,7 +361,7 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
             detail: e,
         }),
     }
-    match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED)) {
+    match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED), false) {
         Ok(run) => checks.push(expect_entry(
             "emulated-version-mismatch",
             &run,
