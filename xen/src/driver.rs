@@ -3,7 +3,6 @@
 //! the exports (and host tests) call.
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
 use core::ffi::{c_void, CStr};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -176,9 +175,22 @@ impl Logger for Xen<'_> {
     }
 
     fn dbg(&self, level: u32, args: fmt::Arguments<'_>) {
-        let mut line = String::from("xen|");
-        let _ = line.write_fmt(args);
-        self.os.debug_print_at(level, &line);
+        // No allocation: this runs at any IRQL (bug check, resume at HIGH_LEVEL).
+        let mut t = Truncating {
+            buf: [0; LOG_BUFFER_SIZE],
+            len: 0,
+        };
+        let _ = t.write_str("xen|");
+        let _ = t.write_fmt(args);
+        let bytes = t.buf.get(..t.len).unwrap_or(&[]);
+        let line = match core::str::from_utf8(bytes) {
+            Ok(l) => l,
+            // Truncation may split a UTF-8 sequence: keep the valid prefix.
+            Err(e) => {
+                core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("")
+            }
+        };
+        self.os.debug_print_at(level, line);
     }
 }
 
@@ -442,7 +454,12 @@ impl<'a> Xen<'a> {
                 *self.discovery.lock() = None;
             }
             Stage::Acpi => *self.acpi.lock() = None,
-            Stage::System => self.system.teardown(),
+            Stage::System => {
+                if let Some(memory_key) = self.keys.lock().memory {
+                    self.system.persist_registered(os, memory_key);
+                }
+                self.system.teardown();
+            }
             Stage::BugCheck => deregister(self.handles.lock().bug_check.take()),
             Stage::Module => {
                 deregister(self.handles.lock().image_load.take());
@@ -754,9 +771,7 @@ impl XenApi for Xen<'_> {
         self.system.vcpu_info(cpu)
     }
     fn system_processor_register_vcpu_info(&self, cpu: u32, force: bool) -> Result<(), NtStatus> {
-        let key = self.key(|k| k.memory)?;
-        self.system
-            .register_vcpu_info(self.os, self.hv, key, cpu, force, self)
+        self.system.register_vcpu_info(self.hv, cpu, force, self)
     }
     fn system_maximum_physical_address(&self) -> u64 {
         self.system.maximum_physical_address()

@@ -180,6 +180,14 @@ fn vcpu_info_registration_and_reuse_across_reload() {
         get(&m, &format!("{SERVICE_PATH}\\Memory"), "VCPU_INFO_1"),
     );
     assert!(matches!(pages_before.0, Some(RegValue::Binary(ref b)) if b.len() == 8));
+    match get(
+        &m,
+        &format!("{SERVICE_PATH}\\Memory"),
+        crate::system::VCPU_INFO_REGISTERED,
+    ) {
+        Some(RegValue::Binary(flags)) => assert_eq!(&flags[..3], &[1, 1, 0]),
+        other => panic!("registered flags not persisted: {other:?}"),
+    }
     xen.unload();
 
     // Reload in the same boot: same pages, no second registration (Xen would refuse it).

@@ -62,6 +62,7 @@ pub struct Processor {
 #[derive(Default)]
 struct State {
     processors: Vec<Processor>,
+    registered: Vec<bool>,
     register_vcpu_info: bool,
     pages: Vec<(usize, u64)>,
     maximum_physical_address: u64,
@@ -154,10 +155,10 @@ pub fn real_time_is_universal(value: Result<RegValue, NtStatus>) -> bool {
         || matches!(value, Ok(RegValue::Qword(v)) if v != 0)
 }
 
-fn registered_flags(os: &dyn Os, memory_key: KeyHandle) -> Vec<u8> {
+fn registered_flags(os: &dyn Os, memory_key: KeyHandle) -> Vec<bool> {
     match os.registry_query(memory_key, VCPU_INFO_REGISTERED) {
-        Ok(RegValue::Binary(b)) if b.len() == HVM_MAX_VCPUS => b,
-        _ => vec![0; HVM_MAX_VCPUS],
+        Ok(RegValue::Binary(b)) if b.len() == HVM_MAX_VCPUS => b.iter().map(|f| *f != 0).collect(),
+        _ => vec![false; HVM_MAX_VCPUS],
     }
 }
 
@@ -210,6 +211,7 @@ impl System {
         Self {
             state: SpinLock::new(State {
                 processors: Vec::new(),
+                registered: Vec::new(),
                 register_vcpu_info: false,
                 pages: Vec::new(),
                 maximum_physical_address: 0,
@@ -303,6 +305,11 @@ impl System {
         {
             let mut s = self.state.lock();
             s.processors = processors;
+            s.registered = if register_vcpu_info {
+                registered_flags(os, env.memory_key)
+            } else {
+                Vec::new()
+            };
             s.register_vcpu_info = register_vcpu_info;
             s.pages = pages;
             s.maximum_physical_address = maximum_physical_address;
@@ -312,15 +319,32 @@ impl System {
             for cpu in 0..active {
                 let mut result = Ok(());
                 os.run_on_processor(cpu, &mut || {
-                    result = self.register_vcpu_info(os, env.hv, env.memory_key, cpu, false, log);
+                    result = self.register_vcpu_info(env.hv, cpu, false, log);
                 })?;
                 if let Err(e) = result {
+                    self.persist_registered(os, env.memory_key);
                     self.teardown();
                     return Err(e);
                 }
             }
+            self.persist_registered(os, env.memory_key);
         }
         Ok(())
+    }
+
+    /// Record which vCPUs registered their `vcpu_info` in the volatile Memory key, so a
+    /// reload of xen.sys in this boot does not register them again (Xen refuses that).
+    /// Registry access needs PASSIVE_LEVEL: called from initialisation and unload only,
+    /// never from `register_vcpu_info` (which runs at DISPATCH or HIGH level).
+    pub fn persist_registered(&self, os: &dyn Os, memory_key: KeyHandle) {
+        let flags: Vec<u8> = {
+            let s = self.state.lock();
+            if !s.register_vcpu_info {
+                return;
+            }
+            s.registered.iter().map(|f| u8::from(*f)).collect()
+        };
+        let _ = os.registry_set(memory_key, VCPU_INFO_REGISTERED, &RegValue::Binary(flags));
     }
 
     /// `SystemTeardown`.
@@ -350,12 +374,10 @@ impl System {
 
     /// `SystemProcessorRegisterVcpuInfo`: register (or with `force` re-register, after
     /// resume) the CPU's `vcpu_info`; a no-op when registration is disabled. Must run on
-    /// that CPU.
+    /// that CPU; runs at any IRQL (no allocation, no registry access).
     pub fn register_vcpu_info(
         &self,
-        os: &dyn Os,
         hv: &dyn Hypercall,
-        memory_key: KeyHandle,
         cpu: u32,
         force: bool,
         log: &dyn Logger,
@@ -374,18 +396,22 @@ impl System {
                 p.vcpu_id,
             )
         };
-        let mut flags = registered_flags(os, memory_key);
-        let registered = flags.get(cpu as usize).is_some_and(|f| *f != 0);
+        let registered = self
+            .state
+            .lock()
+            .registered
+            .get(cpu as usize)
+            .copied()
+            .unwrap_or(false);
         if !registered || force {
             crate::vcpu::register_vcpu_info(hv, vcpu_id, slot.pfn as usize, slot.offset)?;
             log.printf(
                 LOG_LEVEL_INFO,
                 format_args!("XEN: REGISTER vcpu_info[{cpu}]\n"),
             );
-            if let Some(f) = flags.get_mut(cpu as usize) {
-                *f = 1;
+            if let Some(f) = self.state.lock().registered.get_mut(cpu as usize) {
+                *f = true;
             }
-            os.registry_set(memory_key, VCPU_INFO_REGISTERED, &RegValue::Binary(flags))?;
         }
         let address = (slot.pfn << 12) + u64::from(slot.offset);
         log.printf(
