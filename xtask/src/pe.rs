@@ -216,11 +216,14 @@ pub enum Defect {
     Checksum,
     /// One byte of code changed after signing (checksum kept correct).
     Tampered,
+    /// The export `XenTouch` renamed `XenTouci` (export drivers only; checksum kept correct).
+    RenamedExport,
 }
 
 impl Defect {
     /// Every defect.
-    pub const ALL: [Defect; 5] = [
+    pub const ALL: [Defect; 6] = [
+        Defect::RenamedExport,
         Defect::Subsystem,
         Defect::NoNx,
         Defect::UserModeImport,
@@ -236,6 +239,7 @@ impl Defect {
             Defect::UserModeImport => "imports",
             Defect::Checksum => "checksum",
             Defect::Tampered => "signature",
+            Defect::RenamedExport => "exports",
         }
     }
 
@@ -247,6 +251,15 @@ impl Defect {
             Defect::UserModeImport => "user-mode-import",
             Defect::Checksum => "checksum",
             Defect::Tampered => "tampered",
+            Defect::RenamedExport => "renamed-export",
+        }
+    }
+
+    /// Whether the defect can be made in `driver`'s image.
+    pub const fn applies_to(self, driver: &Driver) -> bool {
+        match self {
+            Defect::RenamedExport => driver.export_driver,
+            _ => true,
         }
     }
 
@@ -278,6 +291,14 @@ impl Defect {
                     u32::from_le_bytes(data[offset..offset + 4].try_into().map_err(|_| "short")?);
                 data[offset..offset + 4].copy_from_slice(&old.wrapping_add(1).to_le_bytes());
                 return Ok(());
+            }
+            Defect::RenamedExport => {
+                let needle = b"XenTouch\0";
+                let at = data
+                    .windows(needle.len())
+                    .position(|w| w == needle)
+                    .ok_or("no XenTouch export name")?;
+                data[at..at + needle.len()].copy_from_slice(b"XenTouci\0");
             }
             Defect::Tampered => {
                 let file = PeFile64::parse(&data[..]).map_err(|e| e.to_string())?;
