@@ -23,6 +23,8 @@ pub struct Xs<'a> {
     ring: SharedMemory,
     port: u32,
     sequence: u32,
+    /// Watch events seen while waiting for replies, not yet handed out.
+    events: Vec<usize>,
 }
 
 impl<'a> Xs<'a> {
@@ -42,6 +44,7 @@ impl<'a> Xs<'a> {
             ring,
             port: port as u32,
             sequence: 0,
+            events: Vec::new(),
         })
     }
 
@@ -59,9 +62,10 @@ impl<'a> Xs<'a> {
         for _ in 0..POLLS {
             let hv = self.env.hv();
             let port = self.port;
-            self.client.poll(&self.ring, &mut || {
+            let outcome = self.client.poll(&self.ring, &mut || {
                 let _ = xen::event_channel::send(hv, port);
             });
+            self.events.extend(outcome.events);
             if let Some(reply) = self.client.take(id) {
                 return reply.map_err(|s| format!("request failed: {s:#x}"));
             }
@@ -70,15 +74,16 @@ impl<'a> Xs<'a> {
         Err(format!("no reply to {kind:?} after {POLLS} polls"))
     }
 
-    /// Poll once and return the watch events seen.
+    /// Poll once and return the watch events seen since the last call (including those
+    /// that arrived while a request was waiting for its reply).
     pub fn poll_events(&mut self) -> Vec<usize> {
         let hv = self.env.hv();
         let port = self.port;
-        self.client
-            .poll(&self.ring, &mut || {
-                let _ = xen::event_channel::send(hv, port);
-            })
-            .events
+        let outcome = self.client.poll(&self.ring, &mut || {
+            let _ = xen::event_channel::send(hv, port);
+        });
+        self.events.extend(outcome.events);
+        core::mem::take(&mut self.events)
     }
 
     /// XS_READ as text.
@@ -130,7 +135,13 @@ impl<'a> Xs<'a> {
 
     /// Ask the dom0 helper to run `command` and wait for its answer.
     pub fn dom0_start(&mut self, command: &str) -> Result<u32, String> {
-        self.sequence += 1;
+        // Sequence numbers continue from the last reply, so an old answer never matches.
+        let last = self
+            .read("data/rig/reply")
+            .ok()
+            .and_then(|reply| reply.split(' ').next().and_then(|n| n.parse::<u32>().ok()))
+            .unwrap_or(0);
+        self.sequence = self.sequence.max(last) + 1;
         let sequence = self.sequence;
         self.write(0, "data/rig/request", &format!("{sequence} {command}"))?;
         Ok(sequence)

@@ -116,7 +116,20 @@ pub struct Platform {
     log: Vec<u8>,
     log_lines: Vec<String>,
     debug_port: Vec<u8>,
+    /// PCI configuration mechanism #1: the last value written to 0xCF8.
+    pci_address: u32,
+    /// ATA drive/head register (0x1F6 / 0x176) per channel: bit 4 selects the slave.
+    ata_select: [u8; 2],
 }
+
+/// PCI configuration address port (mechanism #1).
+pub const PCI_CONFIG_ADDRESS: u16 = 0xCF8;
+/// PCI configuration data port (mechanism #1).
+pub const PCI_CONFIG_DATA: u16 = 0xCFC;
+/// ATA command block bases of the primary and secondary channels.
+pub const ATA_CHANNEL_BASES: [u16; 2] = [0x1F0, 0x170];
+/// ATA status with a drive attached and idle: DRDY | DSC.
+pub const ATA_STATUS_READY: u8 = 0x50;
 
 impl Default for Platform {
     fn default() -> Self {
@@ -178,6 +191,8 @@ impl Platform {
             log: Vec::new(),
             log_lines: Vec::new(),
             debug_port: Vec::new(),
+            pci_address: 0,
+            ata_select: [0; 2],
         }
     }
 
@@ -266,8 +281,80 @@ impl Platform {
         });
     }
 
+    /// A dword of the configuration space of the device at `slot` (function 0, bus 0):
+    /// identity, class and subsystem; other registers read as zero. Absent slots read as
+    /// all ones, as on real hardware.
+    pub fn pci_config_read(&self, slot: u8, function: u8, register: u8) -> u32 {
+        let device = self.devices.iter().find(|d| {
+            d.slot == slot
+                && !matches!(
+                    d.kind,
+                    DeviceKind::IdeDisk { .. } | DeviceKind::IdeCdrom { .. }
+                )
+        });
+        let Some(d) = device.filter(|_| function == 0) else {
+            return 0xFFFF_FFFF;
+        };
+        match register & 0xFC {
+            0x00 => u32::from(d.vendor) | (u32::from(d.device) << 16),
+            0x08 => {
+                u32::from(d.revision)
+                    | (u32::from(d.class.2) << 8)
+                    | (u32::from(d.class.1) << 16)
+                    | (u32::from(d.class.0) << 24)
+            }
+            0x2C => u32::from(d.subsystem.0) | (u32::from(d.subsystem.1) << 16),
+            _ => 0,
+        }
+    }
+
+    /// ATA status of the selected drive on `channel`: ready when a disk or CD-ROM is
+    /// attached there, 0 when the position is empty (QEMU's answer for a missing drive).
+    pub fn ata_status(&self, channel: u8) -> u8 {
+        let slave = self
+            .ata_select
+            .get(usize::from(channel))
+            .is_some_and(|s| s & 0x10 != 0);
+        let position = u8::from(slave);
+        let present = self.devices.iter().any(|d| {
+            matches!(d.kind, DeviceKind::IdeDisk { channel: c, position: p } | DeviceKind::IdeCdrom { channel: c, position: p }
+                if c == channel && p == position)
+        });
+        if present {
+            ATA_STATUS_READY
+        } else {
+            0
+        }
+    }
+
+    fn ata_channel(port: u16, register: u16) -> Option<u8> {
+        ATA_CHANNEL_BASES
+            .iter()
+            .position(|base| port == base + register)
+            .map(|c| c as u8)
+    }
+
     /// A port read.
     pub fn port_read(&mut self, port: u16, width: PortWidth) -> u32 {
+        if port == PCI_CONFIG_ADDRESS && width == PortWidth::Dword {
+            return self.pci_address;
+        }
+        if port == PCI_CONFIG_DATA && width == PortWidth::Dword {
+            let a = self.pci_address;
+            let enabled = a & 0x8000_0000 != 0;
+            let bus = (a >> 16) & 0xFF;
+            if !enabled || bus != 0 {
+                return 0xFFFF_FFFF;
+            }
+            return self.pci_config_read(
+                ((a >> 11) & 0x1F) as u8,
+                ((a >> 8) & 0x7) as u8,
+                (a & 0xFC) as u8,
+            );
+        }
+        if let (Some(channel), PortWidth::Byte) = (Self::ata_channel(port, 7), width) {
+            return u32::from(self.ata_status(channel));
+        }
         match (port, width) {
             (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Word) => {
                 if self.blacklisted {
@@ -287,6 +374,16 @@ impl Platform {
 
     /// A port write.
     pub fn port_write(&mut self, port: u16, width: PortWidth, value: u32) {
+        if port == PCI_CONFIG_ADDRESS && width == PortWidth::Dword {
+            self.pci_address = value;
+            return;
+        }
+        if let (Some(channel), PortWidth::Byte) = (Self::ata_channel(port, 6), width) {
+            if let Some(select) = self.ata_select.get_mut(usize::from(channel)) {
+                *select = value as u8;
+            }
+            return;
+        }
         match (port, width) {
             (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Word) => self.unplug(value as u16),
             (XEN_PLATFORM_IOPORT_MAGIC, PortWidth::Byte) => self.flags = value as u8,
@@ -386,6 +483,57 @@ mod tests {
             count(&p, |k| *k == DeviceKind::IdeController),
             1,
             "the controller stays"
+        );
+    }
+}
+
+#[cfg(test)]
+mod config_space_tests {
+    use super::*;
+
+    fn config(p: &mut Platform, slot: u32, register: u32) -> u32 {
+        p.port_write(
+            PCI_CONFIG_ADDRESS,
+            PortWidth::Dword,
+            0x8000_0000 | (slot << 11) | register,
+        );
+        p.port_read(PCI_CONFIG_DATA, PortWidth::Dword)
+    }
+
+    #[test]
+    fn pci_config_space_and_ata_status_follow_the_unplug() {
+        let mut p = Platform::new();
+        assert_eq!(
+            config(&mut p, 2, 0),
+            0x0001_5853,
+            "platform device in slot 2"
+        );
+        assert_eq!(config(&mut p, 3, 8) >> 24, 0x02, "NIC class");
+        assert_eq!(config(&mut p, 30, 0), 0xFFFF_FFFF, "empty slot");
+        p.port_write(0x1F6, PortWidth::Byte, 0xA0);
+        assert_eq!(
+            p.port_read(0x1F7, PortWidth::Byte),
+            u32::from(ATA_STATUS_READY)
+        );
+        p.port_write(0x176, PortWidth::Byte, 0xB0);
+        assert_eq!(p.port_read(0x177, PortWidth::Byte), 0, "no secondary slave");
+        p.port_write(
+            XEN_PLATFORM_IOPORT_MAGIC,
+            PortWidth::Word,
+            u32::from((UnplugFlags::IDE_SCSI_DISKS | UnplugFlags::ALL_NICS).bits()),
+        );
+        assert_eq!(config(&mut p, 3, 0), 0xFFFF_FFFF, "NIC gone from the bus");
+        p.port_write(0x1F6, PortWidth::Byte, 0xA0);
+        assert_eq!(
+            p.port_read(0x1F7, PortWidth::Byte),
+            0,
+            "primary master gone"
+        );
+        p.port_write(0x176, PortWidth::Byte, 0xA0);
+        assert_eq!(
+            p.port_read(0x177, PortWidth::Byte),
+            u32::from(ATA_STATUS_READY),
+            "CD-ROM stays"
         );
     }
 }
