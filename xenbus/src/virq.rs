@@ -41,6 +41,7 @@ pub struct Virqs<'a> {
     binder: &'a dyn VirqBinder,
     debug: Option<usize>,
     watchdog: Option<Watchdog>,
+    stopped: core::sync::atomic::AtomicBool,
 }
 
 /// What a VIRQ event asks the FDO to do.
@@ -77,6 +78,7 @@ impl<'a> Virqs<'a> {
             binder,
             debug,
             watchdog: None,
+            stopped: core::sync::atomic::AtomicBool::new(false),
         };
         if let Some(seconds) = seconds {
             let seconds = seconds.max(WATCHDOG_MINIMUM_SECONDS);
@@ -138,6 +140,9 @@ impl<'a> Virqs<'a> {
 
     /// The channel `channel` fired on processor `cpu`.
     pub fn event(&self, channel: usize, cpu: u32) -> VirqAction {
+        if self.stopped.load(Ordering::Acquire) {
+            return VirqAction::Ignored;
+        }
         if self.debug == Some(channel) {
             return VirqAction::DumpDebug;
         }
@@ -145,6 +150,19 @@ impl<'a> Virqs<'a> {
             Some(w) if w.channels.get(cpu as usize) == Some(&channel) => {
                 VirqAction::Tick(self.tick(w, cpu))
             }
+            _ => VirqAction::Ignored,
+        }
+    }
+
+    /// A VIRQ fired on processor `cpu` (what the EVTCHN callbacks of
+    /// [`EvtchnVirqBinder`] report).
+    pub fn fired(&self, virq: Virq, cpu: u32) -> VirqAction {
+        if self.stopped.load(Ordering::Acquire) {
+            return VirqAction::Ignored;
+        }
+        match (virq, &self.watchdog) {
+            (Virq::DEBUG, _) if cpu == 0 && self.debug.is_some() => VirqAction::DumpDebug,
+            (Virq::TIMER, Some(w)) => VirqAction::Tick(self.tick(w, cpu)),
             _ => VirqAction::Ignored,
         }
     }
@@ -169,15 +187,71 @@ impl<'a> Virqs<'a> {
         all_progressing
     }
 
-    /// Teardown: stop the periodic timers and the watchdog, close every channel.
-    pub fn stop(mut self) {
-        if let Some(w) = self.watchdog.take() {
-            self.stop_timers(&w);
+    /// Teardown: stop the periodic timers and the watchdog, close every channel; events
+    /// arriving afterwards are ignored. Runs once.
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(w) = &self.watchdog {
+            self.stop_timers(w);
             self.api.system_stop_watchdog();
         }
-        if let Some(c) = self.debug.take() {
+        if let Some(c) = self.debug {
             self.binder.close(c);
         }
+    }
+}
+
+/// Where VIRQ events go once EVTCHN delivers them.
+pub trait VirqHandler: Send + Sync {
+    /// `virq` fired on processor `cpu`.
+    fn fired(&self, virq: Virq, cpu: u32);
+}
+
+struct VirqEvent {
+    handler: &'static dyn VirqHandler,
+    virq: Virq,
+    cpu: u32,
+}
+
+impl crate::evtchn::EvtchnCallback for VirqEvent {
+    fn call(&self) -> bool {
+        self.handler.fired(self.virq, self.cpu);
+        true
+    }
+}
+
+/// VIRQ channels opened with this driver's EVTCHN (`Open(EVTCHN_VIRQ, .., Cpu)`), each
+/// reporting to `handler`. EVTCHN refuses CPUs other than 0 without per-CPU upcalls.
+pub struct EvtchnVirqBinder {
+    evtchn: &'static crate::evtchn::Evtchn,
+    handler: &'static dyn VirqHandler,
+}
+
+impl EvtchnVirqBinder {
+    /// A binder over `evtchn` reporting to `handler`.
+    pub fn new(evtchn: &'static crate::evtchn::Evtchn, handler: &'static dyn VirqHandler) -> Self {
+        Self { evtchn, handler }
+    }
+}
+
+impl VirqBinder for EvtchnVirqBinder {
+    fn bind(&self, virq: Virq, cpu: u32) -> Result<usize, NtStatus> {
+        let handle = self.evtchn.open(
+            crate::evtchn::Kind::Virq { index: virq.0, cpu },
+            false,
+            alloc::sync::Arc::new(VirqEvent {
+                handler: self.handler,
+                virq,
+                cpu,
+            }),
+        )?;
+        let _ = self.evtchn.unmask(handle, false, true);
+        Ok(handle)
+    }
+    fn close(&self, channel: usize) {
+        self.evtchn.close(channel);
     }
 }
 
@@ -302,5 +376,113 @@ mod tests {
         assert_eq!(v.event(t0, 0), VirqAction::Tick(true));
         v.stop();
         x.unload();
+    }
+
+    /// The FDO's VIRQ handler: the Virqs (once started) and what they asked for.
+    #[derive(Default)]
+    struct Handler {
+        virqs: Mutex<Option<&'static Virqs<'static>>>,
+        actions: Mutex<Vec<(u32, VirqAction)>>,
+    }
+    impl VirqHandler for Handler {
+        fn fired(&self, virq: Virq, cpu: u32) {
+            let v = *self.virqs.lock().unwrap();
+            if let Some(v) = v {
+                let a = v.fired(virq, cpu);
+                self.actions.lock().unwrap().push((cpu, a));
+            }
+        }
+    }
+
+    fn evtchn_rig(upcall_vector: Option<u8>) -> (crate::sim::Sim, &'static crate::evtchn::Evtchn) {
+        use crate::evtchn::Evtchn;
+        use crate::shared_info::SharedInfo;
+        // Per-CPU upcalls need registered vcpu_info areas (default only above 32 CPUs).
+        let m: &'static xen_sim::machine::Machine =
+            Box::leak(Box::new(crate::unplug::tests::machine()));
+        if upcall_vector.is_some() {
+            crate::unplug::tests::set(
+                m,
+                r"SYSTEM\CurrentControlSet\Services\XEN\Parameters",
+                "RegisterVcpuInfo",
+                common::os::RegValue::Dword(1),
+            );
+        }
+        let xen: &'static xen::driver::Xen<'static> =
+            Box::leak(Box::new(crate::unplug::tests::xen(m)));
+        let s = crate::sim::Sim { m, xen };
+        let si: &'static SharedInfo = Box::leak(Box::new(SharedInfo::new(s.xen, &*s.m.guest)));
+        si.acquire().unwrap();
+        let e: &'static Evtchn = Box::leak(Box::new(Evtchn::new(s.xen, &*s.m.guest, si)));
+        s.m.hv
+            .set_upcall_handler(Some(std::sync::Arc::new(move |vcpu| {
+                e.interrupt(vcpu);
+            })));
+        e.enable_interrupts(upcall_vector, 28);
+        (s, e)
+    }
+
+    #[test]
+    fn watchdog_over_evtchn_fed_by_the_simulated_periodic_timers() {
+        let (s, e) = evtchn_rig(Some(0xF3));
+        let handler: &'static Handler = Box::leak(Box::default());
+        let binder: &'static EvtchnVirqBinder =
+            Box::leak(Box::new(EvtchnVirqBinder::new(e, handler)));
+        let v: &'static Virqs<'static> =
+            Box::leak(Box::new(Virqs::start(s.xen, binder, 2, Some(10))));
+        *handler.virqs.lock().unwrap() = Some(v);
+        assert_eq!(v.watchdog_seconds(), Some(10));
+        assert_eq!(e.open_channels(), 3);
+        // 5 s periods: both CPUs' VIRQ_TIMERs arrive through EVTCHN and pat the watchdog.
+        for _ in 0..6 {
+            s.m.hv.advance_time(5_000_000_000);
+            s.m.hv.deliver_upcalls();
+        }
+        let ticks: Vec<(u32, VirqAction)> = handler.actions.lock().unwrap().clone();
+        assert!(
+            ticks.iter().any(|(c, _)| *c == 0) && ticks.iter().any(|(c, _)| *c == 1),
+            "{ticks:?}"
+        );
+        assert!(ticks.iter().any(|(_, a)| *a == VirqAction::Tick(true)));
+        assert_eq!(s.m.hv.shutdown_state().reason, None, "30 s without firing");
+        // VIRQ_DEBUG raised by the toolstack on CPU 0 asks for the debug dump.
+        s.m.hv.raise_virq(0, Virq::DEBUG);
+        s.m.hv.deliver_upcalls();
+        assert!(handler
+            .actions
+            .lock()
+            .unwrap()
+            .contains(&(0, VirqAction::DumpDebug)));
+        // CPU 1 stops taking interrupts: its ticks stop, the pats stop, the watchdog fires.
+        s.m.hv.set_interrupts_enabled(1, false);
+        for _ in 0..5 {
+            s.m.hv.advance_time(5_000_000_000);
+            s.m.hv.deliver_upcalls();
+        }
+        assert_eq!(
+            s.m.hv.shutdown_state().reason,
+            Some(ShutdownReason::WATCHDOG)
+        );
+        v.stop();
+        v.stop();
+        assert_eq!(e.open_channels(), 0);
+        assert_eq!(v.fired(Virq::TIMER, 0), VirqAction::Ignored);
+    }
+
+    #[test]
+    fn without_per_cpu_upcalls_evtchn_refuses_cpu1_and_the_watchdog_stays_off() {
+        let (s, e) = evtchn_rig(None);
+        let handler: &'static Handler = Box::leak(Box::default());
+        let binder: &'static EvtchnVirqBinder =
+            Box::leak(Box::new(EvtchnVirqBinder::new(e, handler)));
+        let v = Virqs::start(s.xen, binder, 2, Some(10));
+        assert_eq!(v.watchdog_seconds(), None);
+        assert_eq!(
+            e.open_channels(),
+            1,
+            "VIRQ_DEBUG only; CPU 0's timer channel closed again"
+        );
+        v.stop();
+        assert_eq!(e.open_channels(), 0);
     }
 }
