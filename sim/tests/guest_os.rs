@@ -137,3 +137,49 @@ fn physical_reads_cover_ram_and_firmware() {
     );
     assert_eq!(g.physical_memory_ranges()[0].length, 4096 * 4096);
 }
+
+#[test]
+fn captured_processors_take_no_interrupts_until_released() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use xen_include::xen::hvm::hvm_op::XenHvmParam;
+    use xen_include::xen::hvm::params::HvmParam;
+    use xen_include::xen::xen::{DomId, HypercallCode};
+    let m = Machine::new();
+    let irqs = Arc::new(AtomicU32::new(0));
+    {
+        let (irqs, hv) = (irqs.clone(), m.hv.clone());
+        m.hv.set_upcall_handler(Some(Arc::new(move |v| {
+            irqs.fetch_add(1, Ordering::SeqCst);
+            // Acknowledge by clearing the legacy upcall flag in shared info.
+            let si = hv.shared_info_ptr();
+            // SAFETY: shared info is a live machine frame; byte 0 of vcpu_info[v] is the flag.
+            unsafe { si.add(v as usize * 64).write_volatile(0) };
+        })));
+    }
+    let mut p = XenHvmParam {
+        domid: DomId::SELF,
+        index: HvmParam::CALLBACK_IRQ,
+        value: 28,
+        ..Default::default()
+    };
+    let r = common::hypercall::Hypercall::hypercall(
+        &*m.hv,
+        HypercallCode::HVM_OP.0,
+        [0, &mut p as *mut _ as usize, 0, 0, 0],
+    );
+    assert_eq!(r, 0);
+    let store = m.store();
+    let mut seen_inside = None;
+    m.guest
+        .capture_processors(
+            &mut || {
+                m.hv.backend_send(0, store.backend_port).unwrap();
+                seen_inside = Some(irqs.load(Ordering::SeqCst));
+            },
+            &mut || {},
+        )
+        .unwrap();
+    assert_eq!(seen_inside, Some(0), "no interrupt while captured");
+    assert_eq!(irqs.load(Ordering::SeqCst), 1, "delivered on release");
+}

@@ -410,8 +410,18 @@ impl Os for WindowsGuest {
         at_dispatch_level: &mut dyn FnMut(),
     ) -> Result<(), NtStatus> {
         // One host thread stands for the captured machine: nothing else runs guest code
-        // while a test drives the suspend.
+        // while a test drives the suspend. Interrupts are off on every vCPU during the
+        // HIGH_LEVEL phase (as SyncDisableInterrupts leaves them) and back on before the
+        // DISPATCH_LEVEL phase; anything that became pending meanwhile is delivered then,
+        // if it still has a route.
+        let vcpus = self.hv.vcpu_count();
+        for v in 0..vcpus {
+            self.hv.set_interrupts_enabled(v, false);
+        }
         at_high_level();
+        for v in 0..vcpus {
+            self.hv.set_interrupts_enabled(v, true);
+        }
         at_dispatch_level();
         Ok(())
     }
