@@ -52,11 +52,13 @@ impl<'a> ConsoleProvider<'a> {
         let (ring, channel) = self.setup.open()?;
         self.console.connect(ring, channel)
     }
-    /// The LATE resume callback: re-open the channel and re-attach while in use.
+    /// The LATE resume callback: close the stale channel, re-open it and re-attach while
+    /// in use.
     pub fn resume_late(&self) -> Result<(), NtStatus> {
         if self.references.get() == 0 {
             return Ok(());
         }
+        self.console.disconnect();
         self.attach()
     }
 }
@@ -163,6 +165,98 @@ unsafe extern "C" fn wakeup_remove(interface: PInterface, wakeup: *mut ConsoleWa
     // SAFETY: C caller passes the interface it obtained from us.
     if let Some(p) = unsafe { provider(interface) } {
         let _ = p.console.wakeup_remove(wakeup as usize);
+    }
+}
+
+/// Console events delivered by EVTCHN: the FDO's console callback sets the wakeups.
+pub trait ConsoleEvents: Send + Sync {
+    /// An event arrived on the console channel.
+    fn event(&self);
+}
+
+struct ConsoleEvent(&'static dyn ConsoleEvents);
+
+impl crate::evtchn::EvtchnCallback for ConsoleEvent {
+    fn call(&self) -> bool {
+        self.0.event();
+        true
+    }
+}
+
+/// The console channel as EVTCHN provides it: FIXED on `HVM_PARAM_CONSOLE_EVTCHN`.
+pub struct EvtchnConsoleChannel {
+    evtchn: &'static crate::evtchn::Evtchn,
+    handle: crate::evtchn::ChannelHandle,
+}
+
+impl ConsoleChannel for EvtchnConsoleChannel {
+    fn notify(&self) {
+        self.evtchn.send(self.handle);
+    }
+}
+
+impl Drop for EvtchnConsoleChannel {
+    fn drop(&mut self) {
+        // FIXED: no hypercall, the port stays with the toolstack.
+        self.evtchn.close(self.handle);
+    }
+}
+
+/// The FDO's console wiring: the ring frame from grant entry 0 (GNTTAB
+/// `QueryReference(XENBUS_GNTTAB_CONSOLE_REFERENCE)`), mapped through the Os edge, and a
+/// FIXED channel on `HVM_PARAM_CONSOLE_EVTCHN` whose events go to `events`.
+pub struct XenConsoleSetup {
+    api: &'static dyn xen_include::api::XenApi,
+    os: &'static dyn common::os::Os,
+    gnttab: &'static crate::gnttab::Gnttab,
+    evtchn: &'static crate::evtchn::Evtchn,
+    events: &'static dyn ConsoleEvents,
+}
+
+impl XenConsoleSetup {
+    /// Wiring over this driver's GNTTAB and EVTCHN.
+    pub fn new(
+        api: &'static dyn xen_include::api::XenApi,
+        os: &'static dyn common::os::Os,
+        gnttab: &'static crate::gnttab::Gnttab,
+        evtchn: &'static crate::evtchn::Evtchn,
+        events: &'static dyn ConsoleEvents,
+    ) -> Self {
+        Self {
+            api,
+            os,
+            gnttab,
+            evtchn,
+            events,
+        }
+    }
+}
+
+impl ConsoleSetup for XenConsoleSetup {
+    fn open(&self) -> Result<(SharedMemory, Arc<dyn ConsoleChannel>), NtStatus> {
+        use xen_include::status::STATUS_UNSUCCESSFUL;
+        use xen_include::xen::grant_table::GNTTAB_RESERVED_CONSOLE;
+        use xen_include::xen::hvm::params::HvmParam;
+        let (pfn, _) = self.gnttab.query_reference(GNTTAB_RESERVED_CONSOLE)?;
+        let ring = crate::shared::map_pfn(self.os, pfn).ok_or(STATUS_UNSUCCESSFUL)?;
+        let port = self.api.hvm_get_param(HvmParam::CONSOLE_EVTCHN.0)?;
+        let port = u32::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(STATUS_UNSUCCESSFUL)?;
+        let handle = self.evtchn.open(
+            crate::evtchn::Kind::Fixed { port },
+            false,
+            Arc::new(ConsoleEvent(self.events)),
+        )?;
+        let _ = self.evtchn.unmask(handle, false, true);
+        Ok((
+            ring,
+            Arc::new(EvtchnConsoleChannel {
+                evtchn: self.evtchn,
+                handle,
+            }),
+        ))
     }
 }
 
@@ -379,6 +473,93 @@ mod tests {
             let i = &mut t as *mut _ as PInterface;
             assert_eq!((t.console_acquire.unwrap())(i), STATUS_NOT_FOUND);
             assert_eq!(p.references(), 0);
+        }
+    }
+
+    /// The FDO's console callback: wakeups of the (late-bound) provider.
+    #[derive(Default)]
+    struct Fdo {
+        provider: Mutex<Option<&'static ConsoleProvider<'static>>>,
+    }
+    impl ConsoleEvents for Fdo {
+        fn event(&self) {
+            let p = *self.provider.lock().unwrap();
+            if let Some(p) = p {
+                p.console().event();
+            }
+        }
+    }
+
+    #[test]
+    fn console_over_gnttab_and_evtchn_wakes_on_backend_events_and_survives_resume() {
+        use crate::evtchn::Evtchn;
+        use crate::gnttab::Gnttab;
+        use crate::shared_info::SharedInfo;
+        let sim: &'static Sim = Box::leak(Box::new(Sim::new(1)));
+        let m = sim.m;
+        let si: &'static SharedInfo = Box::leak(Box::new(SharedInfo::new(sim.xen, &*m.guest)));
+        si.acquire().unwrap();
+        let e: &'static Evtchn = Box::leak(Box::new(Evtchn::new(sim.xen, &*m.guest, si)));
+        m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+            e.interrupt(vcpu);
+        })));
+        e.enable_interrupts(None, 28);
+        let g: &'static Gnttab = Box::leak(Box::new(Gnttab::new(sim.xen, &*m.guest)));
+        g.acquire().unwrap();
+        let fdo: &'static Fdo = Box::leak(Box::default());
+        let setup: &'static XenConsoleSetup = Box::leak(Box::new(XenConsoleSetup::new(
+            sim.xen, &*m.guest, g, e, fdo,
+        )));
+        let events: &'static Events = Box::leak(Box::default());
+        let p: &'static ConsoleProvider<'static> = Box::leak(Box::new(ConsoleProvider::new(
+            Console::new(sim.xen, events),
+            setup,
+        )));
+        *fdo.provider.lock().unwrap() = Some(p);
+        let mut t = ConsoleInterfaceV1::EMPTY;
+        let ch = m.console();
+        let backend = Backend(crate::shared::map_pfn(&*m.guest, ch.gfn).unwrap());
+        unsafe {
+            assert_eq!(
+                get_interface(p, 1, &mut t as *mut _ as *mut c_void, 96),
+                STATUS_SUCCESS
+            );
+            let i = &mut t as *mut _ as PInterface;
+            assert_eq!((t.console_acquire.unwrap())(i), STATUS_SUCCESS);
+            let mut w: *mut ConsoleWakeup = core::ptr::null_mut();
+            assert_eq!(
+                (t.console_wakeup_add.unwrap())(i, 0x7000 as *mut KEvent, &mut w),
+                STATUS_SUCCESS
+            );
+            // xenconsoled types and kicks the channel: the wakeup is set, the data readable.
+            backend.feed_in(b"ls\r");
+            m.hv.backend_send(0, ch.backend_port).unwrap();
+            m.hv.deliver_upcalls();
+            assert_eq!(*events.0.lock().unwrap(), vec![0x7000]);
+            let mut buf = [0u8; 8];
+            assert_eq!((t.console_read.unwrap())(i, buf.as_mut_ptr().cast(), 8), 3);
+            assert_eq!(&buf[..3], b"ls\r");
+            m.hv.backend_take_pending(0);
+            let msg = b"ok";
+            assert_eq!(
+                (t.console_write.unwrap())(i, msg.as_ptr() as *mut c_char, 2),
+                2
+            );
+            assert!(m.hv.backend_take_pending(0).contains(&ch.backend_port));
+            assert_eq!(backend.drain_out(), b"ok");
+            // Re-attach (the LATE resume path): the old FIXED channel is closed, a new one
+            // opened on the same port, and everything still works.
+            assert_eq!(e.open_channels(), 1);
+            p.resume_late().unwrap();
+            assert_eq!(e.open_channels(), 1);
+            assert_eq!(
+                (t.console_write.unwrap())(i, msg.as_ptr() as *mut c_char, 2),
+                2
+            );
+            assert_eq!(backend.drain_out(), b"ok");
+            (t.console_wakeup_remove.unwrap())(i, w);
+            (t.console_release.unwrap())(i);
+            assert_eq!(e.open_channels(), 0);
         }
     }
 }
