@@ -13,7 +13,7 @@ use support::realxs::{self, RealDaemon};
 
 const CASES: &str = include_str!("support/cases.xs");
 /// Random request sequences (fixed seeds) compared in addition to the scripted cases.
-const RANDOM_CASES: u64 = 40;
+const RANDOM_CASES: u64 = 60;
 
 #[test]
 fn simulator_matches_real_xenstored() {
@@ -30,6 +30,16 @@ fn simulator_matches_real_xenstored() {
         .unwrap_or(RANDOM_CASES);
     for seed in 1..=random {
         cases.push(harness::random_case(seed, 60));
+    }
+    // The same kind of sequences under tight quotas (nodes, watches, transactions, node
+    // size, permissions), so that quota accounting is compared too.
+    for seed in 1..=random / 2 {
+        let mut c = harness::random_case(10_000 + seed, 60);
+        c.name = format!("{} with tight quotas", c.name);
+        c.args = ["-E", "9", "-W", "3", "-t", "1", "-S", "120", "-A", "2"]
+            .map(String::from)
+            .to_vec();
+        cases.push(c);
     }
     if let Ok(probe) = std::env::var("XSCONF_PROBE") {
         // Debug aid: a random case cut after N steps, then extra script lines.

@@ -750,17 +750,21 @@ impl Xenstored {
         }
     }
 
-    /// `domain_nbentry()`: nodes owned by the connection's domain, counting uncommitted
-    /// changes of the current transaction and request; 0 for privileged connections.
+    /// `domain_entry()`: nodes owned by the connection's domain as the quota check sees
+    /// them — outside a transaction including this request's changes so far, inside one
+    /// only the committed count (transaction changes are checked at commit); 0 for
+    /// privileged connections.
     fn nbentry(&self, ctx: Ctx) -> i64 {
         if !self.is_unprivileged(ctx.conn) {
             return 0;
         }
         let id = self.conn_id(ctx.conn).unwrap_or(DOM0);
-        let tx = self
-            .tx_ref(ctx)
-            .map_or(0, |t| Self::delta_in(&t.changed_domains, id));
-        (self.committed_nodes(id) + tx + Self::delta_in(&self.acc_list, id)).max(0)
+        let pending = if ctx.tx.is_some() {
+            0
+        } else {
+            Self::delta_in(&self.acc_list, id)
+        };
+        (self.committed_nodes(id) + pending).max(0)
     }
 
     fn nbentry_change(&mut self, ctx: Ctx, owner: u32, delta: i64) -> Result<(), Errno> {
