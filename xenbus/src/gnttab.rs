@@ -437,6 +437,8 @@ impl Gnttab {
                 }
             }
         }
+        // The allocator may hand frames back in any order: sort before checking the run.
+        pages.sort_unstable_by_key(|(p, _)| p.pfn);
         let contiguous = pages
             .windows(2)
             .all(|w| matches!(w, [(a, _), (b, _)] if b.pfn == a.pfn + 1));

@@ -51,6 +51,8 @@ pub const HEADER_SIZE: usize = 16;
 pub const POLL_PERIOD_100NS: u64 = 5 * 10_000_000;
 /// Longest value `Printf` may write (the formatted text must fit 1024 bytes with its NUL).
 pub const PRINTF_MAX: usize = 1023;
+/// Grant reference of the store ring (`XENBUS_GNTTAB_STORE_REFERENCE`).
+pub const STORE_REFERENCE: u32 = 1;
 /// Length of a watch token `TOK|XXXXXXXXXXXXXXXX|XXXX` (x86_64).
 pub const TOKEN_LENGTH: usize = 4 + 16 + 1 + 4;
 
@@ -764,7 +766,7 @@ impl StoreClient {
 
 /// The store event channel as the client needs it (EVTCHN Send/GetCount/Wait on the
 /// channel opened from `HVM_PARAM_STORE_EVTCHN`).
-pub trait StoreChannel: Sync {
+pub trait StoreChannel: Send + Sync {
     /// Notify xenstored.
     fn notify(&self);
     /// Events received on the channel so far.
@@ -836,6 +838,30 @@ impl StoreChannel for EvtchnStoreChannel {
     }
 }
 
+impl<T: StoreChannel + ?Sized> StoreChannel for &'static T {
+    fn notify(&self) {
+        (**self).notify()
+    }
+    fn count(&self) -> u32 {
+        (**self).count()
+    }
+    fn wait(&self, count: u32, timeout_100ns: u64) -> NtStatus {
+        (**self).wait(count, timeout_100ns)
+    }
+}
+
+impl<T: StoreChannel + ?Sized> StoreChannel for alloc::sync::Arc<T> {
+    fn notify(&self) {
+        (**self).notify()
+    }
+    fn count(&self) -> u32 {
+        (**self).count()
+    }
+    fn wait(&self, count: u32, timeout_100ns: u64) -> NtStatus {
+        (**self).wait(count, timeout_100ns)
+    }
+}
+
 /// Ring positions seen by the watchdog.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingSnapshot {
@@ -847,7 +873,7 @@ pub struct RingSnapshot {
 
 struct Connection {
     ring: SharedMemory,
-    channel: &'static dyn StoreChannel,
+    channel: alloc::sync::Arc<dyn StoreChannel>,
 }
 
 struct State {
@@ -883,9 +909,24 @@ impl Store {
     }
 
     /// Attach the ring page and event channel (Acquire / after resume), then poll once.
-    pub fn connect(&self, ring: SharedMemory, channel: &'static dyn StoreChannel) {
+    pub fn connect(&self, ring: SharedMemory, channel: alloc::sync::Arc<dyn StoreChannel>) {
         self.state.lock().connection = Some(Connection { ring, channel });
         self.poll();
+    }
+
+    /// First Acquire (spec §5.10): the ring page is the frame of grant entry 1
+    /// (`XENBUS_GNTTAB_STORE_REFERENCE`, written by the toolstack), the channel is the
+    /// FIXED store channel; both are attached and polled once.
+    pub fn acquire(
+        &'static self,
+        gnttab: &crate::gnttab::Gnttab,
+        evtchn: &'static crate::evtchn::Evtchn,
+    ) -> Result<alloc::sync::Arc<EvtchnStoreChannel>, NtStatus> {
+        let (frame, _) = gnttab.query_reference(STORE_REFERENCE)?;
+        let ring = crate::shared::map_pfn(self.os, frame).ok_or(STATUS_UNSUCCESSFUL)?;
+        let channel = alloc::sync::Arc::new(EvtchnStoreChannel::open(self.api, evtchn, self)?);
+        self.connect(ring, channel.clone());
+        Ok(channel)
     }
 
     /// Detach the ring (Release); outstanding requests fail.
@@ -906,7 +947,7 @@ impl Store {
         } = s;
         match connection {
             Some(c) => {
-                let channel = c.channel;
+                let channel = &c.channel;
                 client.poll(&c.ring, &mut || channel.notify())
             }
             None => PollOutcome::default(),
@@ -940,7 +981,7 @@ impl Store {
     ) -> Result<Response, NtStatus> {
         let (req_id, channel, mut count, outcome) = {
             let mut s = self.state.lock();
-            let Some(channel) = s.connection.as_ref().map(|c| c.channel) else {
+            let Some(channel) = s.connection.as_ref().map(|c| c.channel.clone()) else {
                 return Err(STATUS_UNSUCCESSFUL);
             };
             let tx_id = s.client.tx_id(transaction)?;
@@ -1147,7 +1188,7 @@ impl Store {
 
     /// LATE suspend callback: reset the stream, re-attach (the channel was re-opened by
     /// the caller) and signal every watch event so owners re-add their watches.
-    pub fn resume_late(&self, ring: SharedMemory, channel: &'static dyn StoreChannel) {
+    pub fn resume_late(&self, ring: SharedMemory, channel: alloc::sync::Arc<dyn StoreChannel>) {
         let events = {
             let mut s = self.state.lock();
             s.connection = Some(Connection { ring, channel });

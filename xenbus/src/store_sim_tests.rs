@@ -50,7 +50,7 @@ fn world() -> &'static World {
     let store = leak(Store::new(s.xen, &*s.m.guest, 0x4242_0001));
     let channel = leak(EvtchnStoreChannel::open(s.xen, evtchn, store).unwrap());
     let ring = crate::shared::map_pfn(&*s.m.guest, s.m.layout().store_gfn).unwrap();
-    store.connect(ring, channel);
+    store.connect(ring, Arc::new(channel));
     leak(World {
         s,
         si,
@@ -172,7 +172,7 @@ fn a_watch_fires_then_a_suspend_resume_leaves_everything_working() {
                     let new = leak(EvtchnStoreChannel::open(api, e, st).unwrap());
                     *c = Some(new);
                     let ring = crate::shared::map_pfn(guest, gfn).unwrap();
-                    st.resume_late(ring, new);
+                    st.resume_late(ring, Arc::new(new));
                 }),
             ),
         ),

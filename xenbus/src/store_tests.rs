@@ -6,7 +6,7 @@ use crate::shared::OwnedPage;
 use crate::testing::{TestApi, TestOs};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use xen_include::status::*;
 
 /// One message the server received.
@@ -269,7 +269,7 @@ fn rig_at(chunk: usize, start_index: u32) -> Rig {
     let api = TestApi::leak();
     let os = TestOs::leak(1);
     let store = Store::new(api, os, 0x1234_5678);
-    store.connect(page.view(), channel);
+    store.connect(page.view(), Arc::new(channel));
     Rig {
         page,
         api,
@@ -460,7 +460,7 @@ fn a_suspend_invalidates_transactions_without_a_round_trip() {
     let r = rig();
     let t = r.store.transaction_start().unwrap();
     r.store.suspend_early();
-    r.store.resume_late(r.page.view(), r.channel);
+    r.store.resume_late(r.page.view(), Arc::new(r.channel));
     let before = r.server().seen.len();
     assert_eq!(r.store.read(Some(t), None, b"a"), Err(STATUS_UNSUCCESSFUL));
     assert_eq!(
@@ -514,7 +514,7 @@ fn watch_tokens_fire_set_events_and_resume_leaves_them_inactive() {
     r.store.suspend_early();
     r.server().stalled = true;
     r.server().stalled = false;
-    r.store.resume_late(r.page.view(), r.channel);
+    r.store.resume_late(r.page.view(), Arc::new(r.channel));
     assert_eq!(r.os.sets(ev), 3, "every watch event set at resume");
     r.store.write(None, None, b"control/shutdown", b"").unwrap();
     assert_eq!(r.os.sets(ev), 3, "inactive watch not signalled");
@@ -639,7 +639,7 @@ fn corrupted_indices_fail_requests_until_resume() {
     // The toolstack repairs the ring; resume clears the fault.
     ring.store_u32(RSP_PROD, cons).unwrap();
     r.store.suspend_early();
-    r.store.resume_late(r.page.view(), r.channel);
+    r.store.resume_late(r.page.view(), Arc::new(r.channel));
     assert_eq!(r.store.read(None, None, b"k").unwrap(), b"v");
     // Request ring: consumer ahead of producer.
     let prod = ring.load_u32(REQ_PROD).unwrap();
