@@ -786,4 +786,76 @@ mod tests {
         assert!(capacity <= 500);
         c.destroy().unwrap();
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Get(u32),
+            Put(u32, usize),
+            Monitor,
+            Flush,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u32..3).prop_map(Op::Get),
+                4 => (0u32..3, any::<usize>()).prop_map(|(c, i)| Op::Put(c, i)),
+                1 => Just(Op::Monitor),
+                1 => Just(Op::Flush),
+            ]
+        }
+
+        proptest! {
+            /// Against a model: handed-out objects are distinct and never exceed the cap,
+            /// books balance after every step, and everything is destructed at the end.
+            #[test]
+            fn random_get_put_monitor_sequences(
+                size in 1u32..3000, reservation in 0u32..40, extra in 0u32..60,
+                ops in proptest::collection::vec(op(), 1..300),
+            ) {
+                let cap = reservation + extra;
+                let c = Cache::new(
+                    CacheParams { size, reservation, cap },
+                    3,
+                    Client::default(),
+                    Mem::default(),
+                ).unwrap();
+                let mut out: Vec<usize> = Vec::new();
+                for o in ops {
+                    match o {
+                        Op::Get(cpu) => {
+                            if let Some(x) = c.get(cpu, cpu == 1) {
+                                prop_assert!(!out.contains(&x));
+                                out.push(x);
+                            } else {
+                                prop_assert!(cap != 0 && out.len() as u32 >= cap - c.magazine_objects() as u32);
+                            }
+                        }
+                        Op::Put(cpu, i) if !out.is_empty() => {
+                            let x = out.swap_remove(i % out.len());
+                            prop_assert_eq!(c.put(cpu, x, false), Ok(()));
+                        }
+                        Op::Put(..) => {}
+                        Op::Monitor => c.monitor().unwrap(),
+                        Op::Flush => c.flush_magazines(),
+                    }
+                    let (_, capacity, allocated) = c.stats();
+                    prop_assert!(cap == 0 || capacity <= cap);
+                    prop_assert_eq!(allocated as usize, out.len() + c.magazine_objects());
+                }
+                for x in out.drain(..) {
+                    c.put(0, x, false).unwrap();
+                }
+                c.destroy().unwrap();
+                prop_assert_eq!(
+                    c.client().ctors.load(Ordering::SeqCst),
+                    c.client().dtors.load(Ordering::SeqCst)
+                );
+                prop_assert_eq!(c.memory.live.load(Ordering::SeqCst), 0);
+            }
+        }
+    }
 }

@@ -487,4 +487,47 @@ pub(crate) mod tests {
         assert_eq!(c.log(&long), 1800);
         assert_eq!(be.drain_out(), b"\r\n".repeat(900));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever xenconsoled writes into the indices, the guest never panics, never
+            /// copies more than the caller's buffer or the ring holds, moves its own index
+            /// only by what it copied, and refuses (0) whenever the indices are impossible.
+            #[test]
+            fn any_indices_are_survived(
+                in_cons in any::<u32>(), in_delta in prop_oneof![0u32..=1100, any::<u32>()],
+                out_cons in any::<u32>(), out_delta in prop_oneof![0u32..=2100, any::<u32>()],
+                read_len in 0usize..3000, write_len in 0usize..5000,
+            ) {
+                let (_api, c, be, _notes, _) = setup(0);
+                let ring = &be.0;
+                ring.store_u32(IN_CONS, in_cons).unwrap();
+                ring.store_u32(IN_PROD, in_cons.wrapping_add(in_delta)).unwrap();
+                ring.store_u32(OUT_CONS, out_cons).unwrap();
+                ring.store_u32(OUT_PROD, out_cons.wrapping_add(out_delta)).unwrap();
+                let mut buf = vec![0u8; read_len];
+                let n = c.read(&mut buf);
+                if in_delta as usize > XENCONS_IN_SIZE {
+                    prop_assert_eq!(n, 0);
+                } else {
+                    prop_assert_eq!(n, read_len.min(in_delta as usize));
+                }
+                prop_assert_eq!(ring.load_u32(IN_CONS).unwrap(), in_cons.wrapping_add(n as u32));
+                let data = vec![0x5Au8; write_len];
+                let w = c.write(&data);
+                if out_delta as usize > XENCONS_OUT_SIZE {
+                    prop_assert_eq!(w, 0);
+                } else {
+                    prop_assert_eq!(w, write_len.min(XENCONS_OUT_SIZE - out_delta as usize));
+                }
+                prop_assert_eq!(
+                    ring.load_u32(OUT_PROD).unwrap(),
+                    out_cons.wrapping_add(out_delta).wrapping_add(w as u32)
+                );
+            }
+        }
+    }
 }
