@@ -1022,6 +1022,12 @@ pub fn random_case(seed: u64, steps: usize) -> Case {
                 open_tx.remove(conn);
                 format!("{conn} RESET_WATCHES \"\"")
             }
+            15 if next(4) == 0 => {
+                // Domain 2 goes away (its nodes with it) and a new domain 2 is introduced.
+                open_tx.remove("G2");
+                started.remove("G2");
+                "G2 detach\nA RELEASE \"2\\0\"\nA INTRODUCE \"2\\04661\\04\\0\"".to_string()
+            }
             _ => format!(
                 "{conn} WRITE{tx} \"{path}/{}\\0{value}\"",
                 ["a", "b"][next(2) as usize]
