@@ -1243,3 +1243,16 @@ G1 ring
 A RELEASE "1\0"
 A INTRODUCE "1\04660\03\0"
 G1 ring
+
+case permission ids at the edges of the integer range
+A WRITE "/pe\0"
+A SET_PERMS "/pe\0n0\0r-1\0b4294967295\0w32752\0"
+A GET_PERMS "/pe\0"
+A SET_PERMS "/pe\0n0\0r99999999999\0"
+A GET_PERMS "/pe\0"
+A SET_PERMS "/pe\0n0\0r 7\0"
+A SET_PERMS "/pe\0n0\0r+7\0"
+A GET_PERMS "/pe\0"
+A SET_PERMS "/pe\0n-1\0"
+A SET_PERMS "/pe\0b0\0"
+A GET_PERMS "/pe\0"
