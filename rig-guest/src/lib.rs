@@ -11,6 +11,7 @@ use core::fmt::Write;
 use common::hypercall::Hypercall;
 use xenbus::shared::SharedMemory;
 
+mod balloon;
 mod scenarios;
 pub mod xs;
 

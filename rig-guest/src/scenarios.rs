@@ -24,6 +24,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("grant-table", grant_table),
     ("evtchn", evtchn),
     ("unplug", unplug),
+    ("balloon", crate::balloon::balloon),
 ];
 
 /// Scratch pages: 0 = shared_info, 1 = grant table frame 0, 2 = the granted page.

@@ -14,8 +14,12 @@
 
 use alloc::vec::Vec;
 
+use core::fmt::Write;
+
 use common::sync::SpinLock;
-use xen_include::api::{XenApi, PAGE_ORDER_4K};
+use xen_include::api::{
+    LogLevel, XenApi, LOG_LEVEL_ERROR, LOG_LEVEL_INFO, LOG_LEVEL_WARNING, PAGE_ORDER_4K,
+};
 use xen_include::status::{NtStatus, STATUS_NO_MEMORY, STATUS_RETRY, STATUS_UNSUCCESSFUL};
 
 use crate::fdo::start_option;
@@ -31,6 +35,37 @@ pub const RETRY_SECONDS: u32 = 1;
 pub const STARTUP_WARN_SECONDS: u64 = 10;
 /// Start-up wait: bug-check after this many seconds.
 pub const STARTUP_BUGCHECK_SECONDS: u64 = 1200;
+
+/// xen.sys as the balloon needs it: the two reservation ops (4 KiB extents) and the log.
+/// Every `XenApi` is one; the real-Xen rig guest implements it over raw hypercalls.
+pub trait BalloonXen: Sync {
+    /// `XENMEM_decrease_reservation`; how many frames Xen took (in order).
+    fn decrease_reservation(&self, pfns: &mut [usize]) -> Result<u32, NtStatus>;
+    /// `XENMEM_populate_physmap`; how many frames were populated (in order).
+    fn populate_physmap(&self, pfns: &mut [usize]) -> Result<u32, NtStatus>;
+    /// Log a line.
+    fn log(&self, level: LogLevel, text: &str);
+}
+
+impl<T: XenApi + ?Sized> BalloonXen for T {
+    fn decrease_reservation(&self, pfns: &mut [usize]) -> Result<u32, NtStatus> {
+        self.memory_decrease_reservation(PAGE_ORDER_4K, pfns)
+    }
+    fn populate_physmap(&self, pfns: &mut [usize]) -> Result<u32, NtStatus> {
+        self.memory_populate_physmap(PAGE_ORDER_4K, pfns)
+    }
+    fn log(&self, level: LogLevel, text: &str) {
+        XenApi::log(self, level, text)
+    }
+}
+
+fn log(api: &dyn BalloonXen, level: LogLevel, args: core::fmt::Arguments<'_>) {
+    let mut line = crate::log::Line::new();
+    let _ = line.write_str("XENBUS|BALLOON: ");
+    let _ = line.write_fmt(args);
+    let _ = line.write_str("\n");
+    api.log(level, line.as_str());
+}
 
 /// The kernel's page allocator as the balloon needs it.
 pub trait BalloonMemory: Sync {
@@ -132,7 +167,7 @@ struct State {
 
 /// The balloon.
 pub struct Balloon<'a> {
-    api: &'a dyn XenApi,
+    api: &'a dyn BalloonXen,
     memory: &'a dyn BalloonMemory,
     batch: usize,
     state: SpinLock<State>,
@@ -140,12 +175,16 @@ pub struct Balloon<'a> {
 
 impl<'a> Balloon<'a> {
     /// An empty balloon with the standard batch size.
-    pub fn new(api: &'a dyn XenApi, memory: &'a dyn BalloonMemory) -> Self {
+    pub fn new(api: &'a dyn BalloonXen, memory: &'a dyn BalloonMemory) -> Self {
         Self::with_batch(api, memory, BATCH_PAGES)
     }
 
     /// An empty balloon with batches of `batch` frames (tests use small batches).
-    pub fn with_batch(api: &'a dyn XenApi, memory: &'a dyn BalloonMemory, batch: usize) -> Self {
+    pub fn with_batch(
+        api: &'a dyn BalloonXen,
+        memory: &'a dyn BalloonMemory,
+        batch: usize,
+    ) -> Self {
         Self {
             api,
             memory,
@@ -195,9 +234,10 @@ impl<'a> Balloon<'a> {
     pub fn check_release(&self) -> Result<(), NtStatus> {
         let size = self.size();
         if size != 0 {
-            error!(
+            log(
                 self.api,
-                "BALLOON: released while still inflated ({} pages)", size
+                LOG_LEVEL_ERROR,
+                format_args!("released while still inflated ({} pages)", size),
             );
             return Err(STATUS_UNSUCCESSFUL);
         }
@@ -208,7 +248,11 @@ impl<'a> Balloon<'a> {
     /// when progress stalled (slow or short allocation, frames Xen kept): call again later.
     pub fn adjust(&self, size: u64) -> Result<(), NtStatus> {
         let current = self.size();
-        info!(self.api, "BALLOON: {} -> {} pages", current, size);
+        log(
+            self.api,
+            LOG_LEVEL_INFO,
+            format_args!("{current} -> {size} pages"),
+        );
         if size > current {
             self.inflate(size - current)
         } else if size < current {
@@ -230,7 +274,11 @@ impl<'a> Balloon<'a> {
             .map_err(|_| STATUS_NO_MEMORY)?;
         while requested > 0 {
             if self.memory.low_memory() {
-                warning!(self.api, "BALLOON: low memory, inflation refused");
+                log(
+                    self.api,
+                    LOG_LEVEL_WARNING,
+                    format_args!("low memory, inflation refused"),
+                );
                 return Err(STATUS_NO_MEMORY);
             }
             let want = (requested as usize).min(self.batch);
@@ -250,16 +298,13 @@ impl<'a> Balloon<'a> {
             let done = if frames.is_empty() {
                 0
             } else {
-                match self
-                    .api
-                    .memory_decrease_reservation(PAGE_ORDER_4K, &mut frames)
-                {
+                match self.api.decrease_reservation(&mut frames) {
                     Ok(n) => (n as usize).min(got),
                     Err(e) => {
-                        warning!(
+                        log(
                             self.api,
-                            "BALLOON: decrease_reservation failed ({:#010x})",
-                            e as u32
+                            LOG_LEVEL_WARNING,
+                            format_args!("decrease_reservation failed ({:#010x})", e as u32),
                         );
                         0
                     }
@@ -281,13 +326,13 @@ impl<'a> Balloon<'a> {
             }
             requested -= done as u64;
             if got < want || done < got || slow {
-                info!(
+                log(
                     self.api,
-                    "BALLOON: inflation stalled (allocated {}/{}, given {}, {} x100ns)",
-                    got,
-                    want,
-                    done,
-                    elapsed
+                    LOG_LEVEL_INFO,
+                    format_args!(
+                        "inflation stalled (allocated {}/{}, given {}, {} x100ns)",
+                        got, want, done, elapsed
+                    ),
                 );
                 return Err(STATUS_RETRY);
             }
@@ -326,13 +371,13 @@ impl<'a> Balloon<'a> {
             }
             frames.clear();
             frames.extend(pfns.iter().map(|p| *p as usize));
-            let done = match self.api.memory_populate_physmap(PAGE_ORDER_4K, &mut frames) {
+            let done = match self.api.populate_physmap(&mut frames) {
                 Ok(n) => (n as usize).min(pfns.len()),
                 Err(e) => {
-                    warning!(
+                    log(
                         self.api,
-                        "BALLOON: populate_physmap failed ({:#010x})",
-                        e as u32
+                        LOG_LEVEL_WARNING,
+                        format_args!("populate_physmap failed ({:#010x})", e as u32),
                     );
                     0
                 }
