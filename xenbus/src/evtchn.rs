@@ -10,7 +10,8 @@
 //!   it only to keep the memory alive).
 //! * `Trigger` queues the channel on its CPU and delivers there (`Os::run_on_processor`,
 //!   or directly when already on that CPU) instead of queueing an asynchronous DPC.
-//! * Only the 2-level ABI is implemented; `UseEvtchnFifoAbi` falls back to it.
+//! * The ABI is the 2-level one of SHARED_INFO until [`Evtchn::use_fifo`] switches to the
+//!   FIFO ABI (`UseEvtchnFifoAbi`); a failed FIFO acquire falls back to 2-level.
 #![forbid(unsafe_code)]
 
 use alloc::collections::BTreeMap;
@@ -27,6 +28,7 @@ use xen_include::status::{
 };
 use xen_include::xen::hvm::params::HvmParam;
 
+use crate::evtchn_fifo::Fifo;
 use crate::shared_info::SharedInfo;
 
 /// What a channel is bound to.
@@ -129,6 +131,7 @@ pub struct Evtchn {
     os: &'static dyn Os,
     shared_info: &'static SharedInfo,
     state: SpinLock<State>,
+    fifo: SpinLock<Option<Arc<Fifo>>>,
 }
 
 impl Evtchn {
@@ -149,6 +152,96 @@ impl Evtchn {
                 queues: (0..cpus).map(|_| Vec::new()).collect(),
                 upcall: (0..cpus).map(|_| false).collect(),
             }),
+            fifo: SpinLock::new(None),
+        }
+    }
+
+    /// Select the ABI (Acquire, and again after every resume): FIFO when `enable` and its
+    /// acquire succeeds, else 2-level. Returns true when FIFO is in use.
+    pub fn use_fifo(&self, enable: bool) -> bool {
+        if let Some(old) = self.fifo.lock().take() {
+            old.release();
+        }
+        if !enable {
+            return false;
+        }
+        match Fifo::acquire(self.api, self.os, self.shared_info) {
+            Ok(f) => {
+                *self.fifo.lock() = Some(Arc::new(f));
+                true
+            }
+            Err(e) => {
+                warning!(
+                    self.api,
+                    "EVTCHN: FIFO ABI unavailable ({e:08X}), using 2-level"
+                );
+                false
+            }
+        }
+    }
+
+    /// After a resume the new host starts in the 2-level ABI: forget the FIFO pages
+    /// (no reset: Xen already dropped them) and select again.
+    pub fn resume_abi(&self, enable_fifo: bool) -> bool {
+        if let Some(old) = self.fifo.lock().take() {
+            old.forget();
+        }
+        self.use_fifo(enable_fifo)
+    }
+
+    /// True while the FIFO ABI is in use.
+    pub fn fifo_active(&self) -> bool {
+        self.fifo.lock().is_some()
+    }
+
+    fn abi(&self) -> Option<Arc<Fifo>> {
+        self.fifo.lock().clone()
+    }
+
+    /// Mask a port in the current ABI.
+    pub fn abi_mask(&self, port: u32) {
+        match self.abi() {
+            Some(f) => f.mask(port),
+            None => self.shared_info.evtchn_mask(port),
+        }
+    }
+
+    /// Ack a port in the current ABI.
+    pub fn abi_ack(&self, port: u32) {
+        match self.abi() {
+            Some(f) => f.ack(port),
+            None => self.shared_info.evtchn_ack(port),
+        }
+    }
+
+    /// Unmask a port in the current ABI; true when it is pending.
+    pub fn abi_unmask(&self, port: u32) -> bool {
+        match self.abi() {
+            Some(f) => f.unmask(port),
+            None => self.shared_info.evtchn_unmask(port),
+        }
+    }
+
+    /// True when a port is masked in the current ABI.
+    pub fn abi_is_masked(&self, port: u32) -> bool {
+        match self.abi() {
+            Some(f) => f.is_masked(port),
+            None => self.shared_info.evtchn_is_masked(port),
+        }
+    }
+
+    /// True when a port is pending in the current ABI.
+    pub fn abi_is_pending(&self, port: u32) -> bool {
+        match self.abi() {
+            Some(f) => f.is_pending(port),
+            None => self.shared_info.evtchn_is_pending(port),
+        }
+    }
+
+    fn abi_poll(&self, cpu: u32, event: &mut dyn FnMut(u32) -> bool) -> bool {
+        match self.abi() {
+            Some(f) => f.poll(cpu, event),
+            None => self.shared_info.evtchn_poll(cpu, event),
         }
     }
 
@@ -251,6 +344,12 @@ impl Evtchn {
                 (self.api.event_channel_bind_virq(index, vcpu)?, cpu)
             }
         };
+        if let Some(f) = self.abi() {
+            if let Err(e) = f.port_enable(port) {
+                self.close_port(kind, port);
+                return Err(e);
+            }
+        }
         let auto_mask = auto_mask && !matches!(kind, Kind::Virq { .. });
         let channel = Arc::new(Channel {
             kind,
@@ -325,20 +424,20 @@ impl Evtchn {
             return false;
         }
         let port = c.port();
-        if !self.shared_info.evtchn_unmask(port) {
+        if !self.abi_unmask(port) {
             return false;
         }
         if in_callback || force || self.os.current_processor() != c.cpu() {
-            self.shared_info.evtchn_mask(port);
+            self.abi_mask(port);
             if let Err(e) = self.api.event_channel_unmask(port) {
                 warning!(self.api, "EVTCHN: EVTCHNOP_unmask({port}) failed ({e:08X})");
             }
             return false;
         }
         if c.auto_mask {
-            self.shared_info.evtchn_mask(port);
+            self.abi_mask(port);
         }
-        self.shared_info.evtchn_ack(port);
+        self.abi_ack(port);
         true
     }
 
@@ -386,9 +485,9 @@ impl Evtchn {
             }
             let port = c.port();
             if c.auto_mask {
-                self.shared_info.evtchn_mask(port);
+                self.abi_mask(port);
             }
-            self.shared_info.evtchn_ack(port);
+            self.abi_ack(port);
             fence(Ordering::SeqCst);
             c.count.fetch_add(1, Ordering::AcqRel);
             done |= c.callback.call();
@@ -401,7 +500,7 @@ impl Evtchn {
     pub fn interrupt(&self, cpu: u32) -> bool {
         let mut done = false;
         while self.shared_info.upcall_pending(cpu) {
-            self.shared_info.evtchn_poll(cpu, &mut |port| {
+            self.abi_poll(cpu, &mut |port| {
                 let mut s = self.state.lock();
                 let Some(c) = s.ports.get(&port).cloned() else {
                     return false;
@@ -486,7 +585,7 @@ impl Evtchn {
         };
         let (c, was_active) = channel;
         if was_active {
-            self.shared_info.evtchn_mask(c.port());
+            self.abi_mask(c.port());
             self.close_port(c.kind, c.port());
         }
     }

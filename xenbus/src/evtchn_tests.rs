@@ -53,7 +53,7 @@ impl Rig {
             .backend_bind_interdomain(0, self.s.m.hv.domid(), port)
             .unwrap();
         // Opening leaves the port masked (SHARED_INFO masked everything): unmask it.
-        let _ = self.e.shared_info.evtchn_unmask(port);
+        let _ = self.e.abi_unmask(port);
         (h, dom0)
     }
     fn closes(&self) -> u64 {
@@ -262,4 +262,165 @@ fn two_cpus_deliver_while_channels_open_and_close() {
     assert!(r.e.channel(h).unwrap().count() >= 1);
     r.e.close(h);
     assert_eq!(r.e.open_channels(), 0);
+}
+
+mod fifo {
+    use super::*;
+    use xen_include::xen::errno::Errno;
+    use xen_include::xen::hvm::params::HvmParam;
+    use xen_sim::hv::HypercallFault;
+
+    fn fifo_rig() -> Rig {
+        let r = rig();
+        assert!(r.e.use_fifo(true));
+        assert!(r.s.m.hv.evtchn_fifo_active());
+        r
+    }
+
+    #[test]
+    fn delivery_unmask_and_close_work_in_the_fifo_abi() {
+        let r = fifo_rig();
+        let cb = counter();
+        let h =
+            r.e.open(Kind::Unbound { remote_domain: 0 }, true, cb.clone())
+                .unwrap();
+        let port = r.e.channel(h).unwrap().port();
+        assert!(r.e.abi_is_masked(port), "new event words start MASKED");
+        let dom0 =
+            r.s.m
+                .hv
+                .backend_bind_interdomain(0, r.s.m.hv.domid(), port)
+                .unwrap();
+        r.e.abi_ack(port);
+        assert!(!r.e.abi_unmask(port));
+        r.s.m.hv.backend_send(0, dom0).unwrap();
+        assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+        assert!(r.e.abi_is_masked(port), "auto-masked");
+        assert!(!r.e.abi_is_pending(port), "acked");
+        r.s.m.hv.backend_send(0, dom0).unwrap();
+        assert!(r.e.unmask(h, false, false), "pending, on the bound CPU");
+        r.s.m.hv.backend_send(0, dom0).unwrap();
+        assert!(!r.e.unmask(h, false, true));
+        assert_eq!(cb.0.load(Ordering::SeqCst), 2, "forced: Xen re-delivered");
+        r.e.close(h);
+        assert_eq!(r.e.open_channels(), 0);
+    }
+
+    #[test]
+    fn a_queue_of_several_events_is_walked_and_unlinked() {
+        let r = fifo_rig();
+        let cbs: Vec<_> = (0..3).map(|_| counter()).collect();
+        let mut handles = Vec::new();
+        let mut dom0s = Vec::new();
+        for cb in &cbs {
+            let h =
+                r.e.open(Kind::Unbound { remote_domain: 0 }, false, cb.clone())
+                    .unwrap();
+            let port = r.e.channel(h).unwrap().port();
+            let d =
+                r.s.m
+                    .hv
+                    .backend_bind_interdomain(0, r.s.m.hv.domid(), port)
+                    .unwrap();
+            r.e.abi_ack(port);
+            r.e.abi_unmask(port);
+            handles.push(h);
+            dom0s.push(d);
+        }
+        r.s.m.hv.set_upcall_mode(xen_sim::hv::UpcallMode::Deferred);
+        for d in &dom0s {
+            r.s.m.hv.backend_send(0, *d).unwrap();
+        }
+        r.s.m.hv.deliver_upcalls();
+        for cb in &cbs {
+            assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+        }
+        r.s.m.hv.set_upcall_mode(xen_sim::hv::UpcallMode::Immediate);
+        // Linked again after the walk: a second round is delivered too.
+        r.s.m.hv.backend_send(0, dom0s[1]).unwrap();
+        assert_eq!(cbs[1].0.load(Ordering::SeqCst), 2);
+        for h in handles {
+            r.e.close(h);
+        }
+    }
+
+    #[test]
+    fn the_event_array_grows_on_demand() {
+        let r = fifo_rig();
+        let f = r.e.abi().unwrap();
+        assert!(!f.is_masked(3000), "beyond the array");
+        f.port_enable(3000).unwrap();
+        assert!(f.is_masked(3000));
+        assert!(f.is_masked(2048), "every new word MASKED");
+        assert_eq!(
+            f.port_enable(EVTCHN_FIFO_LIMIT),
+            Err(STATUS_INVALID_PARAMETER)
+        );
+    }
+
+    const EVTCHN_FIFO_LIMIT: u32 = xen_include::xen::event_channel::EVTCHN_FIFO_NR_CHANNELS;
+
+    #[test]
+    fn leaving_fifo_resets_and_rebinds_store_and_console() {
+        let r = fifo_rig();
+        let me = r.s.m.hv.domid();
+        assert!(!r.e.use_fifo(false));
+        assert!(!r.s.m.hv.evtchn_fifo_active());
+        for param in [HvmParam::STORE_EVTCHN, HvmParam::CONSOLE_EVTCHN] {
+            let port = r.s.xen.hvm_get_param(param.0).unwrap() as u32;
+            let st = r.s.m.hv.port_status(me, port).unwrap().state;
+            assert!(
+                matches!(st, PortState::Interdomain { remote: 0, .. }),
+                "{param:?} re-bound: {st:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_init_control_falls_back_to_two_level() {
+        let r = rig();
+        r.s.m.hv.inject_hypercall_fault(HypercallFault {
+            op: HypercallCode::EVENT_CHANNEL_OP.0,
+            sub: Some(EvtchnOp::INIT_CONTROL.0),
+            nth: 2,
+            count: 1,
+            errno: Errno::ENOMEM,
+        });
+        assert!(!r.e.use_fifo(true));
+        assert!(!r.e.fifo_active());
+        let cb = counter();
+        let (h, dom0) = r.unbound(false, cb.clone());
+        r.s.m.hv.backend_send(0, dom0).unwrap();
+        assert!(cb.0.load(Ordering::SeqCst) >= 1);
+        r.e.close(h);
+    }
+}
+
+#[test]
+fn fifo_is_selected_again_after_a_resume() {
+    let r = rig();
+    assert!(r.e.use_fifo(true));
+    let (h, _) = r.unbound(false, counter());
+    r.s.m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+    r.s.xen.sched_shutdown(ShutdownReason::SUSPEND.0).unwrap();
+    assert!(
+        !r.s.m.hv.evtchn_fifo_active(),
+        "the new host starts in 2-level"
+    );
+    r.e.shared_info.suspend_early();
+    r.e.suspend_early();
+    assert!(r.e.resume_abi(true));
+    assert!(r.s.m.hv.evtchn_fifo_active());
+    // LATE: the new host needs the callback via again.
+    r.e.enable_interrupts(None, 28);
+    r.e.close(h);
+    // Channels opened after the resume work in the re-acquired FIFO ABI.
+    let cb = counter();
+    let (h, dom0) = r.unbound(false, cb.clone());
+    r.e.abi_ack(r.e.channel(h).unwrap().port());
+    r.e.abi_unmask(r.e.channel(h).unwrap().port());
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+    r.e.close(h);
+    assert!(r.s.m.guest.violations().is_empty());
 }

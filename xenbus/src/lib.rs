@@ -23,6 +23,7 @@ pub mod balloon;
 pub mod console;
 pub mod debug;
 pub mod evtchn;
+pub mod evtchn_fifo;
 pub mod gnttab;
 pub mod interface;
 pub mod pdo;
