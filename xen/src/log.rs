@@ -17,6 +17,10 @@ pub const LOG_BUFFER_SIZE: usize = 256;
 pub const LOG_NR_SLOTS: usize = 32;
 /// How long a captured DbgPrint line waits for the log lock before it is dropped.
 pub const CAPTURE_SPINS: usize = 1 << 16;
+/// How long a LogPrintf waits for the log lock before its line is dropped (a same-CPU
+/// re-entry can never get it; another CPU's flush of 32 lines through port I/O can take
+/// milliseconds).
+pub const WRITE_SPINS: usize = 1 << 22;
 /// Maximum number of dispositions.
 pub const LOG_NR_DISPOSITIONS: usize = 8;
 
@@ -380,7 +384,11 @@ impl Log {
     }
 
     fn with_new_slot(&self, deliver: &dyn Deliver, fill: impl FnOnce(&mut Slot)) {
-        let mut state = self.state.lock();
+        // The lock does not raise IRQL: a DPC or interrupt logging on the CPU whose thread
+        // holds it would spin forever, so give up (dropping the line) after a long wait.
+        let Some(mut state) = self.lock_spins(WRITE_SPINS) else {
+            return;
+        };
         if state.pending == LOG_NR_SLOTS {
             Self::flush_locked(&mut state, deliver);
         }
@@ -443,7 +451,11 @@ impl Log {
     }
 
     fn lock_bounded(&self) -> Option<common::sync::SpinGuard<'_, LogState>> {
-        for _ in 0..CAPTURE_SPINS {
+        self.lock_spins(CAPTURE_SPINS)
+    }
+
+    fn lock_spins(&self, spins: usize) -> Option<common::sync::SpinGuard<'_, LogState>> {
+        for _ in 0..spins {
             if let Some(g) = self.state.try_lock() {
                 return Some(g);
             }
@@ -454,8 +466,9 @@ impl Log {
 
     /// The flush DPC: deliver every queued line.
     pub fn flush(&self, deliver: &dyn Deliver) {
-        let mut state = self.state.lock();
-        Self::flush_locked(&mut state, deliver);
+        if let Some(mut state) = self.lock_spins(WRITE_SPINS) {
+            Self::flush_locked(&mut state, deliver);
+        }
     }
 
     /// `LogAddDisposition`: `Ok(None)` for an empty mask (nothing registered),
@@ -785,6 +798,22 @@ mod tests {
         assert!(!log.capture(3, b"xen|re-entered", true, &out));
         drop(held);
         assert!(log.capture(3, b"xen|later", true, &out));
+    }
+
+    #[test]
+    fn printf_gives_up_on_a_lock_it_can_never_get() {
+        // What a DPC logging on the CPU whose thread holds the lock would see.
+        let log = Log::new();
+        let out = Capture(RefCell::new(vec![]));
+        log.add_disposition(!0, DispositionTarget::Port(0x12))
+            .unwrap();
+        let held = log.state.lock();
+        log.write(LOG_LEVEL_INFO, b"dropped", &out);
+        log.flush(&out);
+        drop(held);
+        log.write(LOG_LEVEL_INFO, b"kept", &out);
+        let lines: Vec<Vec<u8>> = out.0.borrow().iter().map(|(_, l)| l.clone()).collect();
+        assert_eq!(lines, vec![b"kept".to_vec()]);
     }
 
     #[test]
