@@ -10,6 +10,9 @@ use xen_include::api::ModuleName;
 
 use common::sync::SpinLock;
 
+/// How long `lookup` waits for the list lock.
+pub const LOOKUP_SPINS: usize = 1 << 20;
+
 /// One loaded image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Module {
@@ -74,8 +77,16 @@ impl Modules {
     }
 
     /// `ModuleLookup`: the image containing `address` and the offset into it.
+    /// Gives up (None) rather than spin for long: it runs from the bug-check callback,
+    /// which may have interrupted a holder of the lock on the same CPU.
     pub fn lookup(&self, address: usize) -> Option<(ModuleName, usize)> {
-        let list = self.list.lock();
+        let list = (0..LOOKUP_SPINS).find_map(|_| {
+            let g = self.list.try_lock();
+            if g.is_none() {
+                core::hint::spin_loop();
+            }
+            g
+        })?;
         let i = list.partition_point(|m| m.start <= address);
         let m = list.get(i.checked_sub(1)?)?;
         (address < m.end).then(|| (ModuleName::new(m.name.as_bytes()), address - m.start))
@@ -131,5 +142,10 @@ mod tests {
         assert!(m.lookup(usize::MAX).is_none());
         m.add(&info(usize::MAX - 1, 10, "wrap.sys"));
         assert_eq!(m.len(), 2);
+        // A lookup while the list is held (bug check on the adding CPU) gives up.
+        let held = m.list.lock();
+        assert!(m.lookup(0x3010).is_none());
+        drop(held);
+        assert!(m.lookup(0x3010).is_some());
     }
 }
