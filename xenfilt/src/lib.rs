@@ -22,5 +22,4 @@ pub mod filter;
 pub mod interface;
 pub mod pdo;
 
-#[cfg(windows)]
-mod wdm;
+pub mod wdm;

@@ -20,7 +20,9 @@ pub const SPEAKEASY: &str = "speakeasy-emulator==1.5.11";
 
 const STATUS_SUCCESS: u32 = 0;
 const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
-const STATUS_INCOMPATIBLE_DRIVER_BLOCKED: u32 = 0xC000_036B;
+/// The value XenTouch returns on a version mismatch (single source: xen-include).
+const STATUS_INCOMPATIBLE_DRIVER_BLOCKED: u32 =
+    xen_include::status::STATUS_INCOMPATIBLE_DRIVER_BLOCKED as u32;
 
 /// The xen.sys API names that must be exported (beyond DllInitialize/DllUnload).
 pub fn xen_api() -> Vec<String> {
@@ -361,13 +363,36 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
             detail: e,
         }),
     }
-    match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED), false) {
-        Ok(run) => checks.push(expect_entry(
-            "emulated-version-mismatch",
-            &run,
-            "entry_point",
-            STATUS_INCOMPATIBLE_DRIVER_BLOCKED,
-        )),
+    // On a mismatch xenfilt.sys stays loaded but inert (spec §6.1: DriverEntry succeeds
+    // without registering AddDevice); xenbus.sys propagates XenTouch's refusal.
+    let mismatch = if driver.package == "xenfilt" {
+        STATUS_SUCCESS
+    } else {
+        STATUS_INCOMPATIBLE_DRIVER_BLOCKED
+    };
+    match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED), true) {
+        Ok(run) => {
+            let mut check =
+                expect_entry("emulated-version-mismatch", &run, "entry_point", mismatch);
+            if check.ok && mismatch == STATUS_SUCCESS {
+                // The run must have reached the registration step and found no AddDevice.
+                let inert = run.pnp.iter().any(|(step, values)| {
+                    step == "registered"
+                        && values.iter().any(|(k, v)| k == "add_device" && v == "0")
+                });
+                check.ok = inert;
+                check.detail = format!(
+                    "{} after XenTouch refused ({STATUS_INCOMPATIBLE_DRIVER_BLOCKED:#010x}); {}",
+                    check.detail,
+                    if inert {
+                        "AddDevice not registered (inert)"
+                    } else {
+                        "AddDevice registered or registration not seen (must stay inert)"
+                    }
+                );
+            }
+            checks.push(check);
+        }
         Err(e) => checks.push(Check {
             name: "emulated-version-mismatch",
             ok: false,

@@ -1,18 +1,45 @@
-//! xenfilt.sys entry point: `DriverEntry` checks the package version with xen.sys
-//! (`XenTouch`) and registers `AddDevice`, the dispatch routines and `DriverUnload`.
+//! xenfilt.sys's WDM edge: `DriverEntry` checks the package version with xen.sys
+//! (`XenTouch`) and registers `AddDevice`, the dispatch routines and `DriverUnload`; on a
+//! version mismatch the driver stays loaded but inert (spec §6.1).
 
-use common::wdm::log::Component;
-use common::wdm::{device, DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
+pub mod codec;
 
-/// `DriverEntry`.
-///
-/// # Safety
-/// Called by the I/O manager with this driver's object.
-#[no_mangle]
-pub unsafe extern "system" fn DriverEntry(
-    driver: *mut DRIVER_OBJECT,
-    _registry_path: *const UNICODE_STRING,
-) -> NTSTATUS {
-    // SAFETY: `driver` is the object the I/O manager passed to DriverEntry.
-    unsafe { device::driver_entry(driver, Component::XenFilt, c"XENFILT", xenbus_rs::version()) }
+#[cfg(windows)]
+mod entry {
+    use common::wdm::log::{log, set_component, Component, Level};
+    use common::wdm::{device, xen_imports, DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
+    use xen_include::status::STATUS_SUCCESS;
+
+    /// `DriverEntry`.
+    ///
+    /// # Safety
+    /// Called by the I/O manager with this driver's object.
+    #[no_mangle]
+    pub unsafe extern "system" fn DriverEntry(
+        driver: *mut DRIVER_OBJECT,
+        _registry_path: *const UNICODE_STRING,
+    ) -> NTSTATUS {
+        set_component(Component::XenFilt);
+        let version = xenbus_rs::version();
+        let (major, minor, micro, build) = version;
+        log(
+            Level::Info,
+            format_args!("====> {major}.{minor}.{micro}.{build}"),
+        );
+        let status = xen_imports::touch(c"XENFILT", version);
+        if status < 0 {
+            // Upstream behaviour: a xen.sys of another build leaves the filter loaded but
+            // inert until the reboot that installs the matching package — no AddDevice, so
+            // nothing is ever filtered or hidden.
+            log(
+                Level::Warning,
+                format_args!("<==== XenTouch refused ({status:#010x}): inert until reboot"),
+            );
+            return STATUS_SUCCESS;
+        }
+        // SAFETY: `driver` is the object the I/O manager passed to DriverEntry.
+        unsafe { device::register(driver) };
+        log(Level::Info, format_args!("<===="));
+        STATUS_SUCCESS
+    }
 }
