@@ -424,3 +424,76 @@ fn fifo_is_selected_again_after_a_resume() {
     r.e.close(h);
     assert!(r.s.m.guest.violations().is_empty());
 }
+
+#[test]
+fn per_cpu_upcalls_allow_cpu1_and_deliver_only_on_the_bound_cpu() {
+    let s = Sim::with_registered_vcpu_info(2);
+    let si: &'static SharedInfo = Box::leak(Box::new(SharedInfo::new(s.xen, &*s.m.guest)));
+    si.acquire().unwrap();
+    assert!(si.upcall_supported(1), "registered vcpu_info");
+    let e: &'static Evtchn = Box::leak(Box::new(Evtchn::new(s.xen, &*s.m.guest, si)));
+    let per_cpu: &'static std::sync::Mutex<Vec<u32>> = Box::leak(Box::default());
+    s.m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+        per_cpu.lock().unwrap().push(vcpu);
+        e.interrupt(vcpu);
+    })));
+    e.enable_interrupts(Some(0xF3), 28);
+    assert_eq!(s.m.hv.upcall_vector(1), 0xF3);
+    // VIRQ_DEBUG bound on CPU 1 is delivered there.
+    let cb = counter();
+    let h = e
+        .open(
+            Kind::Virq {
+                index: Virq::DEBUG.0,
+                cpu: 1,
+            },
+            false,
+            cb.clone(),
+        )
+        .unwrap();
+    e.abi_unmask(e.channel(h).unwrap().port());
+    per_cpu.lock().unwrap().clear();
+    assert!(s.m.hv.raise_virq(1, Virq::DEBUG));
+    assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+    assert!(per_cpu.lock().unwrap().contains(&1));
+    e.close(h);
+    // An inter-domain channel bound to CPU 0, then moved to CPU 1 with Bind.
+    let cb = counter();
+    let hc = e
+        .open(Kind::Unbound { remote_domain: 0 }, false, cb.clone())
+        .unwrap();
+    let port = e.channel(hc).unwrap().port();
+    let dom0 =
+        s.m.hv
+            .backend_bind_interdomain(0, s.m.hv.domid(), port)
+            .unwrap();
+    e.abi_ack(port);
+    e.abi_unmask(port);
+    // An ISR on the wrong CPU does not deliver it.
+    e.abi_ack(port);
+    assert!(!e.interrupt(1) || cb.0.load(Ordering::SeqCst) == 0);
+    assert_eq!(cb.0.load(Ordering::SeqCst), 0);
+    e.bind(hc, 1).unwrap();
+    assert_eq!(e.channel(hc).unwrap().cpu(), 1);
+    assert_eq!(s.m.hv.port_status(s.m.hv.domid(), port).unwrap().vcpu, 1);
+    per_cpu.lock().unwrap().clear();
+    s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+    assert_eq!(*per_cpu.lock().unwrap(), [1], "delivered by CPU 1's upcall");
+    e.close(hc);
+    e.disable_interrupts();
+    // Xen refuses vector 0 (< 0x10), as the real hypervisor does; what matters is that
+    // CPU 1 is no longer offered.
+    assert_eq!(
+        e.open(
+            Kind::Virq {
+                index: Virq::DEBUG.0,
+                cpu: 1
+            },
+            false,
+            counter()
+        )
+        .err(),
+        Some(STATUS_NOT_SUPPORTED)
+    );
+}

@@ -14,6 +14,16 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(vcpus: u32) -> Sim {
+        Self::build(vcpus, false)
+    }
+
+    /// A machine whose xen.sys registers a `vcpu_info` for every CPU (registry
+    /// `RegisterVcpuInfo=1`), which per-CPU upcall vectors need.
+    pub fn with_registered_vcpu_info(vcpus: u32) -> Sim {
+        Self::build(vcpus, true)
+    }
+
+    fn build(vcpus: u32, register: bool) -> Sim {
         let m: &'static Machine = Box::leak(Box::new(Machine::with_config(MachineConfig {
             hv: HvConfig {
                 vcpus,
@@ -21,6 +31,17 @@ impl Sim {
             },
             ..MachineConfig::default()
         })));
+        if register {
+            let key = format!(
+                "{}\\{}\\Parameters",
+                xen_sim::guest::HKLM,
+                xen::registry::SERVICE_PATH
+            );
+            let mut r = m.guest.registry();
+            r.create_key(&key, false).unwrap();
+            r.set_value(&key, "RegisterVcpuInfo", common::os::RegValue::Dword(1))
+                .unwrap();
+        }
         let xen: &'static xen::driver::Xen<'static> = Box::leak(Box::new(xen::driver::Xen::new(
             &*m.hv, &*m.guest, None, None,
         )));
