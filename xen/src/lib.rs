@@ -120,3 +120,19 @@ impl Logger for TestLogger {
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod wdm;
+
+/// How long code that may run at DISPATCH or HIGH level (resume, bug check) waits for a
+/// core lock before giving up: the locks do not raise IRQL, so a holder preempted on the
+/// same CPU would otherwise never release it.
+pub const RAISED_IRQL_SPINS: usize = 1 << 22;
+
+/// Take `lock` within [`RAISED_IRQL_SPINS`] attempts, or `None`.
+pub fn lock_bounded<T>(lock: &common::sync::SpinLock<T>) -> Option<common::sync::SpinGuard<'_, T>> {
+    (0..RAISED_IRQL_SPINS).find_map(|_| {
+        let g = lock.try_lock();
+        if g.is_none() {
+            core::hint::spin_loop();
+        }
+        g
+    })
+}

@@ -383,7 +383,7 @@ impl System {
         log: &dyn Logger,
     ) -> Result<(), NtStatus> {
         let (slot, vcpu_id) = {
-            let s = self.state.lock();
+            let s = crate::lock_bounded(&self.state).ok_or(STATUS_UNSUCCESSFUL)?;
             if !s.register_vcpu_info {
                 return Ok(());
             }
@@ -396,9 +396,8 @@ impl System {
                 p.vcpu_id,
             )
         };
-        let registered = self
-            .state
-            .lock()
+        let registered = crate::lock_bounded(&self.state)
+            .ok_or(STATUS_UNSUCCESSFUL)?
             .registered
             .get(cpu as usize)
             .copied()
@@ -409,7 +408,10 @@ impl System {
                 LOG_LEVEL_INFO,
                 format_args!("XEN: REGISTER vcpu_info[{cpu}]\n"),
             );
-            if let Some(f) = self.state.lock().registered.get_mut(cpu as usize) {
+            if let Some(f) = crate::lock_bounded(&self.state)
+                .as_mut()
+                .and_then(|s| s.registered.get_mut(cpu as usize))
+            {
                 *f = true;
             }
         }
@@ -422,8 +424,10 @@ impl System {
                 address as u32
             ),
         );
-        let mut s = self.state.lock();
-        if let Some(p) = s.processors.get_mut(cpu as usize) {
+        if let Some(p) = crate::lock_bounded(&self.state)
+            .as_mut()
+            .and_then(|s| s.processors.get_mut(cpu as usize))
+        {
             p.vcpu_info = Some(slot);
         }
         Ok(())

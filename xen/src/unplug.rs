@@ -228,7 +228,11 @@ impl Unplug {
     /// When the platform does not speak the protocol nothing is written (upstream only
     /// asserts and writes anyway).
     pub fn devices(&self, hv: &dyn Hypercall, log: &dyn Logger) {
-        let mut s = self.state.lock();
+        // Runs at HIGH_LEVEL on resume: never spin forever on a preempted holder.
+        let Some(mut s) = crate::lock_bounded(&self.state) else {
+            log.error(format_args!("UNPLUG: STATE LOCK BUSY"));
+            return;
+        };
         match preamble(hv) {
             Ok(blacklisted) => s.blacklisted = blacklisted,
             Err(status) => {
@@ -506,6 +510,16 @@ mod tests {
             let got: Vec<u32> = hv.writes.lock().unwrap().iter().map(|w| w.2).collect();
             assert_eq!(got, want);
         }
+        // State lock held by a preempted holder: give up with a log line, no writes.
+        let unplug = Unplug::new();
+        unplug.state.lock().request = [true, true];
+        let hv = platform(XEN_PLATFORM_MAGIC, 0);
+        let log = TestLogger::default();
+        let held = unplug.state.lock();
+        unplug.devices(&hv, &log);
+        drop(held);
+        assert!(hv.writes.lock().unwrap().is_empty());
+        assert!(log.lines().iter().any(|l| l.contains("STATE LOCK BUSY")));
         // No protocol: nothing written.
         let unplug = Unplug::new();
         unplug.state.lock().request = [true, true];
