@@ -32,6 +32,8 @@ STATUS_NO_MORE_ENTRIES = 0x8000001A
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_INVALID_PARAMETER_2 = 0xC00000F0
+REG_SZ = 1
 MACHINE = "\\registry\\machine\\"
 
 
@@ -53,6 +55,12 @@ class Registry:
         for part in ("system", "system\\currentcontrolset", "system\\currentcontrolset\\services"):
             self.keys[MACHINE + part] = {}
         self.keys[path + service.lower()] = {}
+        if service.lower() == "xenfilt":
+            # The INF's AddReg: the PCI root bus is a filtered bus.
+            self.keys[path + "xenfilt\\parameters"] = {
+                "*pnp0a03": (REG_SZ, "PCI\0".encode("utf-16le")),
+                "internal_ide_channel": (REG_SZ, "IDE\0".encode("utf-16le")),
+            }
 
     def path_of(self, emu, attributes):
         root, name = struct.unpack("<8xQQ", emu.mem_read(attributes, 24))
@@ -162,6 +170,19 @@ class Pnp:
         self.attached.append((source, target))
         return self.pdo if target == self.pdo else 0
 
+    def device_property(self, emu, argv):
+        """IoGetDeviceProperty on the stand-in PDO: the IDs of a PCI root bus."""
+        device, prop, length, buffer, needed = argv
+        ids = {1: ["ACPI\\PNP0A03", "*PNP0A03"], 2: []}.get(prop & 0xFFF)
+        if device != self.pdo or ids is None:
+            return STATUS_INVALID_PARAMETER_2
+        data = "".join(i + "\0" for i in ids).encode("utf-16le") + b"\0\0"
+        emu.mem_write(needed, struct.pack("<I", len(data)))
+        if length < len(data):
+            return STATUS_BUFFER_TOO_SMALL
+        emu.mem_write(buffer, data)
+        return STATUS_SUCCESS
+
     def call_driver(self, emu, argv):
         device, irp = argv
         location, = struct.unpack("<b", emu.mem_read(irp + 0x43, 1))
@@ -267,6 +288,7 @@ def main():
                         "IoAttachDeviceToDeviceStack", argc=2)
         se.add_api_hook(lambda emu, api, orig, argv: pnp.call_driver(emu, argv), "ntoskrnl",
                         "IofCallDriver", argc=2, call_conv=1)
+        hook(se, "IoGetDeviceProperty", 5, pnp.device_property)
         hook(se, "IoDetachDevice", 1, lambda emu, argv: pnp.detached.append(argv[0]) or 0)
         se.add_api_hook(lambda emu, api, orig, argv: (pnp.deleted.append(argv[0]), orig(argv))[1],
                         "ntoskrnl", "IoDeleteDevice", argc=1)

@@ -3,11 +3,19 @@
 //! version mismatch the driver stays loaded but inert (spec §6.1).
 
 pub mod codec;
+pub mod remove_lock;
+
+#[cfg(windows)]
+mod driver;
+#[cfg(windows)]
+mod request;
 
 #[cfg(windows)]
 mod entry {
     use common::wdm::log::{log, set_component, Component, Level};
     use common::wdm::{device, xen_imports, DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
+
+    use super::driver;
     use xen_include::status::STATUS_SUCCESS;
 
     /// `DriverEntry`.
@@ -37,8 +45,18 @@ mod entry {
             );
             return STATUS_SUCCESS;
         }
-        // SAFETY: `driver` is the object the I/O manager passed to DriverEntry.
-        unsafe { device::register(driver) };
+        driver::init();
+        // SAFETY: `driver` is the object the I/O manager passed to DriverEntry;
+        // DriverExtension is set by the I/O manager before DriverEntry.
+        unsafe {
+            (*driver).DriverUnload = Some(device::unload);
+            for slot in (*driver).MajorFunction.iter_mut() {
+                *slot = Some(driver::dispatch);
+            }
+            if let Some(extension) = (*driver).DriverExtension.as_mut() {
+                extension.AddDevice = Some(driver::add_device);
+            }
+        }
         log(Level::Info, format_args!("<===="));
         STATUS_SUCCESS
     }
