@@ -305,7 +305,7 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
             .arg(&data)
             .arg("-F")
             .arg(&image)
-            .arg("16M"),
+            .arg("32M"),
         "mke2fs data",
     )?;
     Ok(image)
