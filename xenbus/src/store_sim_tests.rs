@@ -100,6 +100,15 @@ fn reads_writes_directories_and_transactions_against_xenstored() {
     );
 }
 
+struct Hits(std::sync::atomic::AtomicUsize);
+
+impl crate::evtchn::EvtchnCallback for Hits {
+    fn call(&self) -> bool {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+}
+
 struct Step(
     &'static str,
     &'static Mutex<Vec<&'static str>>,
@@ -138,6 +147,10 @@ fn a_watch_fires_then_a_suspend_resume_leaves_everything_working() {
     let (e, si, st, api, chan) = (w.evtchn, w.si, w.store, w.s.xen, w.channel);
     let gfn = w.s.m.layout().store_gfn;
     let guest = &*w.s.m.guest;
+    let g: &'static crate::gnttab::Gnttab =
+        leak(crate::gnttab::Gnttab::new(w.s.xen, &*w.s.m.guest));
+    g.acquire().unwrap();
+    let grants = g.create_cache(0, 0).unwrap();
     let steps: Vec<(Phase, Step)> = vec![
         (
             Phase::Early,
@@ -146,6 +159,10 @@ fn a_watch_fires_then_a_suspend_resume_leaves_everything_working() {
         (
             Phase::Early,
             Step("shared_info", order, Box::new(move || si.suspend_early())),
+        ),
+        (
+            Phase::Early,
+            Step("gnttab", order, Box::new(move || g.suspend_early())),
         ),
         (
             Phase::Early,
@@ -188,8 +205,42 @@ fn a_watch_fires_then_a_suspend_resume_leaves_everything_working() {
     );
     assert_eq!(
         *order.lock().unwrap(),
-        ["evtchn", "shared_info", "store", "evtchn", "store"]
+        [
+            "evtchn",
+            "shared_info",
+            "gnttab",
+            "store",
+            "evtchn",
+            "store"
+        ]
     );
+    // Grants work on the new host: a backend maps a page we grant.
+    let page = common::os::Os::alloc_page(&*w.s.m.guest).unwrap();
+    let entry = g.permit(grants, 0, page.pfn, false).unwrap();
+    let r = g.reference(entry).unwrap();
+    let (handle, _) = w.s.m.hv.backend_map_grant(0, r, false).unwrap();
+    w.s.m.hv.backend_unmap_grant(0, handle).unwrap();
+    g.revoke(entry).unwrap();
+    // Event channels work on the new host.
+    let hits = Arc::new(Hits(std::sync::atomic::AtomicUsize::new(0)));
+    let ch = e
+        .open(
+            crate::evtchn::Kind::Unbound { remote_domain: 0 },
+            false,
+            hits.clone(),
+        )
+        .unwrap();
+    let port = e.channel(ch).unwrap().port();
+    let dom0 =
+        w.s.m
+            .hv
+            .backend_bind_interdomain(0, w.s.m.hv.domid(), port)
+            .unwrap();
+    e.abi_ack(port);
+    e.abi_unmask(port);
+    w.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(hits.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    e.close(ch);
     assert_eq!(suspend.count(), 1);
     // The store channel was re-opened on the port the toolstack re-created.
     let new_port = w.s.xen.hvm_get_param(HvmParam::STORE_EVTCHN.0).unwrap();
