@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod active;
 pub mod cache;
 pub mod fdo;
 pub mod hole;

@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 mod cheaders;
+mod demo;
 mod dist;
 mod env;
 mod inf;
@@ -25,6 +26,7 @@ mod wintools;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: cargo xtask <command>\n\
+         \x20 demo                      boot the package on the simulator and tell the story\n\
          \x20 dist                      build, sign and lay out target/dist/xenbus/x64\n\
          \x20 verify [DIR]              check every .sys in DIR (default: the dist directory)\n\
          \x20 test [--only a,b] [--skip a,b] [--list]\n\
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     };
     match command.as_str() {
         "dist" => report(command, dist::run()),
+        "demo" => demo::main(),
         "verify" => report(command, verify::command(&args[1..])),
         "test" => report(command, test::command(&args[1..])),
         "help" | "--help" | "-h" => usage(),

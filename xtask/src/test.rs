@@ -34,6 +34,7 @@ pub const SECTIONS: &[(&str, Run)] = &[
     ),
     ("clippy-windows", Run::Task(sys::clippy_windows)),
     ("cargo-test", Run::Cargo(&["test", "--workspace"])),
+    ("demo", Run::Xtask(&["demo"])),
     ("clippy-windows-tools", Run::Task(crate::wintools::clippy)),
     ("pytest", Run::Xtask(&["pytest"])),
     ("check-upgrade", Run::Xtask(&["check-upgrade-selftest"])),

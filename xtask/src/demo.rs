@@ -1,0 +1,1142 @@
+//! `cargo xtask demo`: boots the package on the simulator — xen.sys, xenfilt over the PCI
+//! and IDE buses, the xenbus FDO and its children, a C child using the interfaces through
+//! their vtables, a hot-added and removed vif, a suspend/resume — and prints the story.
+//!
+//! Every decision printed is made by the project's real cores (`xen`, `xenfilt`, `xenbus`,
+//! `xen-include`) running on `xen-sim`; this module only plays the PnP manager, the
+//! toolstack operator and a C child driver.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::os::RegValue;
+use xen::driver::Xen;
+use xen_include::api::XenApi;
+use xen_include::interfaces::emulated::{EmulatedActivationStatus, EmulatedInterfaceV3};
+use xen_include::interfaces::evtchn::{EvtchnInterfaceV9, EvtchnType};
+use xen_include::interfaces::range_set::RangeSetInterfaceV1;
+use xen_include::interfaces::store::{StoreInterfaceV2, StoreTransaction};
+use xen_include::interfaces::suspend::{SuspendCallbackType, SuspendInterfaceV1};
+use xen_include::interfaces::{Boolean, KInterrupt, PInterface, VersionedInterface, TRUE};
+use xen_include::revision::{write_id, BusQueryId, IdNames};
+use xen_include::status::{NtStatus, STATUS_SUCCESS};
+use xen_sim::hv::SuspendOutcome;
+use xen_sim::machine::Machine;
+use xen_sim::platform::{Device, DeviceKind};
+use xen_sim::toolstack::machine::{HvGrants, StoreService};
+use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest, Toolstack};
+use xen_sim::xenstored::Xenstored;
+use xenbus::active::XenApiActive;
+use xenbus::evtchn::Evtchn;
+use xenbus::fdo::{self, ActiveConfig, Children, FilterActivation};
+use xenbus::interface::{evtchn as evtchn_if, range_set as range_set_if};
+use xenbus::interface::{store as store_if, suspend as suspend_if};
+use xenbus::pdo::{self, DeviceText, RemovalPolicy};
+use xenbus::shared_info::SharedInfo;
+use xenbus::store::{EvtchnStoreChannel, Store};
+use xenbus::suspend::{Phase, Suspend, SuspendCallback};
+use xenfilt::fdo::ChildInfo;
+use xenfilt::filter::{BusHandle, Filter};
+
+const SERVICES: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services";
+const ENUM_XENBUS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum\XENBUS";
+
+fn err(e: impl std::fmt::Debug) -> io::Error {
+    io::Error::other(format!("{e:?}"))
+}
+
+fn leak<T>(t: T) -> &'static T {
+    Box::leak(Box::new(t))
+}
+
+/// `cargo xtask demo`.
+pub fn main() -> std::process::ExitCode {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match run(&mut out) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A child of a bus as the PnP manager sees it.
+struct PnpChild {
+    pdo: usize,
+    device_id: String,
+    instance_id: String,
+    compatible: Vec<String>,
+    location: String,
+    what: String,
+}
+
+fn pci_children(devices: &[Device]) -> Vec<PnpChild> {
+    devices
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.kind,
+                DeviceKind::IdeDisk { .. } | DeviceKind::IdeCdrom { .. }
+            )
+        })
+        .map(|d| {
+            let subsystem = if d.vendor == 0x5853 {
+                format!("{:04X}5853", d.device)
+            } else {
+                "00000000".into()
+            };
+            PnpChild {
+                pdo: 0x1000 + usize::from(d.slot),
+                device_id: format!(
+                    "PCI\\VEN_{:04X}&DEV_{:04X}&SUBSYS_{subsystem}&REV_{:02X}",
+                    d.vendor, d.device, d.revision
+                ),
+                instance_id: format!("3&267a616a&0&{:02X}", d.slot * 8),
+                compatible: vec![format!("PCI\\VEN_{:04X}&DEV_{:04X}", d.vendor, d.device)],
+                location: format!("PCI bus 0, device {}, function 0", d.slot),
+                what: format!("{:?}", d.kind),
+            }
+        })
+        .collect()
+}
+
+fn ide_children(devices: &[Device], channel: u8) -> Vec<PnpChild> {
+    devices
+        .iter()
+        .filter_map(|d| match d.kind {
+            DeviceKind::IdeDisk {
+                channel: c,
+                position,
+            }
+            | DeviceKind::IdeCdrom {
+                channel: c,
+                position,
+            } if c == channel => {
+                let disk = matches!(d.kind, DeviceKind::IdeDisk { .. });
+                Some(PnpChild {
+                    pdo: 0x2000 + usize::from(channel) * 16 + usize::from(position),
+                    device_id: if disk {
+                        "IDE\\DiskQEMU_HARDDISK".into()
+                    } else {
+                        "IDE\\CdRomQEMU_DVD-ROM".into()
+                    },
+                    instance_id: format!("{channel}.{position}.0"),
+                    compatible: vec![],
+                    location: format!("Channel {channel}, Target {position}, Lun 0"),
+                    what: if disk { "IDE disk" } else { "IDE CD-ROM" }.into(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// BusRelations through the filter: which PDOs are reported, and whether the unplug ran.
+fn relations(
+    filter: &mut Filter<'_>,
+    bus: BusHandle,
+    children: &[PnpChild],
+) -> io::Result<(Vec<usize>, bool)> {
+    let compat: Vec<Vec<&str>> = children
+        .iter()
+        .map(|c| c.compatible.iter().map(String::as_str).collect())
+        .collect();
+    let infos: Vec<ChildInfo<'_>> = children
+        .iter()
+        .zip(&compat)
+        .map(|(c, ids)| ChildInfo {
+            pdo: c.pdo,
+            device_id: &c.device_id,
+            instance_id: &c.instance_id,
+            compatible_ids: ids,
+            location: Some(&c.location),
+        })
+        .collect();
+    let answer = filter
+        .bus_relations(bus, &infos, |_| None)
+        .ok_or_else(|| err("unknown bus"))?;
+    Ok((answer.report, answer.unplugged))
+}
+
+/// xenbus's query of `GUID_XENFILT_EMULATED_INTERFACE` v3 below it.
+fn emulated_v3(filter: &Filter<'_>) -> io::Result<EmulatedInterfaceV3> {
+    let mut table = std::mem::MaybeUninit::<EmulatedInterfaceV3>::zeroed();
+    // SAFETY: the buffer is a whole EmulatedInterfaceV3 and the provider outlives its use.
+    let status = unsafe {
+        xenfilt::interface::get_interface(
+            &filter.emulated,
+            3,
+            table.as_mut_ptr().cast(),
+            EmulatedInterfaceV3::SIZE,
+        )
+    };
+    if status != STATUS_SUCCESS {
+        return Err(err(format!("EMULATED v3: {status:#x}")));
+    }
+    // SAFETY: filled by get_interface.
+    Ok(unsafe { table.assume_init() })
+}
+
+fn disk_present(filter: &Filter<'_>, index: u32) -> io::Result<bool> {
+    let mut v3 = emulated_v3(filter)?;
+    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
+    let f = v3
+        .emulated_is_disk_present
+        .ok_or_else(|| err("empty slot"))?;
+    // SAFETY: the vtable's own function called with its interface.
+    Ok(unsafe { f(this, index) } == TRUE)
+}
+
+fn device_present(
+    filter: &Filter<'_>,
+    device_id: &str,
+) -> io::Result<Option<EmulatedActivationStatus>> {
+    let mut v3 = emulated_v3(filter)?;
+    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
+    let id = CString::new(device_id).map_err(err)?;
+    let mut status = EmulatedActivationStatus::ACTIVATE_NEUTRAL;
+    let f = v3
+        .emulated_is_device_present
+        .ok_or_else(|| err("empty slot"))?;
+    // SAFETY: the vtable's own function, a NUL-terminated string and a writable status.
+    let present = unsafe {
+        f(
+            this,
+            id.as_ptr().cast_mut(),
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    } == TRUE;
+    Ok(present.then_some(status))
+}
+
+fn activation_text(a: Option<EmulatedActivationStatus>) -> &'static str {
+    match a {
+        None => "not present",
+        Some(s) if s == EmulatedActivationStatus::FORCE_ACTIVATED => "present, force-activated",
+        Some(s) if s == EmulatedActivationStatus::FORCE_DEACTIVATED => "present, force-deactivated",
+        Some(_) => "present, neutral",
+    }
+}
+
+/// A REG_MULTI_SZ / single ID as written by `write_id`, split at its NULs.
+fn id_strings(kind: BusQueryId, names: &IdNames<'_>) -> io::Result<Vec<String>> {
+    let mut text = String::new();
+    write_id(kind, names, &mut text).map_err(err)?;
+    Ok(text
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// The names under `device` read through xenbus's STORE core.
+fn device_dir(store: &Store) -> Vec<String> {
+    match store.directory(None, None, b"device") {
+        Ok(bytes) => bytes
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One FDO scan (`FdoEnumerate`): classes from `device` ∪ SyntheticClasses ∩ SupportedClasses,
+/// reconciled into the child list, printed.
+fn scan(
+    out: &mut dyn Write,
+    store: &Store,
+    children: &mut Children,
+    synthetic: &[&str],
+) -> io::Result<xenbus::fdo::Reconciled> {
+    let dir = device_dir(store);
+    let supported = fdo::default_supported_classes();
+    let supported: Vec<&str> = supported.iter().map(String::as_str).collect();
+    let classes = fdo::child_classes(
+        dir.iter().map(String::as_str),
+        synthetic.iter().copied(),
+        &supported,
+    );
+    let outcome = children.reconcile(&classes, true);
+    writeln!(
+        out,
+        "xenbus scan: device/ = {dir:?} -> classes {classes:?}; created {:?}, destroyed {:?}, \
+         missing {:?}{}",
+        outcome.created,
+        outcome.destroyed,
+        outcome.missing,
+        if outcome.changed() {
+            " -> IoInvalidateDeviceRelations(BusRelations)"
+        } else {
+            ""
+        }
+    )?;
+    Ok(outcome)
+}
+
+/// A resume step's action.
+type Action = Box<dyn Fn() + Send + Sync>;
+
+struct Step(&'static str, Action);
+
+/// The xenbus subsystems' suspend callbacks, in the order they ran.
+static RESUME_LOG: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+impl SuspendCallback for Step {
+    fn call(&self) {
+        if let Ok(mut log) = RESUME_LOG.lock() {
+            log.push(self.0);
+        }
+        (self.1)();
+    }
+}
+
+static ISR_HITS: AtomicU32 = AtomicU32::new(0);
+static CHILD_EARLY: AtomicU32 = AtomicU32::new(0);
+static CHILD_LATE: AtomicU32 = AtomicU32::new(0);
+
+unsafe extern "C" fn child_isr(_: *mut KInterrupt, _: *mut c_void) -> Boolean {
+    ISR_HITS.fetch_add(1, Ordering::SeqCst);
+    TRUE
+}
+
+unsafe extern "C" fn child_suspend_early(_: *mut c_void) {
+    CHILD_EARLY.fetch_add(1, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn child_suspend_late(_: *mut c_void) {
+    CHILD_LATE.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A vtable slot a C caller would call (NULL → error).
+fn slot<T>(o: Option<T>) -> io::Result<T> {
+    o.ok_or_else(|| err("empty vtable slot"))
+}
+
+fn check(what: &str, status: NtStatus) -> io::Result<()> {
+    if status == STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(err(format!("{what} failed with {status:#010x}")))
+    }
+}
+
+/// Runs the demo, writing its report to `out`.
+pub fn run(out: &mut dyn Write) -> io::Result<()> {
+    // ---------------------------------------------------------------- 1. the machine
+    let m: &'static Machine = leak(Machine::new());
+    let xs = Arc::new(Mutex::new(Xenstored::default()));
+    let svc = StoreService::attach(m, &xs);
+    m.hv.set_suspend_hook(Some(svc.suspend_hook()));
+    let mut ts = Toolstack::new(&xs, Box::new(HvGrants::new(m.hv.clone())));
+    let cfg = StoreService::domain_config(m);
+    ts.create_domain(&cfg).map_err(err)?;
+    let domid = cfg.domid;
+    ts.add_device(
+        domid,
+        DeviceClass::Vbd {
+            vdev: 51712,
+            params: "/srv/disk0.img".into(),
+            sectors: 2 * 1024 * 1024,
+        },
+        51712,
+        BackendMode::Normal,
+    )
+    .map_err(err)?;
+    writeln!(out, "== XenBus-rs package demo (simulated machine) ==")?;
+    writeln!(out, "\n-- 1. The simulated machine --")?;
+    writeln!(
+        out,
+        "domain {domid} \"{}\", store ring gfn {:#x}, store event channel {}; toolstack \
+         created it with a vbd (xvda)",
+        cfg.name, cfg.store_gfn, cfg.store_port
+    )?;
+    let devices: Vec<Device> = m.hv.platform().devices().to_vec();
+    for d in &devices {
+        writeln!(
+            out,
+            "  PCI slot {:2}: {:04x}:{:04x} {:?}",
+            d.slot, d.vendor, d.device, d.kind
+        )?;
+    }
+    // What the previous boot left in the registry: xenfilt's INF parameters and the PV
+    // drivers' unplug request (xenvbd and xenvif installed).
+    {
+        let parameters = format!(r"{SERVICES}\xenfilt\Parameters");
+        let unplug = format!(r"{SERVICES}\XEN\Unplug");
+        let mut registry = m.guest.registry();
+        registry.create_key(&parameters, false).map_err(err)?;
+        registry
+            .set_value(&parameters, "*PNP0A03", RegValue::Sz("PCI".into()))
+            .map_err(err)?;
+        registry
+            .set_value(
+                &parameters,
+                "Internal_IDE_Channel",
+                RegValue::Sz("IDE".into()),
+            )
+            .map_err(err)?;
+        registry.create_key(&unplug, false).map_err(err)?;
+        for key in ["DISKS", "NICS"] {
+            registry
+                .set_value(&unplug, key, RegValue::Dword(1))
+                .map_err(err)?;
+        }
+        for class in ["VBD", "VIF"] {
+            registry
+                .create_key(
+                    &format!(
+                        r"{ENUM_XENBUS}\VEN_{}&DEV_{class}\_",
+                        xenbus_rs::VENDOR_PREFIX
+                    ),
+                    false,
+                )
+                .map_err(err)?;
+        }
+    }
+    writeln!(
+        out,
+        "registry from the previous boot: xenfilt filters *PNP0A03 (PCI) and \
+         Internal_IDE_Channel (IDE); XEN\\Unplug DISKS=1 NICS=1 (PV disk and network drivers \
+         installed)"
+    )?;
+
+    // ---------------------------------------------------------------- 2. xen.sys
+    writeln!(out, "\n-- 2. xen.sys initialisation --")?;
+    let xen: &'static Xen<'static> = leak(Xen::new(&*m.hv, &*m.guest, None, None));
+    xen.initialize().map_err(err)?;
+    let (major, minor) = xen.xen_version().map_err(err)?;
+    writeln!(
+        out,
+        "xen.sys: initialised on Xen {major}.{minor} (hypercall page, shared info, per-CPU \
+         vcpu_info)"
+    )?;
+    let (ma, mi, mc, bn) = xenbus_rs::version();
+    let touch = xen.xen_touch(c"XENBUS", ma, mi, mc, bn);
+    writeln!(
+        out,
+        "XenTouch(\"XENBUS\", {ma}.{mi}.{mc}.{bn}) -> {}",
+        match touch {
+            Ok(()) => "ok (versions match)".to_string(),
+            Err(e) => format!("{e:#010x}"),
+        }
+    )?;
+    let touch_old = xen.xen_touch(c"XENBUS", ma, mi, mc, bn.wrapping_add(1));
+    writeln!(
+        out,
+        "XenTouch with another build number -> {} (a mismatched xenbus.sys would stay inert \
+         and request a reboot)",
+        match touch_old {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("refused {e:#010x}"),
+        }
+    )?;
+
+    // ---------------------------------------------------------------- 3. xenfilt
+    writeln!(out, "\n-- 3. xenfilt: emulated devices and the unplug --")?;
+    let platform = pci_children(&devices)
+        .into_iter()
+        .find(|c| c.device_id.starts_with("PCI\\VEN_5853"))
+        .ok_or_else(|| err("no Xen platform device"))?;
+    // The previous boot's xenbus recorded the active platform device through xen.sys.
+    let recorded = XenApiActive::new(xen).set_active(
+        &platform.device_id,
+        &platform.instance_id,
+        &platform.location,
+    );
+    writeln!(
+        out,
+        "previous boot's xenbus recorded the active device {} ({}): {recorded}",
+        platform.device_id, platform.location
+    )?;
+    let parameters = format!(r"{SERVICES}\xenfilt\Parameters");
+    let parameter = |name: &str| match m.guest.registry().query_value(&parameters, name) {
+        Ok(RegValue::Sz(data)) => Some(data),
+        _ => None,
+    };
+    let mut filter = Filter::new(xen, false);
+    let pci = filter
+        .add_device(["ACPI\\PNP0A03"], ["*PNP0A03"], parameter)
+        .ok_or_else(|| err("PCI root bus not filtered"))?;
+    let ide0 = filter
+        .add_device(["Internal_IDE_Channel"], [], parameter)
+        .ok_or_else(|| err("IDE channel 0 not filtered"))?;
+    let ide1 = filter
+        .add_device(["Internal_IDE_Channel"], [], parameter)
+        .ok_or_else(|| err("IDE channel 1 not filtered"))?;
+    let refused = filter
+        .add_device(["PCI\\VEN_8086&DEV_7010"], ["PCI\\CC_0101"], parameter)
+        .is_none();
+    writeln!(
+        out,
+        "AddDevice: filters attached to the PCI root bus and both IDE channels; the IDE \
+         controller itself {}",
+        if refused {
+            "is not filtered"
+        } else {
+            "WAS FILTERED (unexpected)"
+        }
+    )?;
+    let nic_id = pci_children(&devices)
+        .into_iter()
+        .find(|c| c.what == "Nic")
+        .map(|c| c.device_id);
+    let buses = [
+        ("PCI", pci, pci_children(&devices)),
+        ("IDE0", ide0, ide_children(&devices, 0)),
+        ("IDE1", ide1, ide_children(&devices, 1)),
+    ];
+    for (i, (name, bus, children)) in buses.iter().enumerate() {
+        let (reported, unplugged) = relations(&mut filter, *bus, children)?;
+        writeln!(
+            out,
+            "BusRelations {name}: {} children, {} reported (emulated children hidden), state \
+             {:?}{}",
+            children.len(),
+            reported.len(),
+            filter.state(),
+            if unplugged {
+                " -> UNPLUG through the platform ports"
+            } else {
+                ""
+            }
+        )?;
+        if i == 0 {
+            if let Some(nic) = &nic_id {
+                writeln!(
+                    out,
+                    "  EMULATED before the unplug: IsDevicePresent({nic}) = {}; \
+                     IsDiskPresent(0) = {}",
+                    activation_text(device_present(&filter, nic)?),
+                    disk_present(&filter, 0)?
+                )?;
+            }
+        }
+    }
+    let writes = m.hv.platform().unplug_writes().to_vec();
+    writeln!(
+        out,
+        "unplug writes to the platform port: {}",
+        writes
+            .iter()
+            .map(|w| format!("{w:#06x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    let after: Vec<Device> = m.hv.platform().devices().to_vec();
+    let gone: Vec<String> = devices
+        .iter()
+        .filter(|d| !after.contains(d))
+        .map(|d| format!("{:?}", d.kind))
+        .collect();
+    writeln!(out, "the platform removed: {}", gone.join(", "))?;
+    for (name, bus, children) in [
+        ("PCI", pci, pci_children(&after)),
+        ("IDE0", ide0, ide_children(&after, 0)),
+        ("IDE1", ide1, ide_children(&after, 1)),
+    ] {
+        let (reported, _) = relations(&mut filter, bus, &children)?;
+        let names: Vec<&str> = children
+            .iter()
+            .filter(|c| reported.contains(&c.pdo))
+            .map(|c| c.what.as_str())
+            .collect();
+        writeln!(
+            out,
+            "BusRelations {name} again (state {:?}): survivors reported: [{}]",
+            filter.state(),
+            names.join(", ")
+        )?;
+    }
+    if let Some(nic) = &nic_id {
+        writeln!(
+            out,
+            "EMULATED after the unplug: IsDevicePresent({nic}) = {}; IsDiskPresent(0) = {}",
+            activation_text(device_present(&filter, nic)?),
+            disk_present(&filter, 0)?
+        )?;
+    }
+
+    // ---------------------------------------------------------------- 4. xenbus FDO
+    writeln!(
+        out,
+        "\n-- 4. xenbus: the FDO on the platform device and its children --"
+    )?;
+    for child in pci_children(&after) {
+        let vendor =
+            u16::from_str_radix(child.device_id.get(8..12).unwrap_or("0"), 16).map_err(err)?;
+        let device =
+            u16::from_str_radix(child.device_id.get(17..21).unwrap_or("0"), 16).map_err(err)?;
+        match fdo::check_platform_vendor(vendor) {
+            Err(e) => writeln!(
+                out,
+                "AddDevice {}: refused, vendor {vendor:#06x} is not 0x5853 ({e:?})",
+                child.device_id
+            )?,
+            Ok(()) => {
+                let vendor_name = fdo::vendor_name(xenbus_rs::VENDOR_PREFIX, device);
+                let emulated = device_present(&filter, &child.device_id)?;
+                let activation = emulated.map(|s| {
+                    if s == EmulatedActivationStatus::FORCE_ACTIVATED {
+                        FilterActivation::ForceActivated
+                    } else if s == EmulatedActivationStatus::FORCE_DEACTIVATED {
+                        FilterActivation::ForceDeactivated
+                    } else {
+                        FilterActivation::Neutral
+                    }
+                });
+                let mut config = XenApiActive::new(xen);
+                let active = fdo::decide_active(
+                    activation,
+                    &child.device_id,
+                    &child.instance_id,
+                    &child.location,
+                    &mut config,
+                );
+                writeln!(
+                    out,
+                    "AddDevice {}: Xen platform device, VendorName {vendor_name}, \"{}\", \
+                     EMULATED says {:?}, active record {:?} -> {}",
+                    child.device_id,
+                    pdo::fdo_description(&vendor_name),
+                    activation,
+                    config.active_device_id(),
+                    if active {
+                        "ACTIVE FDO (brings up the subsystems and children)"
+                    } else {
+                        "inactive"
+                    }
+                )?;
+            }
+        }
+    }
+    let platform_device = after
+        .iter()
+        .find(|d| d.kind == DeviceKind::XenPlatform)
+        .map(|d| d.device)
+        .ok_or_else(|| err("platform device gone"))?;
+    let vendor_name = fdo::vendor_name(xenbus_rs::VENDOR_PREFIX, platform_device);
+
+    // Subsystems of the active FDO: SHARED_INFO, EVTCHN, STORE over the real ring.
+    let si: &'static SharedInfo = leak(SharedInfo::new(xen, &*m.guest));
+    si.acquire().map_err(err)?;
+    let evtchn: &'static Evtchn = leak(Evtchn::new(xen, &*m.guest, si));
+    let evtchn_slot: &'static OnceLock<&'static Evtchn> = leak(OnceLock::new());
+    let _ = evtchn_slot.set(evtchn);
+    m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+        if let Some(e) = evtchn_slot.get() {
+            e.interrupt(vcpu);
+        }
+    })));
+    evtchn.enable_interrupts(None, 28);
+    let store: &'static Store = leak(Store::new(xen, &*m.guest, 0x5eed_0001));
+    let channel: &'static Mutex<Option<&'static EvtchnStoreChannel>> = leak(Mutex::new(None));
+    {
+        let opened: &'static EvtchnStoreChannel =
+            leak(EvtchnStoreChannel::open(xen, evtchn, store).map_err(err)?);
+        let ring = xenbus::shared::map_pfn(&*m.guest, m.layout().store_gfn)
+            .ok_or_else(|| err("store ring not mappable"))?;
+        store.connect(ring, Arc::new(opened));
+        *channel.lock().map_err(err)? = Some(opened);
+    }
+    let suspend: &'static Suspend = leak(Suspend::new(xen, &*m.guest));
+    let gfn = m.layout().store_gfn;
+    let guest = &*m.guest;
+    let steps: Vec<(Phase, &'static str, Action)> = vec![
+        (
+            Phase::Early,
+            "evtchn",
+            Box::new(move || evtchn.suspend_early()),
+        ),
+        (
+            Phase::Early,
+            "shared_info",
+            Box::new(move || si.suspend_early()),
+        ),
+        (
+            Phase::Early,
+            "store",
+            Box::new(move || store.suspend_early()),
+        ),
+        (
+            Phase::Late,
+            "evtchn",
+            Box::new(move || evtchn.enable_interrupts(None, 28)),
+        ),
+        (
+            Phase::Late,
+            "store",
+            Box::new(move || {
+                let Ok(mut c) = channel.lock() else { return };
+                if let Some(old) = c.take() {
+                    old.close();
+                }
+                if let (Ok(new), Some(ring)) = (
+                    EvtchnStoreChannel::open(xen, evtchn, store),
+                    xenbus::shared::map_pfn(guest, gfn),
+                ) {
+                    let new: &'static EvtchnStoreChannel = leak(new);
+                    *c = Some(new);
+                    store.resume_late(ring, Arc::new(new));
+                }
+            }),
+        ),
+    ];
+    for (phase, name, f) in steps {
+        suspend
+            .register(phase, Arc::new(Step(name, f)))
+            .map_err(err)?;
+    }
+    let name = store.read(None, None, b"name").map_err(err)?;
+    writeln!(
+        out,
+        "subsystems up: SHARED_INFO, EVTCHN (callback via), STORE connected on ring gfn \
+         {gfn:#x}; STORE core reads name = {:?}; SUSPEND with {} resume callbacks",
+        String::from_utf8_lossy(&name),
+        suspend.registered()
+    )?;
+
+    let mut children = Children::new();
+    let synthetic: [&str; 0] = [];
+    scan(out, store, &mut children, &synthetic)?;
+    let reported = children.report();
+    writeln!(out, "BusRelations of the xenbus FDO: {reported:?}")?;
+    for class in &reported {
+        let names = IdNames {
+            vendor_prefix: xenbus_rs::VENDOR_PREFIX,
+            pci_device_id: platform_device,
+            class,
+        };
+        let device_id = id_strings(BusQueryId::DeviceId, &names)?;
+        let instance = id_strings(BusQueryId::InstanceId, &names)?;
+        let hardware = id_strings(BusQueryId::HardwareIds, &names)?;
+        let caps = pdo::capabilities(1, RemovalPolicy::default()).map_err(err)?;
+        writeln!(out, "child PDO {class}:")?;
+        writeln!(
+            out,
+            "  DeviceID   {}  InstanceID {}",
+            device_id.join(" "),
+            instance.join(" ")
+        )?;
+        writeln!(out, "  HardwareIDs {}", hardware.join(" | "))?;
+        writeln!(
+            out,
+            "  Description \"{}\", Location \"{}\"; Removable {}, EjectSupported {}, \
+             UniqueID {}, SilentInstall {}",
+            pdo::device_text(&vendor_name, class, DeviceText::Description),
+            pdo::device_text(&vendor_name, class, DeviceText::LocationInformation),
+            caps.removable,
+            caps.eject_supported,
+            caps.unique_id,
+            caps.silent_install
+        )?;
+    }
+
+    // ---------------------------------------------------------------- 5. a C child
+    writeln!(
+        out,
+        "\n-- 5. A child driver using the interfaces through the C vtables --"
+    )?;
+    let store_provider: &'static store_if::StoreProvider =
+        leak(store_if::StoreProvider::new(store));
+    let mut st = StoreInterfaceV2::EMPTY;
+    // SAFETY: `st` is a whole V2 table; the provider is leaked ('static).
+    check("STORE get_interface(2)", unsafe {
+        store_if::get_interface(
+            store_provider,
+            2,
+            (&mut st as *mut StoreInterfaceV2).cast(),
+            StoreInterfaceV2::SIZE,
+        )
+    })?;
+    let si_ = (&mut st as *mut StoreInterfaceV2) as PInterface;
+    let child_name;
+    // SAFETY (block): every call goes through the table get_interface filled, with its own
+    // interface pointer, NUL-terminated strings and writable out pointers, as a C child does.
+    unsafe {
+        check("StoreAcquire", slot(st.store_acquire)?(si_))?;
+        let mut buffer: *mut c_char = std::ptr::null_mut();
+        check(
+            "StoreRead(name)",
+            slot(st.store_read)?(
+                si_,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                c"name".as_ptr().cast_mut(),
+                &mut buffer,
+            ),
+        )?;
+        child_name = CStr::from_ptr(buffer).to_string_lossy().into_owned();
+        slot(st.store_free)?(si_, buffer);
+        writeln!(
+            out,
+            "XENBUS_STORE v2: StoreAcquire; StoreRead(\"name\") = {child_name:?}; StoreFree"
+        )?;
+        check(
+            "StorePrintf",
+            slot(st.store_printf)?(
+                si_,
+                std::ptr::null_mut(),
+                c"data".as_ptr().cast_mut(),
+                c"demo".as_ptr().cast_mut(),
+                c"%s-%u".as_ptr(),
+                c"hello".as_ptr(),
+                42u32,
+            ),
+        )?;
+        let mut tx: *mut StoreTransaction = std::ptr::null_mut();
+        check(
+            "StoreTransactionStart",
+            slot(st.store_transaction_start)?(si_, &mut tx),
+        )?;
+        check(
+            "StoreRead in a transaction",
+            slot(st.store_read)?(
+                si_,
+                tx,
+                c"data".as_ptr().cast_mut(),
+                c"demo".as_ptr().cast_mut(),
+                &mut buffer,
+            ),
+        )?;
+        let seen = CStr::from_ptr(buffer).to_string_lossy().into_owned();
+        slot(st.store_free)?(si_, buffer);
+        check(
+            "StorePrintf in a transaction",
+            slot(st.store_printf)?(
+                si_,
+                tx,
+                c"data".as_ptr().cast_mut(),
+                c"copy".as_ptr().cast_mut(),
+                c"%s".as_ptr(),
+                CString::new(seen.clone()).map_err(err)?.as_ptr(),
+            ),
+        )?;
+        let end = slot(st.store_transaction_end)?(si_, tx, 1);
+        check("StoreTransactionEnd", end)?;
+        let copy = store.read(None, None, b"data/copy").map_err(err)?;
+        writeln!(
+            out,
+            "StorePrintf(data/demo, \"%s-%u\", \"hello\", 42); transaction: read {seen:?}, \
+             wrote data/copy, committed -> xenstored has data/copy = {:?}",
+            String::from_utf8_lossy(&copy)
+        )?;
+    }
+
+    let evtchn_provider: &'static evtchn_if::EvtchnProvider =
+        leak(evtchn_if::EvtchnProvider::new(evtchn));
+    let mut ev = EvtchnInterfaceV9::EMPTY;
+    // SAFETY: `ev` is a whole V9 table; the provider is leaked ('static).
+    check("EVTCHN get_interface(9)", unsafe {
+        evtchn_if::get_interface(
+            evtchn_provider,
+            9,
+            (&mut ev as *mut EvtchnInterfaceV9).cast(),
+            EvtchnInterfaceV9::SIZE,
+        )
+    })?;
+    let ei = (&mut ev as *mut EvtchnInterfaceV9) as PInterface;
+    // SAFETY (block): calls through the filled table with its own interface pointer; the
+    // variadic EvtchnOpen gets the UNBOUND tail (RemoteDomain, Mask) as a C caller passes it.
+    unsafe {
+        check("EvtchnAcquire", slot(ev.evtchn_acquire)?(ei))?;
+        let ch = slot(ev.evtchn_open)?(
+            ei,
+            EvtchnType::UNBOUND,
+            Some(child_isr),
+            std::ptr::null_mut(),
+            0u32,
+            1u32,
+        );
+        if ch.is_null() {
+            return Err(err("EvtchnOpen(UNBOUND) returned NULL"));
+        }
+        let port = slot(ev.evtchn_get_port)?(ei, ch);
+        slot(ev.evtchn_unmask)?(ei, ch, 0, 0);
+        let me = m.hv.domid();
+        let dom0 = m.hv.backend_bind_interdomain(0, me, port).map_err(err)?;
+        let before = ISR_HITS.load(Ordering::SeqCst);
+        m.hv.backend_send(0, dom0).map_err(err)?;
+        let after_send = ISR_HITS.load(Ordering::SeqCst);
+        m.hv.backend_take_pending(0);
+        slot(ev.evtchn_send)?(ei, ch);
+        let backend_saw = m.hv.backend_take_pending(0).contains(&dom0);
+        slot(ev.evtchn_close)?(ei, ch);
+        slot(ev.evtchn_release)?(ei);
+        writeln!(
+            out,
+            "XENBUS_EVTCHN v9: EvtchnOpen(UNBOUND, remote dom0) -> port {port}; dom0 binds \
+             port {dom0} and notifies -> child ISR ran {} time(s); EvtchnSend -> dom0 sees \
+             its port pending: {backend_saw}; EvtchnClose",
+            after_send - before
+        )?;
+    }
+
+    let range_provider: &'static range_set_if::RangeSetProvider =
+        leak(range_set_if::RangeSetProvider::new());
+    let mut rs = RangeSetInterfaceV1::EMPTY;
+    // SAFETY: `rs` is a whole V1 table; the provider is leaked ('static).
+    check("RANGE_SET get_interface(1)", unsafe {
+        range_set_if::get_interface(
+            range_provider,
+            1,
+            (&mut rs as *mut RangeSetInterfaceV1).cast(),
+            RangeSetInterfaceV1::SIZE,
+        )
+    })?;
+    let ri = (&mut rs as *mut RangeSetInterfaceV1) as PInterface;
+    // SAFETY (block): calls through the filled table with its own interface pointer.
+    unsafe {
+        check("RangeSetAcquire", slot(rs.range_set_acquire)?(ri))?;
+        let mut set = std::ptr::null_mut();
+        check(
+            "RangeSetCreate",
+            slot(rs.range_set_create)?(ri, c"demo-ids".as_ptr(), &mut set),
+        )?;
+        check("RangeSetPut", slot(rs.range_set_put)?(ri, set, 100, 16))?;
+        let mut start = 0i64;
+        check(
+            "RangeSetPop",
+            slot(rs.range_set_pop)?(ri, set, 4, &mut start),
+        )?;
+        let held = slot(rs.range_set_get)?(ri, set, start, 4);
+        slot(rs.range_set_destroy)?(ri, set);
+        slot(rs.range_set_release)?(ri);
+        writeln!(
+            out,
+            "XENBUS_RANGE_SET v1: put [100,116), popped 4 ids from {start}, Get on them \
+             afterwards -> {held:#010x} (no longer in the set); destroyed"
+        )?;
+    }
+
+    let suspend_provider: &'static suspend_if::SuspendProvider =
+        leak(suspend_if::SuspendProvider::new(suspend));
+    let mut sp = SuspendInterfaceV1::EMPTY;
+    // SAFETY: `sp` is a whole V1 table; the provider is leaked ('static).
+    check("SUSPEND get_interface(1)", unsafe {
+        suspend_if::get_interface(
+            suspend_provider,
+            1,
+            (&mut sp as *mut SuspendInterfaceV1).cast(),
+            SuspendInterfaceV1::SIZE,
+        )
+    })?;
+    let spi = (&mut sp as *mut SuspendInterfaceV1) as PInterface;
+    // SAFETY (block): calls through the filled table with its own interface pointer.
+    unsafe {
+        check("SuspendAcquire", slot(sp.acquire)?(spi))?;
+        let mut early = std::ptr::null_mut();
+        let mut late = std::ptr::null_mut();
+        check(
+            "SuspendRegister(EARLY)",
+            slot(sp.register)?(
+                spi,
+                SuspendCallbackType::EARLY,
+                Some(child_suspend_early),
+                std::ptr::null_mut(),
+                &mut early,
+            ),
+        )?;
+        check(
+            "SuspendRegister(LATE)",
+            slot(sp.register)?(
+                spi,
+                SuspendCallbackType::LATE,
+                Some(child_suspend_late),
+                std::ptr::null_mut(),
+                &mut late,
+            ),
+        )?;
+        writeln!(
+            out,
+            "XENBUS_SUSPEND v1: registered EARLY and LATE callbacks; GetCount = {}",
+            slot(sp.get_count)?(spi)
+        )?;
+    }
+
+    // ---------------------------------------------------------------- 6. hot plug
+    writeln!(
+        out,
+        "\n-- 6. A vif hot-added and removed by the toolstack --"
+    )?;
+    let vif = ts
+        .add_device(
+            domid,
+            DeviceClass::Vif {
+                mac: "00:16:3e:5a:5a:01".into(),
+            },
+            0,
+            BackendMode::Normal,
+        )
+        .map_err(err)?;
+    writeln!(out, "toolstack: add vif 0 (mac 00:16:3e:5a:5a:01)")?;
+    scan(out, store, &mut children, &synthetic)?;
+    writeln!(
+        out,
+        "BusRelations of the xenbus FDO: {:?}",
+        children.report()
+    )?;
+    ts.remove_device(&vif).map_err(err)?;
+    let backend = format!("/local/domain/0/backend/vif/{domid}/0");
+    match ts.state(&backend) {
+        Some(state) => {
+            writeln!(
+                out,
+                "toolstack: remove vif 0 (backend state {}); the frontend answers Closed",
+                state.0
+            )?;
+            store
+                .write(None, None, b"device/vif/0/state", b"6")
+                .map_err(err)?;
+            ts.run().map_err(err)?;
+        }
+        None => writeln!(
+            out,
+            "toolstack: remove vif 0 (no frontend had connected: backend and frontend \
+             directories removed at once)"
+        )?,
+    }
+    let class_dir = format!("/local/domain/{domid}/device/vif");
+    let instances = ts.client().directory(0, &class_dir).map_err(err)?;
+    writeln!(
+        out,
+        "device/vif now holds {instances:?} instances; the class directory itself remains"
+    )?;
+    scan(out, store, &mut children, &synthetic)?;
+    writeln!(
+        out,
+        "  (as upstream, a class PDO lives while its directory under device/ exists; the \
+         class driver sees its instance vanish)"
+    )?;
+    ts.client().rm(0, &class_dir).map_err(err)?;
+    writeln!(out, "toolstack (dom0): xenstore-rm {class_dir}")?;
+    let outcome = scan(out, store, &mut children, &synthetic)?;
+    writeln!(
+        out,
+        "BusRelations of the xenbus FDO: {:?}",
+        children.report()
+    )?;
+    for class in &outcome.missing {
+        writeln!(
+            out,
+            "IRP_MN_REMOVE_DEVICE on the {class} PDO -> destroyed: {}",
+            children.removed(class)
+        )?;
+    }
+
+    // ---------------------------------------------------------------- 7. suspend/resume
+    writeln!(out, "\n-- 7. Suspend and resume --")?;
+    let event = 0x5000usize;
+    let watch = store
+        .watch_add(None, b"control/shutdown", event)
+        .map_err(err)?;
+    let sets = m.guest.event_sets(event);
+    ts.request_shutdown(domid, ShutdownRequest::Suspend)
+        .map_err(err)?;
+    let request = store.read(None, None, b"control/shutdown").map_err(err)?;
+    writeln!(
+        out,
+        "toolstack: control/shutdown = {:?}; xenbus's watch event fired {} time(s)",
+        String::from_utf8_lossy(&request),
+        m.guest.event_sets(event) - sets
+    )?;
+    store
+        .write(None, None, b"control/shutdown", b"")
+        .map_err(err)?;
+    store.watch_remove(watch).map_err(err)?;
+    let old_port = xen
+        .hvm_get_param(xen_include::xen::hvm::params::HvmParam::STORE_EVTCHN.0)
+        .map_err(err)?;
+    m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+    // SAFETY (block): calls through the child's SUSPEND and STORE tables as before.
+    unsafe {
+        check("SuspendTrigger", slot(sp.trigger)?(spi))?;
+        let count = slot(sp.get_count)?(spi);
+        let new_port = xen
+            .hvm_get_param(xen_include::xen::hvm::params::HvmParam::STORE_EVTCHN.0)
+            .map_err(err)?;
+        writeln!(
+            out,
+            "SuspendTrigger: SCHEDOP_shutdown(suspend) -> resumed on a new host; GetCount = \
+             {count}; xenbus resume callbacks ran in order {:?}; the child's EARLY ran {} and \
+             LATE {} time(s); store event channel {old_port} -> {new_port}",
+            RESUME_LOG.lock().map_err(err)?.clone(),
+            CHILD_EARLY.load(Ordering::SeqCst),
+            CHILD_LATE.load(Ordering::SeqCst)
+        )?;
+        let mut buffer: *mut c_char = std::ptr::null_mut();
+        check(
+            "StoreRead(name) after resume",
+            slot(st.store_read)?(
+                si_,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                c"name".as_ptr().cast_mut(),
+                &mut buffer,
+            ),
+        )?;
+        let again = CStr::from_ptr(buffer).to_string_lossy().into_owned();
+        slot(st.store_free)?(si_, buffer);
+        writeln!(
+            out,
+            "after resume the child reads name through its STORE vtable again: {again:?}"
+        )?;
+        slot(st.store_release)?(si_);
+    }
+    writeln!(out, "\n== demo done ==")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_tells_the_whole_story() {
+        let mut out = Vec::new();
+        super::run(&mut out).expect("the demo runs");
+        let text = String::from_utf8(out).expect("utf-8");
+        println!("{text}");
+        let has = |needle: &str| {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        };
+        has("-> UNPLUG through the platform ports");
+        has("unplug writes to the platform port: 0x0009, 0x0002");
+        has("IsDiskPresent(0) = true");
+        has("EMULATED after the unplug: IsDevicePresent(PCI\\VEN_10EC&DEV_8139&SUBSYS_00000000&REV_20) = not present; IsDiskPresent(0) = false");
+        has("survivors reported: [IDE CD-ROM]");
+        has("ACTIVE FDO");
+        let prefix = xenbus_rs::VENDOR_PREFIX;
+        has("child PDO VBD:");
+        has(&format!(
+            "DeviceID   XENBUS\\VEN_{prefix}&DEV_VBD  InstanceID _"
+        ));
+        has(&format!(
+            "HardwareIDs XENBUS\\VEN_{prefix}0001&DEV_VBD&REV_"
+        ));
+        has("| XENCLASS");
+        // The name the child reads through the STORE vtable is the domain's name.
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("domain ")?.split('"').nth(1))
+            .expect("domain line");
+        assert!(!name.is_empty());
+        has(&format!("StoreRead(\"name\") = {name:?}"));
+        has(&format!(
+            "reads name through its STORE vtable again: {name:?}"
+        ));
+        has("xenstored has data/copy = \"hello-42\"");
+        has("child ISR ran 1 time(s)");
+        has("dom0 sees its port pending: true");
+        has("created [\"VIF\"]");
+        has("BusRelations of the xenbus FDO: [\"VBD\", \"VIF\"]");
+        has("missing [\"VIF\"]");
+        has("IRP_MN_REMOVE_DEVICE on the VIF PDO -> destroyed: true");
+        has("xenbus's watch event fired 1 time(s)");
+        has("resumed on a new host; GetCount = 1");
+        has("the child's EARLY ran 1 and LATE 1 time(s)");
+    }
+}
