@@ -258,6 +258,10 @@ def main():
     args = parser.parse_args()
 
     logging.disable(logging.CRITICAL)
+    # speakeasy calls only the first 10 exports of an image; xen.sys has 66, and every one
+    # must survive a call (with speakeasy's dummy arguments: pointers to zeroed memory).
+    import speakeasy.windows.kernel
+    speakeasy.windows.kernel.MAX_EXPORTS_TO_EMULATE = 1 << 16
     se = speakeasy.Speakeasy()
     touches = []
 

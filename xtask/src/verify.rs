@@ -131,7 +131,7 @@ pub fn check_one(
         },
     });
     if let Some(venv) = venv {
-        checks.extend(emulate(driver, image, venv));
+        checks.extend(emulate(driver, image, api, venv));
     }
     checks
 }
@@ -270,7 +270,7 @@ fn expect_entry(name: &'static str, run: &Emulation, kind: &str, status: u32) ->
     }
 }
 
-fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
+fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     if driver.export_driver {
         match speakeasy(venv, image, None, false) {
@@ -307,6 +307,29 @@ fn emulate(driver: &Driver, image: &Path, venv: &Path) -> Vec<Check> {
                         "{created} registry keys created before the failing stage, {} handle(s) left open",
                         run.open_handles.map_or("?".to_string(), |n| n.to_string())
                     ),
+                });
+                let exports: Vec<&(String, Option<u32>, String)> = run
+                    .entries
+                    .iter()
+                    .filter(|e| e.0.starts_with("export."))
+                    .collect();
+                let faulted: Vec<String> = exports
+                    .iter()
+                    .filter(|e| e.2 != "-")
+                    .map(|e| format!("{}: {}", e.0, e.2))
+                    .collect();
+                let expected = api.len() + pe::PRIVATE_EXPORTS.len();
+                checks.push(Check {
+                    name: "emulated-exports",
+                    ok: exports.len() == expected && faulted.is_empty(),
+                    detail: if faulted.is_empty() {
+                        format!(
+                            "{} of {expected} exports called with dummy arguments, none faulted",
+                            exports.len()
+                        )
+                    } else {
+                        format!("faulted: {}", faulted.join("; "))
+                    },
                 });
                 checks.push(expect_entry(
                     "emulated-dllunload",
