@@ -176,7 +176,17 @@ unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
 unsafe extern "C" fn release(interface: PInterface) {
     // SAFETY: C caller passes the interface it obtained from us.
     if let Some(p) = unsafe { provider(interface) } {
-        let _ = p.references.release();
+        if p.references.release() == Some(0) {
+            // Upstream BUGs here; a leak is reported instead of crashing the system.
+            let (transactions, watches) = p.store.outstanding();
+            let buffers = p.buffers();
+            if transactions + watches + buffers != 0 {
+                error!(
+                    p.store.api(),
+                    "STORE: OUTSTANDING at last Release: {transactions} transaction(s), {watches} watch(es), {buffers} buffer(s)"
+                );
+            }
+        }
     }
 }
 
@@ -552,6 +562,32 @@ mod tests {
             assert_eq!(c.rig.server().seen.last().unwrap().payload, b"k\0r0\0");
             (t.store_release.unwrap())(i);
             assert_eq!(c.provider.references(), 0);
+            assert!(!c.rig.api.logged("OUTSTANDING"));
+            // A buffer still held at the last Release is reported.
+            assert_eq!((t.store_acquire.unwrap())(i), STATUS_SUCCESS);
+            let st = (t.store_printf.unwrap())(
+                i,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                c"k".as_ptr() as *mut c_char,
+                c"%u".as_ptr(),
+                1u32,
+            );
+            assert_eq!(st, STATUS_SUCCESS);
+            let st = (t.store_read.unwrap())(
+                i,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                c"k".as_ptr() as *mut c_char,
+                &mut buffer,
+            );
+            assert_eq!(st, STATUS_SUCCESS);
+            (t.store_release.unwrap())(i);
+            assert!(c
+                .rig
+                .api
+                .logged("OUTSTANDING at last Release: 0 transaction(s), 0 watch(es), 1 buffer(s)"));
+            (t.store_free.unwrap())(i, buffer);
         }
     }
 
