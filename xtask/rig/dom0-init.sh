@@ -26,7 +26,8 @@ on_poweroff = "preserve"
 on_reboot = "preserve"
 on_crash = "preserve"
 disk = [ "format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/var/lib/xen/rig-disk.img", "format=raw,vdev=hdc,access=ro,devtype=cdrom,backendtype=qdisk,target=/rigdata/guest.iso" ]
-device_model_args_hvm = [ "-device", "e1000,id=rignic" ]
+device_model_args_hvm = [ "-device", "e1000,id=rignic,romfile=" ]
+vga = "none"
 CFG
 # libxl's QMP handshake with the device model times out when the host is loaded: retry.
 created=no

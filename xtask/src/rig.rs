@@ -139,6 +139,70 @@ fn provision() -> Result<(), String> {
     )
 }
 
+/// The major version of the installed `qemu-system-x86_64`.
+fn qemu_major() -> Option<u32> {
+    let out = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split("version ").nth(1)?;
+    version.split('.').next()?.trim().parse().ok()
+}
+
+/// The rig needs QEMU 10 (bookworm-backports): under bookworm's QEMU 7.2 TCG, Xen's
+/// emulation of the guest's real-mode boot code fails ("MMIO emulation failed … Real") and
+/// the guest triple-faults before GRUB hands over.
+fn provision_qemu() -> Result<(), String> {
+    if qemu_major().is_some_and(|major| major >= 10) {
+        return Ok(());
+    }
+    if !nix_is_root() {
+        return Err("the rig needs qemu-system-x86 >= 10 (Debian bookworm-backports); run as root or install it".into());
+    }
+    println!("rig: installing QEMU 10 from bookworm-backports");
+    let mirror = fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("URIs:").map(|uri| uri.trim().to_string()))
+                .filter(|uri| !uri.contains("security"))
+        })
+        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let source = format!(
+        "Types: deb\nURIs: {mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    );
+    fs::write(
+        "/etc/apt/sources.list.d/rig-bookworm-backports.sources",
+        source,
+    )
+    .map_err(|e| format!("write the backports source: {e}"))?;
+    run(
+        Command::new("apt-get").arg("update").stdout(Stdio::null()),
+        "apt-get update",
+    )?;
+    run(
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "-t",
+                "bookworm-backports",
+                "qemu-system-x86",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null()),
+        "apt-get install qemu-system-x86 from bookworm-backports",
+    )?;
+    match qemu_major() {
+        Some(major) if major >= 10 => Ok(()),
+        other => Err(format!(
+            "QEMU is still version {other:?} after installing from backports"
+        )),
+    }
+}
+
 fn nix_is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -318,6 +382,7 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let dir = root.join("target/rig");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     provision()?;
+    provision_qemu()?;
     let guest = build_guest(&root)?;
     let rootfs = rootfs(&dir)?;
     let (kernel, initrd) = dom0_boot_files(&dir)?;
