@@ -160,6 +160,7 @@ class Pnp:
 
     def __init__(self):
         self.pdo = 0
+        self.other = 0
         self.attached = []
         self.calls = []
         self.detached = []
@@ -168,13 +169,18 @@ class Pnp:
     def attach(self, emu, argv):
         source, target = argv
         self.attached.append((source, target))
-        return self.pdo if target == self.pdo else 0
+        return target if target in (self.pdo, self.other) else 0
 
     def device_property(self, emu, argv):
         """IoGetDeviceProperty on the stand-in PDO: the IDs of a PCI root bus."""
         device, prop, length, buffer, needed = argv
-        ids = {1: ["ACPI\\PNP0A03", "*PNP0A03"], 2: []}.get(prop & 0xFFF)
-        if device != self.pdo or ids is None:
+        if device == self.pdo:
+            ids = {1: ["ACPI\\PNP0A03", "*PNP0A03"], 2: []}.get(prop & 0xFFF)
+        elif device == self.other:
+            ids = {1: ["PCI\\VEN_8086&DEV_7010"], 2: ["PCI\\CC_0101"]}.get(prop & 0xFFF)
+        else:
+            ids = None
+        if ids is None:
             return STATUS_INVALID_PARAMETER_2
         data = "".join(i + "\0" for i in ids).encode("utf-16le") + b"\0\0"
         emu.mem_write(needed, struct.pack("<I", len(data)))
@@ -239,6 +245,14 @@ def run_pnp(se, emu, driver, pnp, out):
     lower_saw_top = any(c[1] == irp and c[3] == top + STACK_LOCATION_SIZE for c in pnp.calls)
     out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d" % (
         len(pnp.calls), int(lower_saw_top), len(pnp.detached), int(fdo in pnp.deleted)))
+    # A second PDO whose IDs name no filtered bus (an IDE controller): a filter driver with
+    # an attach policy leaves it alone.
+    pnp.other = emu.mem_map(0x200, tag="xtask.pdo2")
+    emu.mem_write(pnp.other, bytes(0x200))
+    emu.mem_write(pnp.other + STACK_SIZE, bytes([1]))
+    se.call(add_device, [driver, pnp.other])
+    out.append("pnp add_device_other attached=%d" % len(
+        [source for source, target in pnp.attached if target == pnp.other]))
     if unload:
         se.call(unload, [driver])
 

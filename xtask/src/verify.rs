@@ -373,6 +373,23 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                 &["attached"],
                 "AddDevice created a device and attached it above the PDO",
             ));
+            if driver.package == "xenfilt" {
+                // The attach policy: a PDO whose IDs name no filtered bus is left alone.
+                let other = run
+                    .pnp
+                    .iter()
+                    .find(|(step, _)| step == "add_device_other")
+                    .and_then(|(_, values)| values.iter().find(|(k, _)| k == "attached"))
+                    .map(|(_, v)| v.clone());
+                checks.push(Check {
+                    name: "emulated-add-device-policy",
+                    ok: other.as_deref() == Some("0"),
+                    detail: format!(
+                        "AddDevice over a PDO with IDs PCI\\VEN_8086&DEV_7010 (not under Parameters) attached={} (expected 0)",
+                        other.as_deref().unwrap_or("?")
+                    ),
+                });
+            }
             checks.push(run.pnp_check(
                 "emulated-remove-device",
                 "remove",

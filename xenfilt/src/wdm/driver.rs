@@ -22,11 +22,10 @@ use windows_sys::Wdk::Storage::FileSystem::{
 use windows_sys::Wdk::System::SystemServices::{
     BusQueryCompatibleIDs, BusQueryDeviceID, BusQueryInstanceID, BusRelations,
     DevicePropertyCompatibleIDs, DevicePropertyHardwareID, DeviceTextLocationInformation,
-    ExAllocatePoolWithTag, Executive, IoAttachDeviceToDeviceStack, IoCreateDevice, IoDeleteDevice,
+    ExAllocatePoolWithTag, IoAttachDeviceToDeviceStack, IoCreateDevice, IoDeleteDevice,
     IoDetachDevice, IoInvalidateDeviceRelations, KeInitializeEvent, KeSetEvent,
-    KeWaitForSingleObject, KernelMode, ObfDereferenceObject, DEVICE_RELATIONS, IRP_MJ_PNP,
-    IRP_MN_QUERY_DEVICE_RELATIONS, IRP_MN_QUERY_DEVICE_TEXT, IRP_MN_QUERY_ID,
-    IRP_MN_QUERY_INTERFACE, IRP_MN_REMOVE_DEVICE,
+    ObfDereferenceObject, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MN_QUERY_DEVICE_RELATIONS,
+    IRP_MN_QUERY_DEVICE_TEXT, IRP_MN_QUERY_ID, IRP_MN_QUERY_INTERFACE, IRP_MN_REMOVE_DEVICE,
 };
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_DELETE_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_NOT_SUPPORTED,
@@ -48,6 +47,10 @@ static XEN: ImportedXen = ImportedXen;
 /// The driver-global filter, created by `DriverEntry`. Every use is at PASSIVE_LEVEL and
 /// short; no IRP is sent while it is held.
 static FILTER: SpinLock<Option<Filter<'static>>> = SpinLock::new(None);
+
+/// Every child filter device with the bus filter FDO that created it, so that the bus
+/// filter can take the remaining ones down with it at its REMOVE_DEVICE.
+static CHILDREN: SpinLock<Vec<(usize, usize)>> = SpinLock::new(Vec::new());
 
 /// `Services\xenfilt\Parameters`.
 const PARAMETERS: &str = "SYSTEM\\CurrentControlSet\\Services\\xenfilt\\Parameters";
@@ -127,7 +130,7 @@ impl Drop for Key {
 ///
 /// # Safety
 /// `device` is a valid device object.
-unsafe fn extension<'a>(device: *const DEVICE_OBJECT) -> Option<&'a mut Extension> {
+unsafe fn extension_of<'a>(device: *const DEVICE_OBJECT) -> Option<&'a mut Extension> {
     // SAFETY: devices of this driver carry an Extension (create_device) whose first field
     // is the magic; the extension lives as long as the device.
     unsafe {
@@ -203,6 +206,9 @@ unsafe fn create_device(
 /// # Safety
 /// `device` is a device of this driver that receives no further IRPs.
 unsafe fn destroy_device(device: *mut DEVICE_OBJECT, lower: *mut DEVICE_OBJECT) {
+    CHILDREN
+        .lock()
+        .retain(|&(_, child)| child != device as usize);
     // SAFETY: forwarded caller contract.
     unsafe {
         IoDetachDevice(lower);
@@ -279,7 +285,7 @@ pub unsafe extern "system" fn dispatch(device: *const DEVICE_OBJECT, irp: *mut I
     // SAFETY: forwarded caller contract; a device without our extension gets the IRP
     // completed with an error.
     unsafe {
-        let Some(extension) = extension(device).filter(|e| !e.lower.is_null()) else {
+        let Some(extension) = extension_of(device).filter(|e| !e.lower.is_null()) else {
             irp::set_status(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
             irp::complete_request(irp, irp::IO_NO_INCREMENT);
             return STATUS_INVALID_DEVICE_REQUEST;
@@ -339,6 +345,28 @@ unsafe fn bus_dispatch(
         if major == IRP_MJ_PNP && minor == IRP_MN_REMOVE_DEVICE {
             if let Some(filter) = FILTER.lock().as_mut() {
                 filter.remove_bus(extension.bus);
+            }
+            // Child filters still attached (children PnP removed while the bus kept
+            // reporting them) go before the bus driver deletes their PDOs.
+            let remaining: Vec<usize> = {
+                let mut children = CHILDREN.lock();
+                let mine = children
+                    .iter()
+                    .filter(|&&(bus, _)| bus == device as usize)
+                    .map(|&(_, child)| child)
+                    .collect();
+                children.retain(|&(bus, _)| bus != device as usize);
+                mine
+            };
+            for child in remaining {
+                let child = child as *mut DEVICE_OBJECT;
+                if let Some(child_extension) = extension_of(child) {
+                    let lower = child_extension.lower;
+                    if !lower.is_null() {
+                        child_extension.lower = ptr::null_mut();
+                        destroy_device(child, lower);
+                    }
+                }
             }
             irp::set_status(irp, STATUS_SUCCESS, 0);
             let lower = extension.lower;
@@ -459,16 +487,17 @@ unsafe fn filter_relations(device: *mut DEVICE_OBJECT, extension: &mut Extension
         };
         let driver = (*device).DriverObject;
         for &pdo in &outcome.scan.created {
-            if let Err(status) = create_device(
+            match create_device(
                 driver,
                 pdo as *mut DEVICE_OBJECT,
                 Kind::Child,
                 extension.bus,
             ) {
-                log(
+                Ok(child) => CHILDREN.lock().push((device as usize, child as usize)),
+                Err(status) => log(
                     Level::Error,
                     format_args!("child filter over {pdo:#x} not created ({status:#010x})"),
-                );
+                ),
             }
         }
         for &pdo in &outcome.scan.destroyed {
@@ -519,7 +548,7 @@ unsafe fn destroy_child(driver: *mut DRIVER_OBJECT, pdo: *mut DEVICE_OBJECT) {
         if attached.is_null() || (*attached).DriverObject != driver {
             return;
         }
-        if let Some(extension) = extension(attached) {
+        if let Some(extension) = extension_of(attached) {
             if extension.kind == Kind::Child && extension.pdo == pdo && !extension.lower.is_null() {
                 let lower = extension.lower;
                 extension.lower = ptr::null_mut();
@@ -684,13 +713,7 @@ unsafe fn child_remove(
         }
         release(extension);
         if !extension.lock.begin_remove() {
-            KeWaitForSingleObject(
-                ptr::addr_of!(extension.drained).cast(),
-                Executive,
-                KernelMode as i8,
-                false,
-                ptr::null(),
-            );
+            request::wait(&mut extension.drained);
         }
         let status = pass_down(lower, irp);
         extension.lower = ptr::null_mut();

@@ -39,6 +39,20 @@ unsafe extern "system" fn signal(
     irp::STATUS_MORE_PROCESSING_REQUIRED
 }
 
+/// Wait without timeout for `event` (PASSIVE_LEVEL).
+pub fn wait(event: &mut KEVENT) {
+    // SAFETY: `event` is an initialised KEVENT borrowed for the duration of the wait.
+    unsafe {
+        KeWaitForSingleObject(
+            (event as *const KEVENT).cast(),
+            Executive,
+            KernelMode as i8,
+            false,
+            ptr::null(),
+        );
+    }
+}
+
 /// Pass `irp` (owned by the caller's dispatch routine) to `lower` and wait until it comes
 /// back; the caller completes it afterwards. PASSIVE_LEVEL only.
 ///
@@ -60,13 +74,7 @@ pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTST
         );
         let mut status = irp::call_driver(lower, irp);
         if status == STATUS_PENDING {
-            KeWaitForSingleObject(
-                (&event as *const KEVENT).cast(),
-                Executive,
-                KernelMode as i8,
-                false,
-                ptr::null(),
-            );
+            wait(&mut event);
             status = irp::status(irp);
         }
         status
@@ -105,13 +113,7 @@ unsafe fn send(
         );
         let mut status = irp::call_driver(device, irp);
         if status == STATUS_PENDING {
-            KeWaitForSingleObject(
-                (&event as *const KEVENT).cast(),
-                Executive,
-                KernelMode as i8,
-                false,
-                ptr::null(),
-            );
+            wait(&mut event);
             status = irp::status(irp);
         }
         let information = (*irp).IoStatus.Information;
