@@ -279,3 +279,33 @@ fn a_watch_fires_then_a_suspend_resume_leaves_everything_working() {
     assert_eq!(suspend.count(), 1);
     assert_eq!(w.store.read(None, None, b"control/shutdown").unwrap(), b"y");
 }
+
+#[test]
+fn two_threads_share_the_ring() {
+    let w = world();
+    let threads: Vec<_> = (0..2u32)
+        .map(|t| {
+            let store = w.store;
+            std::thread::spawn(move || {
+                xen_sim::guest::run_on(t, || {
+                    for i in 0..40u32 {
+                        let key = format!("data/t{t}/k{i}");
+                        let value = format!("{t}-{i}");
+                        store
+                            .write(None, None, key.as_bytes(), value.as_bytes())
+                            .unwrap();
+                        assert_eq!(
+                            store.read(None, None, key.as_bytes()).unwrap(),
+                            value.as_bytes()
+                        );
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let dir = w.store.directory(None, None, b"data/t1").unwrap();
+    assert_eq!(dir.split(|b| *b == 0).filter(|n| !n.is_empty()).count(), 40);
+}
