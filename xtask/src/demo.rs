@@ -16,6 +16,7 @@ use xen::driver::Xen;
 use xen_include::api::XenApi;
 use xen_include::interfaces::emulated::{EmulatedActivationStatus, EmulatedInterfaceV3};
 use xen_include::interfaces::evtchn::{EvtchnInterfaceV9, EvtchnType};
+use xen_include::interfaces::gnttab::GnttabInterfaceV4;
 use xen_include::interfaces::range_set::RangeSetInterfaceV1;
 use xen_include::interfaces::store::{StoreInterfaceV2, StoreTransaction};
 use xen_include::interfaces::suspend::{SuspendCallbackType, SuspendInterfaceV1};
@@ -31,7 +32,8 @@ use xen_sim::xenstored::Xenstored;
 use xenbus::active::XenApiActive;
 use xenbus::evtchn::Evtchn;
 use xenbus::fdo::{self, ActiveConfig, Children, FilterActivation};
-use xenbus::interface::{evtchn as evtchn_if, range_set as range_set_if};
+use xenbus::gnttab::Gnttab;
+use xenbus::interface::{evtchn as evtchn_if, gnttab as gnttab_if, range_set as range_set_if};
 use xenbus::interface::{store as store_if, suspend as suspend_if};
 use xenbus::pdo::{self, DeviceText, RemovalPolicy};
 use xenbus::shared_info::SharedInfo;
@@ -316,6 +318,33 @@ unsafe extern "C" fn child_suspend_late(_: *mut c_void) {
 /// A vtable slot a C caller would call (NULL → error).
 fn slot<T>(o: Option<T>) -> io::Result<T> {
     o.ok_or_else(|| err("empty vtable slot"))
+}
+
+/// A C child's `StoreRead` then `StoreFree` through its STORE table.
+///
+/// # Safety
+/// `i` is the interface pointer of `st` as filled by the provider's `get_interface`, and
+/// `tx` is NULL or a live transaction of it.
+unsafe fn child_store_read(
+    st: &StoreInterfaceV2,
+    i: PInterface,
+    tx: *mut StoreTransaction,
+    prefix: Option<&CStr>,
+    node: &CStr,
+) -> io::Result<String> {
+    let mut buffer: *mut c_char = std::ptr::null_mut();
+    let prefix = prefix.map_or(std::ptr::null_mut(), |p| p.as_ptr().cast_mut());
+    // SAFETY: forwarded caller contract; NUL-terminated strings and a writable out pointer.
+    let status =
+        unsafe { slot(st.store_read)?(i, tx, prefix, node.as_ptr().cast_mut(), &mut buffer) };
+    check(&format!("StoreRead({node:?})"), status)?;
+    // SAFETY: a successful StoreRead returns a NUL-terminated buffer we own until StoreFree.
+    let text = unsafe { CStr::from_ptr(buffer) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: the buffer came from this interface's StoreRead.
+    unsafe { slot(st.store_free)?(i, buffer) };
+    Ok(text)
 }
 
 fn check(what: &str, status: NtStatus) -> io::Result<()> {
@@ -644,6 +673,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         store.connect(ring, Arc::new(opened));
         *channel.lock().map_err(err)? = Some(opened);
     }
+    let gnttab: &'static Gnttab = leak(Gnttab::new(xen, &*m.guest));
     let suspend: &'static Suspend = leak(Suspend::new(xen, &*m.guest));
     let gfn = m.layout().store_gfn;
     let guest = &*m.guest;
@@ -657,6 +687,11 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             Phase::Early,
             "shared_info",
             Box::new(move || si.suspend_early()),
+        ),
+        (
+            Phase::Early,
+            "gnttab",
+            Box::new(move || gnttab.suspend_early()),
         ),
         (
             Phase::Early,
@@ -760,19 +795,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     // interface pointer, NUL-terminated strings and writable out pointers, as a C child does.
     unsafe {
         check("StoreAcquire", slot(st.store_acquire)?(si_))?;
-        let mut buffer: *mut c_char = std::ptr::null_mut();
-        check(
-            "StoreRead(name)",
-            slot(st.store_read)?(
-                si_,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                c"name".as_ptr().cast_mut(),
-                &mut buffer,
-            ),
-        )?;
-        child_name = CStr::from_ptr(buffer).to_string_lossy().into_owned();
-        slot(st.store_free)?(si_, buffer);
+        child_name = child_store_read(&st, si_, std::ptr::null_mut(), None, c"name")?;
         writeln!(
             out,
             "XENBUS_STORE v2: StoreAcquire; StoreRead(\"name\") = {child_name:?}; StoreFree"
@@ -794,18 +817,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             "StoreTransactionStart",
             slot(st.store_transaction_start)?(si_, &mut tx),
         )?;
-        check(
-            "StoreRead in a transaction",
-            slot(st.store_read)?(
-                si_,
-                tx,
-                c"data".as_ptr().cast_mut(),
-                c"demo".as_ptr().cast_mut(),
-                &mut buffer,
-            ),
-        )?;
-        let seen = CStr::from_ptr(buffer).to_string_lossy().into_owned();
-        slot(st.store_free)?(si_, buffer);
+        let seen = child_store_read(&st, si_, tx, Some(c"data"), c"demo")?;
         check(
             "StorePrintf in a transaction",
             slot(st.store_printf)?(
@@ -876,6 +888,73 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             after_send - before
         )?;
     }
+
+    let gnttab_provider: &'static gnttab_if::GnttabProvider =
+        leak(gnttab_if::GnttabProvider::new(gnttab));
+    let mut gt = GnttabInterfaceV4::EMPTY;
+    // SAFETY: `gt` is a whole V4 table; the provider is leaked ('static).
+    check("GNTTAB get_interface(4)", unsafe {
+        gnttab_if::get_interface(
+            gnttab_provider,
+            4,
+            (&mut gt as *mut GnttabInterfaceV4).cast(),
+            GnttabInterfaceV4::SIZE,
+        )
+    })?;
+    let gi = (&mut gt as *mut GnttabInterfaceV4) as PInterface;
+    let page = common::os::Os::alloc_page(&*m.guest).ok_or_else(|| err("no page"))?;
+    let greeting = b"hello dom0, from the guest";
+    // SAFETY: Os::alloc_page hands out a zeroed page mapped at `va` for 4096 bytes.
+    unsafe { std::ptr::copy_nonoverlapping(greeting.as_ptr(), page.va as *mut u8, greeting.len()) };
+    // SAFETY (block): calls through the filled table with its own interface pointer; the
+    // backend's mapping pointer covers the whole granted frame while mapped.
+    unsafe {
+        check("GnttabAcquire", slot(gt.gnttab_acquire)?(gi))?;
+        let mut cache = std::ptr::null_mut();
+        check(
+            "GnttabCreateCache",
+            slot(gt.gnttab_create_cache)?(
+                gi,
+                c"demo".as_ptr(),
+                0,
+                0,
+                None,
+                None,
+                std::ptr::null_mut(),
+                &mut cache,
+            ),
+        )?;
+        let mut entry = std::ptr::null_mut();
+        check(
+            "GnttabPermitForeignAccess",
+            slot(gt.gnttab_permit_foreign_access)?(
+                gi,
+                cache,
+                0,
+                0,
+                page.pfn as usize,
+                TRUE,
+                &mut entry,
+            ),
+        )?;
+        let gref = slot(gt.gnttab_get_reference)?(gi, entry);
+        let (handle, frame) = m.hv.backend_map_grant(0, gref, true).map_err(err)?;
+        let seen = std::slice::from_raw_parts(frame, greeting.len()).to_vec();
+        let busy = slot(gt.gnttab_revoke_foreign_access)?(gi, cache, 0, entry);
+        m.hv.backend_unmap_grant(0, handle).map_err(err)?;
+        let revoked = slot(gt.gnttab_revoke_foreign_access)?(gi, cache, 0, entry);
+        slot(gt.gnttab_destroy_cache)?(gi, cache);
+        slot(gt.gnttab_release)?(gi);
+        writeln!(
+            out,
+            "XENBUS_GNTTAB v4: PermitForeignAccess(pfn {:#x}, read-only) -> ref {gref}; dom0 \
+             maps it and reads {:?}; Revoke while mapped -> {busy:#010x}; after dom0 unmaps \
+             -> {revoked:#010x}",
+            page.pfn,
+            String::from_utf8_lossy(&seen)
+        )?;
+    }
+    common::os::Os::free_page(&*m.guest, page);
 
     let range_provider: &'static range_set_if::RangeSetProvider =
         leak(range_set_if::RangeSetProvider::new());
@@ -1064,24 +1143,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             out,
             "SuspendTrigger: SCHEDOP_shutdown(suspend) -> resumed on a new host; GetCount = \
              {count}; xenbus resume callbacks ran in order {:?}; the child's EARLY ran {} and \
-             LATE {} time(s); store event channel {old_port} -> {new_port}",
+             LATE {} time(s); store event channel re-opened (port {old_port} before, {new_port} after)",
             RESUME_LOG.lock().map_err(err)?.clone(),
             CHILD_EARLY.load(Ordering::SeqCst),
             CHILD_LATE.load(Ordering::SeqCst)
         )?;
-        let mut buffer: *mut c_char = std::ptr::null_mut();
-        check(
-            "StoreRead(name) after resume",
-            slot(st.store_read)?(
-                si_,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                c"name".as_ptr().cast_mut(),
-                &mut buffer,
-            ),
-        )?;
-        let again = CStr::from_ptr(buffer).to_string_lossy().into_owned();
-        slot(st.store_free)?(si_, buffer);
+        let again = child_store_read(&st, si_, std::ptr::null_mut(), None, c"name")?;
         writeln!(
             out,
             "after resume the child reads name through its STORE vtable again: {again:?}"
@@ -1130,6 +1197,8 @@ mod tests {
         ));
         has("xenstored has data/copy = \"hello-42\"");
         has("child ISR ran 1 time(s)");
+        has("reads \"hello dom0, from the guest\"");
+        has("after dom0 unmaps -> 0x00000000");
         has("dom0 sees its port pending: true");
         has("created [\"VIF\"]");
         has("BusRelations of the xenbus FDO: [\"VBD\", \"VIF\"]");
@@ -1138,5 +1207,6 @@ mod tests {
         has("xenbus's watch event fired 1 time(s)");
         has("resumed on a new host; GetCount = 1");
         has("the child's EARLY ran 1 and LATE 1 time(s)");
+        has("resume callbacks ran in order [\"evtchn\", \"shared_info\", \"gnttab\", \"store\", \"evtchn\", \"store\"]");
     }
 }
