@@ -148,3 +148,27 @@ fn grant_frames_are_remapped_after_resume() {
     );
     g.revoke(e).unwrap();
 }
+
+#[test]
+fn the_table_stops_growing_at_query_size_maximum() {
+    let s = Sim::with_grant_frames(2);
+    let g: &'static Gnttab = Box::leak(Box::new(Gnttab::new(s.xen, &*s.m.guest)));
+    g.acquire().unwrap();
+    let cache = g.create_cache(0, 0).unwrap();
+    // Frame 0 gives 512 - 32 references, frame 1 gives 512.
+    let total = 2 * ENTRIES_PER_FRAME - RESERVED_ENTRIES;
+    let entries: Vec<_> = (0..total)
+        .map(|i| g.permit(cache, 0, u64::from(i), true).unwrap())
+        .collect();
+    assert_eq!(g.frames(), 2);
+    assert_eq!(
+        g.permit(cache, 0, 1, true),
+        Err(STATUS_INSUFFICIENT_RESOURCES)
+    );
+    g.revoke(entries[7]).unwrap();
+    assert!(
+        g.permit(cache, 0, 1, true).is_ok(),
+        "a revoked reference is reused"
+    );
+    assert!(s.m.guest.violations().is_empty());
+}

@@ -23,12 +23,31 @@ impl Sim {
         Self::build(vcpus, true)
     }
 
+    /// A one-CPU machine whose grant table holds at most `frames` frames.
+    pub fn with_grant_frames(frames: u32) -> Sim {
+        Self::build_with(
+            HvConfig {
+                vcpus: 1,
+                max_grant_frames: frames,
+                ..HvConfig::default()
+            },
+            false,
+        )
+    }
+
     fn build(vcpus: u32, register: bool) -> Sim {
-        let m: &'static Machine = Box::leak(Box::new(Machine::with_config(MachineConfig {
-            hv: HvConfig {
+        Self::build_with(
+            HvConfig {
                 vcpus,
                 ..HvConfig::default()
             },
+            register,
+        )
+    }
+
+    fn build_with(hv: HvConfig, register: bool) -> Sim {
+        let m: &'static Machine = Box::leak(Box::new(Machine::with_config(MachineConfig {
+            hv,
             ..MachineConfig::default()
         })));
         if register {
