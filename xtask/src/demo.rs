@@ -1043,6 +1043,24 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "\n-- 6. A vif hot-added and removed by the toolstack --"
     )?;
+    // The FDO's scan thread is woken by its watch on `device` (a KEVENT in the driver).
+    let scan_event = 0x6000usize;
+    let device_watch = store.watch_add(None, b"device", scan_event).map_err(err)?;
+    let mut wakeups = m.guest.event_sets(scan_event);
+    writeln!(
+        out,
+        "xenbus: watch on device/ registered (fired {wakeups} time at registration)"
+    )?;
+    let mut woken = |out: &mut dyn Write| -> io::Result<()> {
+        let now = m.guest.event_sets(scan_event);
+        writeln!(
+            out,
+            "  the watch on device/ set the scan thread's event {} time(s)",
+            now - wakeups
+        )?;
+        wakeups = now;
+        Ok(())
+    };
     let vif = ts
         .add_device(
             domid,
@@ -1054,6 +1072,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         )
         .map_err(err)?;
     writeln!(out, "toolstack: add vif 0 (mac 00:16:3e:5a:5a:01)")?;
+    woken(out)?;
     scan(out, store, &mut children, &synthetic)?;
     writeln!(
         out,
@@ -1080,6 +1099,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
              directories removed at once)"
         )?,
     }
+    woken(out)?;
     let class_dir = format!("/local/domain/{domid}/device/vif");
     let instances = ts.client().directory(0, &class_dir).map_err(err)?;
     writeln!(
@@ -1094,12 +1114,14 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     )?;
     ts.client().rm(0, &class_dir).map_err(err)?;
     writeln!(out, "toolstack (dom0): xenstore-rm {class_dir}")?;
+    woken(out)?;
     let outcome = scan(out, store, &mut children, &synthetic)?;
     writeln!(
         out,
         "BusRelations of the xenbus FDO: {:?}",
         children.report()
     )?;
+    store.watch_remove(device_watch).map_err(err)?;
     for class in &outcome.missing {
         writeln!(
             out,
@@ -1201,6 +1223,7 @@ mod tests {
         has("after dom0 unmaps -> 0x00000000");
         has("dom0 sees its port pending: true");
         has("created [\"VIF\"]");
+        has("the watch on device/ set the scan thread's event");
         has("BusRelations of the xenbus FDO: [\"VBD\", \"VIF\"]");
         has("missing [\"VIF\"]");
         has("IRP_MN_REMOVE_DEVICE on the VIF PDO -> destroyed: true");
