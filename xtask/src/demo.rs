@@ -43,6 +43,7 @@ use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
 
 const SERVICES: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services";
+const ENUM: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum";
 const ENUM_XENBUS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum\XENBUS";
 
 fn err(e: impl std::fmt::Debug) -> io::Error {
@@ -353,6 +354,75 @@ fn check(what: &str, status: NtStatus) -> io::Result<()> {
     } else {
         Err(err(format!("{what} failed with {status:#010x}")))
     }
+}
+
+/// A second machine with both the legacy platform device (0001) and a vendor device
+/// (C000), on a vendor build (`VENDOR_DEVICE_ID=C000`): the legacy device is refused as
+/// the active one, the vendor device is recorded.
+fn vendor_device_boot(out: &mut dyn Write) -> io::Result<()> {
+    const VENDOR: &str = "C000";
+    let m: &'static Machine = leak(Machine::new());
+    {
+        let mut platform = m.hv.platform();
+        let mut devices = platform.devices().to_vec();
+        devices.push(Device {
+            kind: DeviceKind::XenPlatform,
+            vendor: 0x5853,
+            device: 0xC000,
+            revision: 1,
+            slot: 6,
+            subsystem: (0x5853, 0xC000),
+            class: (0xFF, 0x80, 0x00),
+            bars: Vec::new(),
+        });
+        platform.set_devices(devices);
+    }
+    {
+        let mut registry = m.guest.registry();
+        registry
+            .create_key(&format!(r"{SERVICES}\xenfilt\Parameters"), false)
+            .map_err(err)?;
+        // PnP has enumerated the vendor device on this system before.
+        registry
+            .create_key(
+                &format!(r"{ENUM}\PCI\VEN_5853&DEV_{VENDOR}&SUBSYS_{VENDOR}5853&REV_01"),
+                false,
+            )
+            .map_err(err)?;
+    }
+    let xen: &'static Xen<'static> = leak(Xen::new(&*m.hv, &*m.guest, None, Some(VENDOR)));
+    xen.initialize().map_err(err)?;
+    let devices: Vec<Device> = m.hv.platform().devices().to_vec();
+    for child in pci_children(&devices)
+        .into_iter()
+        .filter(|c| c.device_id.starts_with(r"PCI\VEN_5853"))
+    {
+        let mut config = XenApiActive::new(xen);
+        let active = fdo::decide_active(
+            None,
+            &child.device_id,
+            &child.instance_id,
+            &child.location,
+            &mut config,
+        );
+        writeln!(
+            out,
+            "AddDevice {} ({}): {}",
+            child.device_id,
+            child.location,
+            if active {
+                "ACTIVE FDO (recorded as the active device)"
+            } else {
+                "inactive (legacy device vetoed while the vendor device exists)"
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "active record: {:?}",
+        XenApiActive::new(xen).active_device_id()
+    )?;
+    Ok(())
 }
 
 /// Runs the demo, writing its report to `out`.
@@ -1177,6 +1247,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         )?;
         slot(st.store_release)?(si_);
     }
+    writeln!(
+        out,
+        "\n-- 8. Another machine: legacy and vendor platform devices (a VENDOR_DEVICE_ID=C000 \
+         build, no xenfilt below) --"
+    )?;
+    vendor_device_boot(out)?;
     writeln!(out, "\n== demo done ==")?;
     Ok(())
 }
@@ -1230,6 +1306,12 @@ mod tests {
         has("xenbus's watch event fired 1 time(s)");
         has("resumed on a new host; GetCount = 1");
         has("the child's EARLY ran 1 and LATE 1 time(s)");
+        has(
+            r"PCI\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01 (PCI bus 0, device 2, function 0): inactive",
+        );
+        has(
+            r"PCI\VEN_5853&DEV_C000&SUBSYS_C0005853&REV_01 (PCI bus 0, device 6, function 0): ACTIVE FDO",
+        );
         has("resume callbacks ran in order [\"evtchn\", \"shared_info\", \"gnttab\", \"store\", \"evtchn\", \"store\"]");
     }
 }
