@@ -21,6 +21,7 @@ are accepted; nothing calls them back in the emulation.
 """
 import argparse
 import logging
+import os
 import struct
 import sys
 
@@ -148,10 +149,17 @@ MAJOR_FUNCTION = 0x70      # DRIVER_OBJECT.MajorFunction[28]
 ADD_DEVICE = 0x08          # DRIVER_EXTENSION.AddDevice
 DEVICE_EXTENSION = 0x40    # DEVICE_OBJECT.DeviceExtension
 STACK_SIZE = 0x4C          # DEVICE_OBJECT.StackSize
+DEVICE_OBJECT_SIZE = 0x150
+DO_DEVICE_INITIALIZING = 0x80
 IRP_SIZE = 0xD0
 STACK_LOCATION_SIZE = 0x48
 IRP_MJ_PNP = 0x1B
 IRP_MN_REMOVE_DEVICE = 0x02
+IRP_MN_QUERY_DEVICE_RELATIONS = 0x07
+IRP_MN_QUERY_DEVICE_TEXT = 0x0C
+IRP_MN_QUERY_ID = 0x13
+IRP_MN_QUERY_INTERFACE = 0x08
+STATUS_NOT_SUPPORTED = 0xC00000BB
 
 
 class Pnp:
@@ -161,6 +169,11 @@ class Pnp:
     def __init__(self):
         self.pdo = 0
         self.other = 0
+        self.children = []
+        self.created = []
+        self.pool = set()
+        self.dereferenced = []
+        self.invalidated = []
         self.attached = []
         self.calls = []
         self.detached = []
@@ -169,7 +182,7 @@ class Pnp:
     def attach(self, emu, argv):
         source, target = argv
         self.attached.append((source, target))
-        return target if target in (self.pdo, self.other) else 0
+        return target if target in [self.pdo, self.other] + self.children else 0
 
     def device_property(self, emu, argv):
         """IoGetDeviceProperty on the stand-in PDO: the IDs of a PCI root bus."""
@@ -189,12 +202,78 @@ class Pnp:
         emu.mem_write(buffer, data)
         return STATUS_SUCCESS
 
+    def pool_block(self, emu, data):
+        block = emu.mem_map(max(len(data), 0x10), tag="xtask.reply")
+        emu.mem_write(block, data)
+        self.pool.add(block)
+        return block
+
+    def allocate_irp(self, emu, argv):
+        """IoAllocateIrp as the I/O manager lays it out: positioned above the top location."""
+        count = argv[0] & 0xFF
+        irp = emu.mem_map(IRP_SIZE + count * STACK_LOCATION_SIZE, tag="xtask.irp")
+        emu.mem_write(irp, bytes(IRP_SIZE + count * STACK_LOCATION_SIZE))
+        emu.mem_write(irp + 0x42, struct.pack("<bb", count, count + 1))
+        emu.mem_write(irp + 0xB8, struct.pack("<Q", irp + IRP_SIZE + count * STACK_LOCATION_SIZE))
+        return irp
+
+    def create_device(self, emu, argv):
+        """IoCreateDevice (speakeasy's own fails on a driver's second device)."""
+        driver, extension_size, _name, kind, characteristics, _exclusive, out = argv
+        # 32-bit arguments arrive in 64-bit registers/slots with stale upper halves.
+        extension_size &= 0xFFFFFFFF
+        kind &= 0xFFFFFFFF
+        characteristics &= 0xFFFFFFFF
+        device = emu.mem_map(DEVICE_OBJECT_SIZE + extension_size, tag="xtask.device")
+        emu.mem_write(device, bytes(DEVICE_OBJECT_SIZE + extension_size))
+        emu.mem_write(device + 0x08, struct.pack("<Q", driver))
+        emu.mem_write(device + 0x30, struct.pack("<II", DO_DEVICE_INITIALIZING, characteristics))
+        emu.mem_write(device + DEVICE_EXTENSION, struct.pack("<QI", device + DEVICE_OBJECT_SIZE, kind))
+        emu.mem_write(device + STACK_SIZE, bytes([1]))
+        emu.mem_write(out, struct.pack("<Q", device))
+        self.created.append(device)
+        return STATUS_SUCCESS
+
+    def free_pool(self, emu, argv, orig):
+        if argv[0] in self.pool:
+            self.pool.discard(argv[0])
+            return 0
+        return orig(argv)
+
+    def answer(self, emu, device, irp, lower):
+        """The bus driver below: BusRelations of the stand-in bus PDO, identity of its
+        children. Returns the Information to hand back, or None to leave it."""
+        major, minor = struct.unpack("<BB", emu.mem_read(lower, 2))
+        argument, = struct.unpack("<I", emu.mem_read(lower + 8, 4))
+        if major != IRP_MJ_PNP:
+            return None
+        if device == self.pdo and minor == IRP_MN_QUERY_DEVICE_RELATIONS and argument == 0:
+            data = struct.pack("<I4x", len(self.children)) + b"".join(
+                struct.pack("<Q", child) for child in self.children)
+            return self.pool_block(emu, data)
+        if device in self.children:
+            index = self.children.index(device)
+            text = None
+            if minor == IRP_MN_QUERY_ID:
+                text = {0: "PCI\\VEN_8086&DEV_7010\0",
+                        3: "3&267a616a&0&%02X\0" % (index + 8),
+                        2: "PCI\\VEN_8086&DEV_7010&REV_00\0PCI\\CC_0101\0\0"}.get(argument)
+            elif minor == IRP_MN_QUERY_DEVICE_TEXT and argument == 1:
+                text = "PCI bus 0, device %d, function 0\0" % (index + 1)
+            if text is not None:
+                return self.pool_block(emu, text.encode("utf-16le"))
+        return None
+
     def call_driver(self, emu, argv):
         device, irp = argv
         location, = struct.unpack("<b", emu.mem_read(irp + 0x43, 1))
         current, = struct.unpack("<Q", emu.mem_read(irp + 0xB8, 8))
         self.calls.append((device, irp, location, current))
+        # IofCallDriver moves one location down before the next driver runs.
+        information = self.answer(emu, device, irp, current - STACK_LOCATION_SIZE)
         emu.mem_write(irp + 0x30, struct.pack("<I", STATUS_SUCCESS))
+        if information is not None:
+            emu.mem_write(irp + 0x38, struct.pack("<Q", information))
         return STATUS_SUCCESS
 
 
@@ -213,6 +292,30 @@ def give_drivers_an_extension():
         self.emu.mem_write(self.address, self.get_bytes())
 
     objman.Driver.init_driver_object = init_driver_object
+
+
+def new_pnp_irp(emu, minor, parameters):
+    """A PnP IRP with two stack locations positioned for the top driver, its status
+    STATUS_NOT_SUPPORTED as the PnP manager sends it."""
+    irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")
+    emu.mem_write(irp, bytes(IRP_SIZE + 2 * STACK_LOCATION_SIZE))
+    top = irp + IRP_SIZE + STACK_LOCATION_SIZE
+    emu.mem_write(irp + 0x30, struct.pack("<I", STATUS_NOT_SUPPORTED))
+    emu.mem_write(irp + 0x42, struct.pack("<bb", 2, 2))
+    emu.mem_write(irp + 0xB8, struct.pack("<Q", top))
+    emu.mem_write(top, bytes([IRP_MJ_PNP, minor]))
+    emu.mem_write(top + 8, parameters)
+    return irp
+
+
+def read_wide(emu, address):
+    data = b""
+    while len(data) < 1024:
+        unit = bytes(emu.mem_read(address + len(data), 2))
+        if unit == b"\0\0":
+            break
+        data += unit
+    return data.decode("utf-16le", "replace")
 
 
 def run_pnp(se, emu, driver, pnp, out):
@@ -234,6 +337,52 @@ def run_pnp(se, emu, driver, pnp, out):
     if not devices:
         return
     fdo = devices[0]
+    # Two BusRelations queries with two emulated children below the bus (a filter with an
+    # attach policy hides them the first time and reports them the second).
+    for _ in range(2):
+        pdo = emu.mem_map(0x200, tag="xtask.child")
+        emu.mem_write(pdo, bytes(0x200))
+        emu.mem_write(pdo + STACK_SIZE, bytes([1]))
+        pnp.children.append(pdo)
+    for query in (1, 2):
+        before = (len(pnp.dereferenced), len(pnp.invalidated))
+        irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")
+        emu.mem_write(irp, bytes(IRP_SIZE + 2 * STACK_LOCATION_SIZE))
+        top = irp + IRP_SIZE + STACK_LOCATION_SIZE
+        emu.mem_write(irp + 0x42, struct.pack("<bb", 2, 2))
+        emu.mem_write(irp + 0xB8, struct.pack("<Q", top))
+        emu.mem_write(top, bytes([IRP_MJ_PNP, IRP_MN_QUERY_DEVICE_RELATIONS]))
+        se.call(dispatch, [fdo, irp])
+        status, = struct.unpack("<I", emu.mem_read(irp + 0x30, 4))
+        information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
+        count = struct.unpack("<I", emu.mem_read(information, 4))[0] if information else 0
+        filters = len([s for s, t in pnp.attached if t in pnp.children])
+        out.append("pnp relations%d status=%#x reported=%d dereferenced=%d invalidated=%d child_filters=%d" % (
+            query, status, count, len(pnp.dereferenced) - before[0],
+            len(pnp.invalidated) - before[1], filters))
+    # The child filter over the first child: DeviceID answered from what it stored, and
+    # the EMULATED interface (v3) filled while the status is still STATUS_NOT_SUPPORTED.
+    filters = [source for source, target in pnp.attached if target == pnp.children[0]]
+    if filters:
+        child = filters[0]
+        calls = len(pnp.calls)
+        irp = new_pnp_irp(emu, IRP_MN_QUERY_ID, struct.pack("<I", 0))
+        se.call(dispatch, [child, irp])
+        status, = struct.unpack("<I", emu.mem_read(irp + 0x30, 4))
+        information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
+        text = read_wide(emu, information) if information else ""
+        out.append("pnp child_device_id status=%#x passed_down=%d id=%s" % (
+            status, len(pnp.calls) - calls, text.replace(" ", "_") or "-"))
+        guid = emu.mem_map(0x1000, tag="xtask.interface")
+        emu.mem_write(guid, struct.pack("<IHH", 0x959027A1, 0xFCCE, 0x4E78) + bytes.fromhex("BCF4637384F499C5"))
+        interface = guid + 0x100
+        calls = len(pnp.calls)
+        irp = new_pnp_irp(emu, IRP_MN_QUERY_INTERFACE, struct.pack("<QHHxxxxQQ", guid, 0x40, 3, interface, 0))
+        se.call(dispatch, [child, irp])
+        size, version, _, context = struct.unpack("<HHIQ", emu.mem_read(interface, 16))
+        out.append("pnp child_interface size=%d version=%d context=%d passed_down=%d" % (
+            size, version, int(context != 0), len(pnp.calls) - calls))
+    pnp.calls = []
     # An IRP with two stack locations, positioned for the top driver (location 2).
     irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")
     emu.mem_write(irp, bytes(IRP_SIZE + 2 * STACK_LOCATION_SIZE))
@@ -243,8 +392,9 @@ def run_pnp(se, emu, driver, pnp, out):
     emu.mem_write(top, bytes([IRP_MJ_PNP, IRP_MN_REMOVE_DEVICE]))
     se.call(dispatch, [fdo, irp])
     lower_saw_top = any(c[1] == irp and c[3] == top + STACK_LOCATION_SIZE for c in pnp.calls)
-    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d" % (
-        len(pnp.calls), int(lower_saw_top), len(pnp.detached), int(fdo in pnp.deleted)))
+    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d children_detached=%d" % (
+        len(pnp.calls), int(lower_saw_top), pnp.detached.count(pnp.pdo), int(fdo in pnp.deleted),
+        len([d for d in pnp.detached if d in pnp.children])))
     # A second PDO whose IDs name no filtered bus (an IDE controller): a filter driver with
     # an attach policy leaves it alone.
     pnp.other = emu.mem_map(0x200, tag="xtask.pdo2")
@@ -307,9 +457,19 @@ def main():
         se.add_api_hook(lambda emu, api, orig, argv: pnp.call_driver(emu, argv), "ntoskrnl",
                         "IofCallDriver", argc=2, call_conv=1)
         hook(se, "IoGetDeviceProperty", 5, pnp.device_property)
+        hook(se, "IoAllocateIrp", 2, pnp.allocate_irp)
+        hook(se, "IoFreeIrp", 1, lambda emu, argv: 0)
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.free_pool(emu, argv, orig),
+                        "ntoskrnl", "ExFreePoolWithTag", argc=2)
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.dereferenced.append(argv[0]) or 0,
+                        "ntoskrnl", "ObfDereferenceObject", argc=1, call_conv=1)
+        hook(se, "IoInvalidateDeviceRelations", 2,
+             lambda emu, argv: pnp.invalidated.append(argv[0]) or 0)
+        se.add_api_hook(lambda emu, api, orig, argv: 0xC0000034, "xen", "ConfigGetActive", argc=2)
+        se.add_api_hook(lambda emu, api, orig, argv: 0, "xen", "UnplugDevices", argc=0)
         hook(se, "IoDetachDevice", 1, lambda emu, argv: pnp.detached.append(argv[0]) or 0)
-        se.add_api_hook(lambda emu, api, orig, argv: (pnp.deleted.append(argv[0]), orig(argv))[1],
-                        "ntoskrnl", "IoDeleteDevice", argc=1)
+        hook(se, "IoCreateDevice", 7, pnp.create_device)
+        hook(se, "IoDeleteDevice", 1, lambda emu, argv: pnp.deleted.append(argv[0]) or 0)
     module = se.load_module(args.image)
     se.run_module(module, all_entrypoints=not args.pnp)
     if args.pnp:
@@ -320,6 +480,8 @@ def main():
     for ep in report.get("entry_points", []):
         error = ep.get("error") or {}
         print("entry %s ret=%s error=%s" % (ep.get("ep_type"), ep.get("ret_val"), error.get("type", "-")))
+        if error and os.environ.get("XTASK_SPEAKEASY_DEBUG"):
+            print("debug %r" % (error,))
         for api in ep.get("apis", []):
             name = api.get("api_name", "?")
             print("api %s ret=%s" % (name, api.get("ret_val")))

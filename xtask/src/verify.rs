@@ -154,6 +154,38 @@ impl Emulation {
         self.entries.iter().find(|e| e.0 == kind)
     }
 
+    /// A check that each PnP step reported exactly the given `key=value` pairs.
+    fn pnp_expect(
+        &self,
+        name: &'static str,
+        want: &[(&str, &[(&str, &str)])],
+        what: &str,
+    ) -> Check {
+        let mut wrong = Vec::new();
+        let mut seen = Vec::new();
+        for (step, pairs) in want {
+            let values = self.pnp.iter().find(|(s, _)| s == step).map(|(_, v)| v);
+            for (key, expected) in *pairs {
+                let got = values
+                    .and_then(|v| v.iter().find(|(k, _)| k == key))
+                    .map(|(_, v)| v.as_str());
+                seen.push(format!("{step}.{key}={}", got.unwrap_or("?")));
+                if got != Some(*expected) {
+                    wrong.push(format!("{step}.{key} expected {expected}"));
+                }
+            }
+        }
+        Check {
+            name,
+            ok: wrong.is_empty(),
+            detail: if wrong.is_empty() {
+                format!("{what} ({})", seen.join(" "))
+            } else {
+                format!("{what}: {} (got {})", wrong.join(", "), seen.join(" "))
+            },
+        }
+    }
+
     /// A check that the PnP step `step` reported every `key=1` in `want`.
     fn pnp_check(&self, name: &'static str, step: &str, want: &[&str], what: &str) -> Check {
         let faults: Vec<String> = self
@@ -374,6 +406,36 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                 "AddDevice created a device and attached it above the PDO",
             ));
             if driver.package == "xenfilt" {
+                checks.push(run.pnp_expect(
+                    "emulated-bus-relations",
+                    &[
+                        ("relations1", &[("status", "0x0"), ("reported", "0"), ("dereferenced", "2"), ("invalidated", "1"), ("child_filters", "2")]),
+                        ("relations2", &[("status", "0x0"), ("reported", "2"), ("dereferenced", "0"), ("invalidated", "0"), ("child_filters", "2")]),
+                    ],
+                    "BusRelations with 2 children: first hidden (references dropped, relations invalidated, a child filter over each), then reported",
+                ));
+                checks.push(run.pnp_expect(
+                    "emulated-child-identity",
+                    &[(
+                        "child_device_id",
+                        &[
+                            ("status", "0x0"),
+                            ("passed_down", "0"),
+                            ("id", "PCI\\VEN_8086&DEV_7010"),
+                        ],
+                    )],
+                    "the child filter answers BusQueryDeviceID itself from the stored DeviceID",
+                ));
+                checks.push(run.pnp_expect(
+                    "emulated-child-interface",
+                    &[("child_interface", &[("size", "64"), ("version", "3"), ("context", "1"), ("passed_down", "1")])],
+                    "QUERY_INTERFACE(XENFILT_EMULATED v3) filled by the child filter while NOT_SUPPORTED, then passed down",
+                ));
+                checks.push(run.pnp_expect(
+                    "emulated-remove-children",
+                    &[("remove", &[("children_detached", "2")])],
+                    "the bus filter's REMOVE_DEVICE detaches the child filters it still holds",
+                ));
                 // The attach policy: a PDO whose IDs name no filtered bus is left alone.
                 let other = run
                     .pnp
