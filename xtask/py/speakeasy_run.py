@@ -170,6 +170,7 @@ class Pnp:
         self.pdo = 0
         self.other = 0
         self.children = []
+        self.unplugs = []
         self.created = []
         self.pool = set()
         self.dereferenced = []
@@ -232,6 +233,18 @@ class Pnp:
         emu.mem_write(device + STACK_SIZE, bytes([1]))
         emu.mem_write(out, struct.pack("<Q", device))
         self.created.append(device)
+        return STATUS_SUCCESS
+
+    # The active platform device xenbus recorded (xen.sys Config*): the first child, whose
+    # stored instance differs from the one the bus reports now (it moved slot).
+    ACTIVE = {"DeviceID": "PCI\\VEN_8086&DEV_7010", "InstanceID": "3&267a616a&0&18"}
+
+    def config_get_active(self, emu, argv):
+        key = emu.read_mem_string(argv[0], 1) if argv[0] else ""
+        value = self.ACTIVE.get(key)
+        if value is None:
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        emu.mem_write(argv[1], struct.pack("<Q", self.pool_block(emu, value.encode() + b"\0")))
         return STATUS_SUCCESS
 
     def free_pool(self, emu, argv, orig):
@@ -345,7 +358,7 @@ def run_pnp(se, emu, driver, pnp, out):
         emu.mem_write(pdo + STACK_SIZE, bytes([1]))
         pnp.children.append(pdo)
     for query in (1, 2):
-        before = (len(pnp.dereferenced), len(pnp.invalidated))
+        before = (len(pnp.dereferenced), len(pnp.invalidated), len(pnp.unplugs))
         irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")
         emu.mem_write(irp, bytes(IRP_SIZE + 2 * STACK_LOCATION_SIZE))
         top = irp + IRP_SIZE + STACK_LOCATION_SIZE
@@ -357,9 +370,9 @@ def run_pnp(se, emu, driver, pnp, out):
         information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
         count = struct.unpack("<I", emu.mem_read(information, 4))[0] if information else 0
         filters = len([s for s, t in pnp.attached if t in pnp.children])
-        out.append("pnp relations%d status=%#x reported=%d dereferenced=%d invalidated=%d child_filters=%d" % (
+        out.append("pnp relations%d status=%#x reported=%d dereferenced=%d invalidated=%d child_filters=%d unplugged=%d" % (
             query, status, count, len(pnp.dereferenced) - before[0],
-            len(pnp.invalidated) - before[1], filters))
+            len(pnp.invalidated) - before[1], filters, len(pnp.unplugs) - before[2]))
     # The child filter over the first child: DeviceID answered from what it stored, and
     # the EMULATED interface (v3) filled while the status is still STATUS_NOT_SUPPORTED.
     filters = [source for source, target in pnp.attached if target == pnp.children[0]]
@@ -373,6 +386,10 @@ def run_pnp(se, emu, driver, pnp, out):
         text = read_wide(emu, information) if information else ""
         out.append("pnp child_device_id status=%#x passed_down=%d id=%s" % (
             status, len(pnp.calls) - calls, text.replace(" ", "_") or "-"))
+        irp = new_pnp_irp(emu, IRP_MN_QUERY_ID, struct.pack("<I", 3))
+        se.call(dispatch, [child, irp])
+        information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
+        out.append("pnp child_instance_id id=%s" % (read_wide(emu, information) if information else "-"))
         guid = emu.mem_map(0x1000, tag="xtask.interface")
         emu.mem_write(guid, struct.pack("<IHH", 0x959027A1, 0xFCCE, 0x4E78) + bytes.fromhex("BCF4637384F499C5"))
         interface = guid + 0x100
@@ -465,8 +482,11 @@ def main():
                         "ntoskrnl", "ObfDereferenceObject", argc=1, call_conv=1)
         hook(se, "IoInvalidateDeviceRelations", 2,
              lambda emu, argv: pnp.invalidated.append(argv[0]) or 0)
-        se.add_api_hook(lambda emu, api, orig, argv: 0xC0000034, "xen", "ConfigGetActive", argc=2)
-        se.add_api_hook(lambda emu, api, orig, argv: 0, "xen", "UnplugDevices", argc=0)
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.config_get_active(emu, argv),
+                        "xen", "ConfigGetActive", argc=2)
+        se.add_api_hook(lambda emu, api, orig, argv: 0, "xen", "ConfigFreeActive", argc=1)
+        se.add_api_hook(lambda emu, api, orig, argv: pnp.unplugs.append(1) or 0,
+                        "xen", "UnplugDevices", argc=0)
         hook(se, "IoDetachDevice", 1, lambda emu, argv: pnp.detached.append(argv[0]) or 0)
         hook(se, "IoCreateDevice", 7, pnp.create_device)
         hook(se, "IoDeleteDevice", 1, lambda emu, argv: pnp.deleted.append(argv[0]) or 0)

@@ -409,10 +409,10 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                 checks.push(run.pnp_expect(
                     "emulated-bus-relations",
                     &[
-                        ("relations1", &[("status", "0x0"), ("reported", "0"), ("dereferenced", "2"), ("invalidated", "1"), ("child_filters", "2")]),
-                        ("relations2", &[("status", "0x0"), ("reported", "2"), ("dereferenced", "0"), ("invalidated", "0"), ("child_filters", "2")]),
+                        ("relations1", &[("status", "0x0"), ("reported", "0"), ("dereferenced", "2"), ("invalidated", "1"), ("child_filters", "2"), ("unplugged", "1")]),
+                        ("relations2", &[("status", "0x0"), ("reported", "2"), ("dereferenced", "0"), ("invalidated", "0"), ("child_filters", "2"), ("unplugged", "0")]),
                     ],
-                    "BusRelations with 2 children: first hidden (references dropped, relations invalidated, a child filter over each), then reported",
+                    "BusRelations with 2 children: first hidden (references dropped, relations invalidated, a child filter over each, the recorded active device present so UnplugDevices issued), then reported",
                 ));
                 checks.push(run.pnp_expect(
                     "emulated-child-identity",
@@ -425,6 +425,11 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                         ],
                     )],
                     "the child filter answers BusQueryDeviceID itself from the stored DeviceID",
+                ));
+                checks.push(run.pnp_expect(
+                    "emulated-identity-pinning",
+                    &[("child_instance_id", &[("id", "3&267a616a&0&18")])],
+                    "the active platform device keeps its recorded InstanceID (the bus now says 3&267a616a&0&08)",
                 ));
                 checks.push(run.pnp_expect(
                     "emulated-child-interface",
