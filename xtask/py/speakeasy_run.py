@@ -170,6 +170,7 @@ class Pnp:
         self.pdo = 0
         self.other = 0
         self.children = []
+        self.present = None
         self.unplugs = []
         self.created = []
         self.pool = set()
@@ -261,8 +262,9 @@ class Pnp:
         if major != IRP_MJ_PNP:
             return None
         if device == self.pdo and minor == IRP_MN_QUERY_DEVICE_RELATIONS and argument == 0:
-            data = struct.pack("<I4x", len(self.children)) + b"".join(
-                struct.pack("<Q", child) for child in self.children)
+            present = self.present if self.present is not None else self.children
+            data = struct.pack("<I4x", len(present)) + b"".join(
+                struct.pack("<Q", child) for child in present)
             return self.pool_block(emu, data)
         if device in self.children:
             index = self.children.index(device)
@@ -399,6 +401,24 @@ def run_pnp(se, emu, driver, pnp, out):
         size, version, _, context = struct.unpack("<HHIQ", emu.mem_read(interface, 16))
         out.append("pnp child_interface size=%d version=%d context=%d passed_down=%d" % (
             size, version, int(context != 0), len(pnp.calls) - calls))
+    # The second child vanishes from the bus after it was reported: it is left out and
+    # marked missing; REMOVE_DEVICE then deletes its filter.
+    if len(pnp.children) == 2:
+        pnp.present = pnp.children[:1]
+        before = len(pnp.dereferenced)
+        irp = new_pnp_irp(emu, IRP_MN_QUERY_DEVICE_RELATIONS, struct.pack("<I", 0))
+        se.call(dispatch, [fdo, irp])
+        information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
+        count = struct.unpack("<I", emu.mem_read(information, 4))[0] if information else 0
+        out.append("pnp relations3 reported=%d dereferenced=%d" % (count, len(pnp.dereferenced) - before))
+        filters = [source for source, target in pnp.attached if target == pnp.children[1]]
+        if filters:
+            calls = len(pnp.calls)
+            irp = new_pnp_irp(emu, IRP_MN_REMOVE_DEVICE, b"")
+            se.call(dispatch, [filters[0], irp])
+            out.append("pnp child_remove passed_down=%d detached=%d deleted=%d" % (
+                len(pnp.calls) - calls, pnp.detached.count(pnp.children[1]),
+                int(filters[0] in pnp.deleted)))
     pnp.calls = []
     # An IRP with two stack locations, positioned for the top driver (location 2).
     irp = emu.mem_map(IRP_SIZE + 2 * STACK_LOCATION_SIZE, tag="xtask.irp")

@@ -437,6 +437,14 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                     "QUERY_INTERFACE(XENFILT_EMULATED v3) filled by the child filter while NOT_SUPPORTED, then passed down",
                 ));
                 checks.push(run.pnp_expect(
+                    "emulated-child-missing",
+                    &[
+                        ("relations3", &[("reported", "1"), ("dereferenced", "0")]),
+                        ("child_remove", &[("passed_down", "1"), ("detached", "1"), ("deleted", "1")]),
+                    ],
+                    "a reported child that vanished from the bus is left out, and its filter is detached and deleted at its REMOVE_DEVICE",
+                ));
+                checks.push(run.pnp_expect(
                     "emulated-remove-children",
                     &[("remove", &[("children_detached", "2")])],
                     "the bus filter's REMOVE_DEVICE detaches the child filters it still holds",
