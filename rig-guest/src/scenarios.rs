@@ -88,6 +88,11 @@ fn hvm_params(env: &dyn GuestEnv) -> Verdict {
 
 fn map_shared_info(env: &dyn GuestEnv) -> Result<SharedMemory, String> {
     let pfn = env.scratch_pfn(SHARED_INFO_PAGE).ok_or("no scratch page")?;
+    // Setting the callback (here: none) is among the first things a PV driver does; Xen
+    // latches the shared_info layout (64-bit for a long-mode guest) at that point and only
+    // then publishes the wallclock in that layout.
+    xen::hvm::set_param(env.hv(), HvmParam::CALLBACK_IRQ.0, 0)
+        .map_err(|s| format!("HVM_PARAM_CALLBACK_IRQ: {s:#x}"))?;
     xen::memory::add_to_physmap(env.hv(), pfn as usize, MapSpace::SHARED_INFO.0, 0)
         .map_err(|s| format!("add_to_physmap(shared_info): {s:#x}"))?;
     env.frame(pfn)

@@ -42,8 +42,8 @@ def grant_read(gref, nbytes):
 def evtchn_echo(remote_port):
     fd = os.open("/dev/xen/evtchn", os.O_RDWR)
     try:
-        local = fcntl.ioctl(fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, struct.pack("<II", DOMID, remote_port))
-        local = local if isinstance(local, int) else struct.unpack("<I", local[:4])[0]
+        # With a mutable buffer, ioctl() returns the system call's result: the local port.
+        local = fcntl.ioctl(fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, bytearray(struct.pack("<II", DOMID, remote_port)), True)
         fcntl.ioctl(fd, IOCTL_EVTCHN_NOTIFY, struct.pack("<I", local))
         ready, _, _ = select.select([fd], [], [], 20)
         if not ready:

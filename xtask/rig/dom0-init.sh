@@ -19,13 +19,12 @@ name = "rig"
 type = "hvm"
 memory = 64
 vcpus = 1
-boot = "d"
+$(if [ "$(cat /rigdata/boot-mode)" = iso ]; then printf 'boot = "d"\ndisk = [ "format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/var/lib/xen/rig-disk.img", "format=raw,vdev=hdc,access=ro,devtype=cdrom,backendtype=qdisk,target=/rigdata/guest.iso" ]'; else printf 'kernel = "/rigdata/guest.elf"\ndisk = [ "format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/var/lib/xen/rig-disk.img" ]'; fi)
 serial = "file:/var/log/xen/rig.serial"
 vnc = 0
 on_poweroff = "preserve"
 on_reboot = "preserve"
 on_crash = "preserve"
-disk = [ "format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/var/lib/xen/rig-disk.img", "format=raw,vdev=hdc,access=ro,devtype=cdrom,backendtype=qdisk,target=/rigdata/guest.iso" ]
 device_model_args_hvm = [ "-device", "e1000,id=rignic,romfile=" ]
 vga = "none"
 CFG

@@ -361,6 +361,14 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
             String::from_utf8_lossy(&output.stderr)
         ));
     }
+    run(
+        Command::new("cp")
+            .arg(iso.join("boot/rig-guest.elf"))
+            .arg(data.join("guest.elf")),
+        "copy guest.elf",
+    )?;
+    let boot_mode = std::env::var("RIG_BOOT").unwrap_or_else(|_| "direct".into());
+    write("boot-mode", &boot_mode)?;
     let image = dir.join("data.img");
     let _ = fs::remove_file(&image);
     run(
