@@ -39,8 +39,10 @@ pub struct Filter<'a> {
     machine: FilterMachine,
     buses: Vec<BusFilter>,
     safe_mode: bool,
-    /// The EMULATED interface's provider (its record is shared with the bus filters).
-    pub emulated: EmulatedProvider,
+    /// The EMULATED interface's provider (its record is shared with the bus filters). It is
+    /// not owned by the filter: C callers reach it through the interface without taking the
+    /// filter's lock, so it lives on its own (a static in the driver).
+    pub emulated: &'a EmulatedProvider,
 }
 
 fn active_value(xen: &dyn XenApi, key: &CStr) -> Option<String> {
@@ -52,14 +54,15 @@ fn active_value(xen: &dyn XenApi, key: &CStr) -> Option<String> {
 }
 
 impl<'a> Filter<'a> {
-    /// The filter of a driver loaded over `xen` (`safe_mode`: Windows booted in safe mode).
-    pub fn new(xen: &'a dyn XenApi, safe_mode: bool) -> Self {
+    /// The filter of a driver loaded over `xen`, recording emulated devices in `emulated`
+    /// (`safe_mode`: Windows booted in safe mode).
+    pub fn new(xen: &'a dyn XenApi, emulated: &'a EmulatedProvider, safe_mode: bool) -> Self {
         Self {
             xen,
             machine: FilterMachine::new(),
             buses: Vec::new(),
             safe_mode,
-            emulated: EmulatedProvider::new(),
+            emulated,
         }
     }
 

@@ -14,7 +14,7 @@ use xen_sim::platform::{Device, DeviceKind};
 use xenfilt::driver::FilterState;
 use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
-use xenfilt::interface::get_interface;
+use xenfilt::interface::{get_interface, EmulatedProvider};
 use xenfilt::pdo::IdentityQuery;
 
 /// Registry paths as the guest model stores them (under `\Registry\Machine`).
@@ -240,7 +240,7 @@ fn emulated_v3(filter: &Filter<'_>) -> EmulatedInterfaceV3 {
     // SAFETY: the buffer is a whole EmulatedInterfaceV3.
     let status = unsafe {
         get_interface(
-            &filter.emulated,
+            filter.emulated,
             3,
             table.as_mut_ptr().cast(),
             EmulatedInterfaceV3::SIZE,
@@ -292,7 +292,8 @@ fn emulated_children_stay_hidden_until_unplugged_then_survivors_are_reported() {
         "PCI bus 0, device 2, function 0",
     );
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, false);
     let buses = attach(&mut filter, &boot);
 
     // First pass: every bus enumerates, nothing is reported, and the last bus triggers the
@@ -368,7 +369,8 @@ fn safe_mode_reports_everything_without_unplugging() {
     boot.record_active(PLATFORM_ID, "x", "y");
     boot.machine.guest.set_safe_boot_mode(1);
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, true);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, true);
     let buses = attach(&mut filter, &boot);
     let first = enumerate(&mut filter, &boot, buses);
     assert!(first.iter().all(Vec::is_empty));
@@ -388,7 +390,8 @@ fn no_active_device_means_no_unplug() {
     let boot = Boot::new();
     boot.request_unplug();
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, false);
     let buses = attach(&mut filter, &boot);
     enumerate(&mut filter, &boot, buses);
     assert!(boot.unplug_writes().is_empty());
@@ -402,7 +405,8 @@ fn without_a_pv_request_the_unplug_writes_nothing() {
     let boot = Boot::new();
     boot.record_active(PLATFORM_ID, "x", "y");
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, false);
     let buses = attach(&mut filter, &boot);
     enumerate(&mut filter, &boot, buses);
     assert_eq!(filter.state(), FilterState::Pending);
@@ -433,7 +437,8 @@ fn platform_device_moved_to_another_slot_keeps_its_instance_path() {
         platform.set_devices(devices);
     }
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, false);
     let buses = attach(&mut filter, &boot);
     enumerate(&mut filter, &boot, buses);
     let pdo = 0x1000 + 5;
@@ -484,7 +489,8 @@ fn precedence_force_activates_the_vendor_device() {
         platform.set_devices(devices);
     }
     let xen = xen_for(&boot);
-    let mut filter = Filter::new(&xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(&xen, &emulated, false);
     let buses = attach(&mut filter, &boot);
     let precedence = |id: &str| match id {
         "PCI\\VEN_5853&DEV_0001" => Some(1),

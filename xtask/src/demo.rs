@@ -41,6 +41,7 @@ use xenbus::store::{EvtchnStoreChannel, Store};
 use xenbus::suspend::{Phase, Suspend, SuspendCallback};
 use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
+use xenfilt::interface::EmulatedProvider;
 
 const SERVICES: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services";
 const ENUM: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum";
@@ -171,7 +172,7 @@ fn emulated_v3(filter: &Filter<'_>) -> io::Result<EmulatedInterfaceV3> {
     // SAFETY: the buffer is a whole EmulatedInterfaceV3 and the provider outlives its use.
     let status = unsafe {
         xenfilt::interface::get_interface(
-            &filter.emulated,
+            filter.emulated,
             3,
             table.as_mut_ptr().cast(),
             EmulatedInterfaceV3::SIZE,
@@ -558,7 +559,8 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         Ok(RegValue::Sz(data)) => Some(data),
         _ => None,
     };
-    let mut filter = Filter::new(xen, false);
+    let emulated = EmulatedProvider::new();
+    let mut filter = Filter::new(xen, &emulated, false);
     let pci = filter
         .add_device(["ACPI\\PNP0A03"], ["*PNP0A03"], parameter)
         .ok_or_else(|| err("PCI root bus not filtered"))?;

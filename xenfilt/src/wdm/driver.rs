@@ -47,6 +47,9 @@ static XEN: ImportedXen = ImportedXen;
 /// The driver-global filter, created by `DriverEntry`. Every use is at PASSIVE_LEVEL and
 /// short; no IRP is sent while it is held.
 static FILTER: SpinLock<Option<Filter<'static>>> = SpinLock::new(None);
+/// The EMULATED provider: outside the filter's lock, because child drivers call into it
+/// through the interface at any time.
+static EMULATED: crate::interface::EmulatedProvider = crate::interface::EmulatedProvider::new();
 
 /// Every child filter device with the bus filter FDO that created it, so that the bus
 /// filter can take the remaining ones down with it at its REMOVE_DEVICE.
@@ -90,7 +93,7 @@ struct Extension {
 /// Create the global filter (DriverEntry, after XenTouch succeeded).
 pub fn init() {
     let safe_mode = KernelOs.safe_boot_mode() != 0;
-    *FILTER.lock() = Some(Filter::new(&XEN, safe_mode));
+    *FILTER.lock() = Some(Filter::new(&XEN, &EMULATED, safe_mode));
     log(
         Level::Info,
         format_args!("filter ready (safe mode: {safe_mode})"),
@@ -672,14 +675,8 @@ unsafe fn answer_interface(irp: *mut IRP) {
         if guid != GUID_XENFILT_EMULATED_INTERFACE {
             return;
         }
-        let guard = FILTER.lock();
-        let Some(filter) = guard.as_ref() else {
-            return;
-        };
-        let provider: *const crate::interface::EmulatedProvider = &filter.emulated;
-        drop(guard);
         let status = get_interface(
-            &*provider,
+            &EMULATED,
             parameters.Version,
             parameters.Interface.cast(),
             usize::from(parameters.Size),
