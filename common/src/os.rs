@@ -135,6 +135,9 @@ pub trait Os: Sync {
     fn registry_delete_value(&self, key: KeyHandle, name: &str) -> Result<(), NtStatus>;
     /// Names of the subkeys of `key`.
     fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus>;
+    /// Delete the key open as `key` (`ZwDeleteKey`): it must have no subkeys. The handle
+    /// still has to be closed.
+    fn registry_delete_key(&self, key: KeyHandle) -> Result<(), NtStatus>;
 
     /// Copy guest physical memory at `address` into `buffer` (firmware tables, BIOS area).
     fn read_physical(&self, address: u64, buffer: &mut [u8]) -> Result<(), NtStatus>;

@@ -252,6 +252,18 @@ impl Os for FakeOs {
             .map(|_| ())
             .ok_or(STATUS_OBJECT_NAME_NOT_FOUND)
     }
+    fn registry_delete_key(&self, key: KeyHandle) -> Result<(), NtStatus> {
+        let p = self.key_path(key)?;
+        let prefix = format!("{p}\\");
+        let mut s = self.state();
+        if s.keys.keys().any(|k| k.starts_with(&prefix)) {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        s.keys
+            .remove(&p)
+            .map(|_| ())
+            .ok_or(STATUS_OBJECT_NAME_NOT_FOUND)
+    }
     fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus> {
         let p = self.key_path(key)?;
         let prefix = format!("{p}\\");

@@ -34,6 +34,7 @@ pub mod shared_info;
 #[cfg(test)]
 mod sim;
 pub mod store;
+pub mod subscription;
 pub mod suspend;
 #[cfg(test)]
 mod testing;

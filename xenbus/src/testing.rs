@@ -340,6 +340,9 @@ impl Os for TestOs {
     fn registry_subkeys(&self, _: KeyHandle) -> Result<Vec<String>, NtStatus> {
         Ok(Vec::new())
     }
+    fn registry_delete_key(&self, _: KeyHandle) -> Result<(), NtStatus> {
+        Err(STATUS_OBJECT_NAME_NOT_FOUND)
+    }
     fn read_physical(&self, _: u64, _: &mut [u8]) -> Result<(), NtStatus> {
         Err(STATUS_NOT_IMPLEMENTED)
     }

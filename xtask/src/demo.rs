@@ -716,6 +716,17 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
+    // xenbus consumed EMULATED from xenfilt: it records the version it uses, so an
+    // installer can check a new xenfilt against it (seed README "Interfaces").
+    xenbus::subscription::record(&*m.guest).map_err(err)?;
+    let recorded_version = m.guest.registry().query_value(
+        &format!(r"{SERVICES}\XENFILT\Interfaces\XENBUS"),
+        "EMULATED",
+    );
+    writeln!(
+        out,
+        "subscription recorded: Services\\XENFILT\\Interfaces\\XENBUS\\EMULATED = {recorded_version:?}"
+    )?;
     let platform_device = after
         .iter()
         .find(|d| d.kind == DeviceKind::XenPlatform)
@@ -1272,6 +1283,7 @@ mod tests {
         };
         has("-> UNPLUG through the platform ports");
         has("unplug writes to the platform port: 0x0009, 0x0002");
+        has("Interfaces\\XENBUS\\EMULATED = Ok(Dword(3))");
         has("IsDiskPresent(0) = true");
         has("EMULATED after the unplug: IsDevicePresent(PCI\\VEN_10EC&DEV_8139&SUBSYS_00000000&REV_20) = not present; IsDiskPresent(0) = false");
         has("survivors reported: [IDE CD-ROM]");

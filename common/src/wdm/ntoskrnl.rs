@@ -155,6 +155,8 @@ unsafe extern "system" {
         data: *const c_void,
         size: u32,
     ) -> NTSTATUS;
+    /// `ZwDeleteKey`.
+    pub fn ZwDeleteKey(key: *mut c_void) -> NTSTATUS;
     /// `ZwDeleteValueKey`.
     pub fn ZwDeleteValueKey(key: *mut c_void, name: *const UNICODE_STRING) -> NTSTATUS;
     /// `ZwEnumerateKey`.

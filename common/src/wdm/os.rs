@@ -323,6 +323,12 @@ impl Os for KernelOs {
         check(unsafe { nt::ZwDeleteValueKey(handle(key), &value_name) })
     }
 
+    fn registry_delete_key(&self, key: KeyHandle) -> Result<(), NtStatus> {
+        // SAFETY: `key` is a handle this edge opened; ZwDeleteKey marks the key for deletion
+        // and leaves the handle to be closed by the caller.
+        check(unsafe { nt::ZwDeleteKey(handle(key)) })
+    }
+
     fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus> {
         let mut names = Vec::new();
         for index in 0u32.. {

@@ -348,6 +348,11 @@ impl Os for WindowsGuest {
             .map_err(reg_status)
     }
 
+    fn registry_delete_key(&self, key: KeyHandle) -> Result<(), NtStatus> {
+        let path = self.handle_path(key)?;
+        self.registry().delete_key(&path).map_err(reg_status)
+    }
+
     fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus> {
         let path = self.handle_path(key)?;
         self.registry().subkeys(&path).map_err(reg_status)
