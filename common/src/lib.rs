@@ -1,5 +1,16 @@
 //! Kernel building blocks shared by the three drivers and the two lower edges of the
 //! design: [`hypercall::Hypercall`] (the hypervisor) and [`os::Os`] (the Windows kernel).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
