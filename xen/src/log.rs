@@ -2,6 +2,8 @@
 //! printf-style formatter of the `Log*Printf` exports, DbgPrint capture and log levels.
 #![forbid(unsafe_code)]
 
+use alloc::vec::Vec;
+
 use common::os::RegValue;
 use xen_include::api::{
     LogDispositionFn, LogLevel, LOG_LEVEL_CRITICAL, LOG_LEVEL_ERROR, LOG_LEVEL_INFO,
@@ -326,7 +328,9 @@ struct Disposition {
 }
 
 struct LogState {
-    slots: [Slot; LOG_NR_SLOTS],
+    /// The slots live on the heap: 32 × 256 bytes inline would put an 8 KB log ring in every
+    /// stack frame that builds a core (xen.sys's DllInitialize), on a 24 KB kernel stack.
+    slots: Vec<Slot>,
     pending: usize,
     dispositions: [Option<Disposition>; LOG_NR_DISPOSITIONS],
 }
@@ -349,16 +353,20 @@ impl Default for Log {
 }
 
 impl Log {
-    /// An empty log with no dispositions.
-    pub const fn new() -> Self {
-        const EMPTY: Slot = Slot {
-            level: LOG_LEVEL_NONE,
-            buffer: [0; LOG_BUFFER_SIZE],
-            offset: 0,
-        };
+    /// An empty log with no dispositions. If the slots cannot be allocated the log exists
+    /// but drops every line (logging must never stop the driver from loading).
+    pub fn new() -> Self {
+        let mut slots = Vec::new();
+        if slots.try_reserve_exact(LOG_NR_SLOTS).is_ok() {
+            slots.resize_with(LOG_NR_SLOTS, || Slot {
+                level: LOG_LEVEL_NONE,
+                buffer: [0; LOG_BUFFER_SIZE],
+                offset: 0,
+            });
+        }
         Self {
             state: SpinLock::new(LogState {
-                slots: [EMPTY; LOG_NR_SLOTS],
+                slots,
                 pending: 0,
                 dispositions: [None; LOG_NR_DISPOSITIONS],
             }),
