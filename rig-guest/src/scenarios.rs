@@ -25,6 +25,8 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("evtchn", evtchn),
     ("unplug", unplug),
     ("balloon", crate::balloon::balloon),
+    // Last: once the FIFO ABI is on, the domain stays on it.
+    ("evtchn-fifo", evtchn_fifo),
 ];
 
 /// Scratch pages: 0 = shared_info, 1 = grant table frame 0, 2 = the granted page.
@@ -345,4 +347,57 @@ fn unplug(env: &dyn GuestEnv) -> Verdict {
         "NICs {nics_before}->{nics_after}, IDE status {ide_before:#x}->{ide_after:#x}; dom0 view {}",
         if dom0_checked { "agrees" } else { "unavailable" }
     )
+}
+
+/// Scratch pages of the FIFO scenario: the vCPU 0 control block and the first event array
+/// page (event words of ports 0–1023).
+const FIFO_CONTROL_PAGE: usize = 3;
+const FIFO_ARRAY_PAGE: usize = 4;
+
+/// Switch to the FIFO event-channel ABI (where the hypervisor offers it) and repeat the
+/// two-way exchange with dom0, watching the port's FIFO event word.
+fn evtchn_fifo(env: &dyn GuestEnv) -> Verdict {
+    use xen_include::xen::event_channel::EVTCHN_FIFO_PENDING;
+    let hv = env.hv();
+    let control = check!(env.scratch_pfn(FIFO_CONTROL_PAGE).ok_or("no scratch page"));
+    let array_pfn = check!(env.scratch_pfn(FIFO_ARRAY_PAGE).ok_or("no scratch page"));
+    check!(xen::event_channel::init_control(hv, control as usize, 0)
+        .map_err(|s| format!("init_control: {s:#x}")));
+    check!(xen::event_channel::expand_array(hv, array_pfn as usize)
+        .map_err(|s| format!("expand_array: {s:#x}")));
+    let array = check!(env.frame(array_pfn).ok_or("event array not reachable"));
+    let port =
+        check!(xen::event_channel::allocate_unbound(hv, 0)
+            .map_err(|s| format!("alloc_unbound: {s:#x}")));
+    if port >= 1024 {
+        return fail!("port {port} beyond the first event array page");
+    }
+    let word = port as usize * 4;
+    let pending_bit = 1u32 << EVTCHN_FIFO_PENDING;
+    let mut xs = check!(Xs::connect(env));
+    let sequence = check!(xs.dom0_start(&format!("evtchn-echo {port}")));
+    let mut seen = 0u32;
+    for _ in 0..400_000 {
+        let value = check!(array.load_u32(word).map_err(|e| format!("{e:?}")));
+        if value & pending_bit != 0 {
+            seen = value;
+            break;
+        }
+        env.pause();
+    }
+    if seen == 0 {
+        let answer = xs.dom0_wait(sequence).unwrap_or_default();
+        return fail!("no FIFO event from dom0 on port {port}; dom0 said {answer:?}");
+    }
+    check!(array
+        .and_u32(word, !pending_bit)
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}")));
+    check!(xen::event_channel::send(hv, port).map_err(|s| format!("send: {s:#x}")));
+    let answer = check!(xs.dom0_wait(sequence));
+    let _ = xen::event_channel::close(hv, port);
+    if !answer.starts_with("ok") {
+        return fail!("dom0: {answer}");
+    }
+    pass!("FIFO ABI on; port {port} event word {seen:#010x}; both directions delivered")
 }
