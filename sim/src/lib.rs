@@ -7,6 +7,7 @@ pub mod guest;
 pub mod hv;
 pub mod machine;
 pub mod platform;
+pub mod pnp;
 pub mod toolstack;
 pub mod xenconsoled;
 pub mod xenstored;

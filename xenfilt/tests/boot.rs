@@ -11,6 +11,7 @@ use xen_include::interfaces::{VersionedInterface, TRUE};
 use xen_include::status::STATUS_SUCCESS;
 use xen_sim::machine::Machine;
 use xen_sim::platform::{Device, DeviceKind};
+use xen_sim::pnp::{ide_children, pci_children, PnpChild};
 use xenfilt::driver::FilterState;
 use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
@@ -21,76 +22,6 @@ use xenfilt::pdo::IdentityQuery;
 const PARAMETERS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services\xenfilt\Parameters";
 const XEN: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services\XEN";
 const ENUM_XENBUS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum\XENBUS";
-
-/// A child as the PnP manager sees it.
-struct PnpChild {
-    pdo: usize,
-    device_id: String,
-    instance_id: String,
-    compatible: Vec<String>,
-    location: String,
-}
-
-fn pci_children(devices: &[Device]) -> Vec<PnpChild> {
-    let mut children: Vec<PnpChild> = Vec::new();
-    for device in devices {
-        if matches!(
-            device.kind,
-            DeviceKind::IdeDisk { .. } | DeviceKind::IdeCdrom { .. }
-        ) {
-            continue;
-        }
-        let subsystem = if device.vendor == 0x5853 {
-            format!("{:04X}5853", device.device)
-        } else {
-            "00000000".into()
-        };
-        children.push(PnpChild {
-            pdo: 0x1000 + usize::from(device.slot),
-            device_id: format!(
-                "PCI\\VEN_{:04X}&DEV_{:04X}&SUBSYS_{subsystem}&REV_{:02X}",
-                device.vendor, device.device, device.revision
-            ),
-            instance_id: format!("3&267a616a&0&{:02X}", device.slot * 8),
-            compatible: vec![format!(
-                "PCI\\VEN_{:04X}&DEV_{:04X}",
-                device.vendor, device.device
-            )],
-            location: format!("PCI bus 0, device {}, function 0", device.slot),
-        });
-    }
-    children
-}
-
-fn ide_children(devices: &[Device], channel: u8) -> Vec<PnpChild> {
-    devices
-        .iter()
-        .filter_map(|device| match device.kind {
-            DeviceKind::IdeDisk {
-                channel: c,
-                position,
-            }
-            | DeviceKind::IdeCdrom {
-                channel: c,
-                position,
-            } if c == channel => {
-                let disk = matches!(device.kind, DeviceKind::IdeDisk { .. });
-                Some(PnpChild {
-                    pdo: 0x2000 + usize::from(channel) * 16 + usize::from(position),
-                    device_id: if disk {
-                        "IDE\\DiskQEMU_HARDDISK".into()
-                    } else {
-                        "IDE\\CdRomQEMU_DVD-ROM".into()
-                    },
-                    instance_id: format!("{channel}.{position}.0"),
-                    compatible: vec![],
-                    location: format!("Channel {channel}, Target {position}, Lun 0"),
-                })
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 fn relations<R>(children: &[PnpChild], f: impl FnOnce(&[ChildInfo<'_>]) -> R) -> R {
     let compat: Vec<Vec<&str>> = children

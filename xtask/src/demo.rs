@@ -26,6 +26,7 @@ use xen_include::status::{NtStatus, STATUS_SUCCESS};
 use xen_sim::hv::SuspendOutcome;
 use xen_sim::machine::Machine;
 use xen_sim::platform::{Device, DeviceKind};
+use xen_sim::pnp::{ide_children, pci_children, PnpChild};
 use xen_sim::toolstack::machine::{HvGrants, StoreService};
 use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest, Toolstack};
 use xen_sim::xenstored::Xenstored;
@@ -68,75 +69,13 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-/// A child of a bus as the PnP manager sees it.
-struct PnpChild {
-    pdo: usize,
-    device_id: String,
-    instance_id: String,
-    compatible: Vec<String>,
-    location: String,
-    what: String,
-}
-
-fn pci_children(devices: &[Device]) -> Vec<PnpChild> {
-    devices
-        .iter()
-        .filter(|d| {
-            !matches!(
-                d.kind,
-                DeviceKind::IdeDisk { .. } | DeviceKind::IdeCdrom { .. }
-            )
-        })
-        .map(|d| {
-            let subsystem = if d.vendor == 0x5853 {
-                format!("{:04X}5853", d.device)
-            } else {
-                "00000000".into()
-            };
-            PnpChild {
-                pdo: 0x1000 + usize::from(d.slot),
-                device_id: format!(
-                    "PCI\\VEN_{:04X}&DEV_{:04X}&SUBSYS_{subsystem}&REV_{:02X}",
-                    d.vendor, d.device, d.revision
-                ),
-                instance_id: format!("3&267a616a&0&{:02X}", d.slot * 8),
-                compatible: vec![format!("PCI\\VEN_{:04X}&DEV_{:04X}", d.vendor, d.device)],
-                location: format!("PCI bus 0, device {}, function 0", d.slot),
-                what: format!("{:?}", d.kind),
-            }
-        })
-        .collect()
-}
-
-fn ide_children(devices: &[Device], channel: u8) -> Vec<PnpChild> {
-    devices
-        .iter()
-        .filter_map(|d| match d.kind {
-            DeviceKind::IdeDisk {
-                channel: c,
-                position,
-            }
-            | DeviceKind::IdeCdrom {
-                channel: c,
-                position,
-            } if c == channel => {
-                let disk = matches!(d.kind, DeviceKind::IdeDisk { .. });
-                Some(PnpChild {
-                    pdo: 0x2000 + usize::from(channel) * 16 + usize::from(position),
-                    device_id: if disk {
-                        "IDE\\DiskQEMU_HARDDISK".into()
-                    } else {
-                        "IDE\\CdRomQEMU_DVD-ROM".into()
-                    },
-                    instance_id: format!("{channel}.{position}.0"),
-                    compatible: vec![],
-                    location: format!("Channel {channel}, Target {position}, Lun 0"),
-                    what: if disk { "IDE disk" } else { "IDE CD-ROM" }.into(),
-                })
-            }
-            _ => None,
-        })
-        .collect()
+/// What a PnP child is, for the story.
+fn what(child: &PnpChild) -> String {
+    match child.kind {
+        DeviceKind::IdeDisk { .. } => "IDE disk".into(),
+        DeviceKind::IdeCdrom { .. } => "IDE CD-ROM".into(),
+        ref kind => format!("{kind:?}"),
+    }
 }
 
 /// BusRelations through the filter: which PDOs are reported, and whether the unplug ran.
@@ -585,7 +524,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     )?;
     let nic_id = pci_children(&devices)
         .into_iter()
-        .find(|c| c.what == "Nic")
+        .find(|c| c.kind == DeviceKind::Nic)
         .map(|c| c.device_id);
     let buses = [
         ("PCI", pci, pci_children(&devices)),
@@ -642,10 +581,10 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         ("IDE1", ide1, ide_children(&after, 1)),
     ] {
         let (reported, _) = relations(&mut filter, bus, &children)?;
-        let names: Vec<&str> = children
+        let names: Vec<String> = children
             .iter()
             .filter(|c| reported.contains(&c.pdo))
-            .map(|c| c.what.as_str())
+            .map(what)
             .collect();
         writeln!(
             out,
