@@ -158,10 +158,12 @@ fn store(env: &dyn GuestEnv) -> Verdict {
     // A watch: the initial fire, then the one caused by dom0's write.
     check!(xs.write(0, "data/rig/watched", "initial"));
     check!(xs.watch("data/rig/watched", 7));
-    let mut fired = 0;
-    let sequence = check!(xs.dom0_start(&format!(
+    // Wait for dom0's answer first: by then its write has happened and xenstored has queued
+    // the event, so the poll below is not racing dom0's (slow, emulated) tools.
+    let answer = check!(xs.dom0(&format!(
         "write /local/domain/{domid}/data/rig/watched from-dom0"
     )));
+    let mut fired = 0;
     for _ in 0..200_000 {
         fired += xs.poll_events().iter().filter(|e| **e == 7).count();
         if fired >= 2 {
@@ -169,7 +171,6 @@ fn store(env: &dyn GuestEnv) -> Verdict {
         }
         env.pause();
     }
-    let answer = check!(xs.dom0_wait(sequence));
     if fired < 2 {
         return fail!("watch fired {fired} time(s); dom0 said {answer:?}");
     }
