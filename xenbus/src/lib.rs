@@ -23,6 +23,7 @@ pub mod log;
 pub mod balloon;
 pub mod console;
 pub mod debug;
+pub mod driver;
 pub mod evtchn;
 pub mod evtchn_fifo;
 pub mod gnttab;

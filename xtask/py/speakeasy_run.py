@@ -27,6 +27,8 @@ import sys
 
 import speakeasy
 
+import speakeasy_xenbus
+
 STATUS_SUCCESS = 0
 STATUS_BUFFER_OVERFLOW = 0x80000005
 STATUS_NO_MORE_ENTRIES = 0x8000001A
@@ -56,6 +58,8 @@ class Registry:
         for part in ("system", "system\\currentcontrolset", "system\\currentcontrolset\\services"):
             self.keys[MACHINE + part] = {}
         self.keys[path + service.lower()] = {}
+        if service.lower() == "xenbus":
+            self.keys.update(speakeasy_xenbus.parameters(path))
         if service.lower() == "xenfilt":
             # The INF's AddReg: the PCI root bus is a filtered bus.
             self.keys[path + "xenfilt\\parameters"] = {
@@ -342,6 +346,9 @@ def run_pnp(se, emu, driver, pnp, out):
     unload = read_ptr(driver + DRIVER_UNLOAD)
     out.append("pnp registered add_device=%d dispatch=%d unload=%d" % (bool(add_device), bool(dispatch), bool(unload)))
     if not (add_device and dispatch):
+        # An inert driver (XenTouch refused) still unloads cleanly.
+        if unload:
+            se.call(unload, [driver])
         return
     pnp.pdo = emu.mem_map(0x200, tag="xtask.pdo")
     emu.mem_write(pnp.pdo, bytes(0x200))
@@ -475,6 +482,9 @@ def main():
         se.add_api_hook(xen_touch, "xen", "XenTouch", argc=5)
     service = args.image.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     registry = Registry(service)
+    xen_stand_in = speakeasy_xenbus.XenStandIn(registry)
+    if service.lower() == "xenbus":
+        xen_stand_in.install(se)
     hook(se, "ZwOpenKey", 3, lambda emu, argv: registry.open(emu, argv, False))
     hook(se, "ZwCreateKey", 7, lambda emu, argv: registry.open(emu, argv, True))
     hook(se, "ZwClose", 1, registry.close)
@@ -534,6 +544,8 @@ def main():
         print("registry %s %s" % (call, path))
     print("open-handles %d" % len(registry.handles))
     for line in pnp_lines:
+        print(line)
+    for line in xen_stand_in.lines():
         print(line)
     return 0
 

@@ -2,8 +2,8 @@
 //! per check per binary, non-zero exit when any fails. Static checks ([`crate::pe`]), the
 //! Authenticode signature (osslsigncode), then an emulated run under speakeasy: the entry
 //! point runs without faulting, xen.sys's `DllInitialize` refuses a CPU that is not on Xen
-//! (`STATUS_NOT_SUPPORTED`), xenbus.sys/xenfilt.sys pass the `XenTouch` handshake and
-//! propagate its refusal.
+//! (`STATUS_NOT_SUPPORTED`), xenbus.sys/xenfilt.sys pass the `XenTouch` handshake and stay
+//! inert after its refusal (xenbus.sys installing the filters and asking for a reboot).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,6 +147,8 @@ struct Emulation {
     open_handles: Option<usize>,
     /// `pnp <step> key=value…` lines: step → the values.
     pnp: Vec<(String, Vec<(String, String)>)>,
+    /// `xencall <name> [arguments]` lines: xen.sys stand-in calls, in order.
+    xencalls: Vec<String>,
 }
 
 impl Emulation {
@@ -272,6 +274,8 @@ fn speakeasy(
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             emulation.pnp.push((step, values));
+        } else if let Some(rest) = line.strip_prefix("xencall ") {
+            emulation.xencalls.push(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("open-handles ") {
             emulation.open_handles = rest.trim().parse().ok();
         }
@@ -478,18 +482,18 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
             detail: e,
         }),
     }
-    // On a mismatch xenfilt.sys stays loaded but inert (spec §6.1: DriverEntry succeeds
-    // without registering AddDevice); xenbus.sys propagates XenTouch's refusal.
-    let mismatch = if driver.package == "xenfilt" {
-        STATUS_SUCCESS
-    } else {
-        STATUS_INCOMPATIBLE_DRIVER_BLOCKED
-    };
+    // On a mismatch both stay loaded but inert (spec §5.1, §6.1: DriverEntry succeeds
+    // without registering AddDevice); xenbus.sys also installs the filters and asks for the
+    // reboot.
+    let mismatch = STATUS_SUCCESS;
     match speakeasy(venv, image, Some(STATUS_INCOMPATIBLE_DRIVER_BLOCKED), true) {
         Ok(run) => {
+            if driver.package == "xenbus" {
+                checks.push(xenbus_mismatch(&run));
+            }
             let mut check =
                 expect_entry("emulated-version-mismatch", &run, "entry_point", mismatch);
-            if check.ok && mismatch == STATUS_SUCCESS {
+            if check.ok {
                 // The run must have reached the registration step and found no AddDevice.
                 let inert = run.pnp.iter().any(|(step, values)| {
                     step == "registered"
@@ -515,4 +519,22 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
         }),
     }
     checks
+}
+
+/// xenbus.sys's inert path (spec §5.1): after `XenTouch` refused the build, `FiltersInstall`
+/// then `ConfigRequestReboot(Parameters, "XENBUS")`, nothing else from xen.sys, and
+/// `DriverUnload` closes the `Parameters` key.
+fn xenbus_mismatch(run: &Emulation) -> Check {
+    let want = ["FiltersInstall", "ConfigRequestReboot XENBUS key=1"];
+    let ok = run.xencalls == want && run.open_handles == Some(0);
+    Check {
+        name: "emulated-inert-reboot",
+        ok,
+        detail: format!(
+            "xen.sys calls [{}] (expected [{}]), {} registry handle(s) open after DriverUnload",
+            run.xencalls.join(", "),
+            want.join(", "),
+            run.open_handles.map_or("?".to_string(), |n| n.to_string())
+        ),
+    }
 }

@@ -21,6 +21,7 @@ pub mod log;
 pub mod modules;
 pub mod pool;
 pub mod registry;
+pub mod remove_lock;
 
 #[cfg(windows)]
 pub mod callbacks;

@@ -3,7 +3,7 @@
 //! version mismatch the driver stays loaded but inert (spec §6.1).
 
 pub mod codec;
-pub mod remove_lock;
+pub use common::wdm::remove_lock;
 
 #[cfg(windows)]
 mod driver;

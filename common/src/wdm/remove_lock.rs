@@ -1,5 +1,5 @@
-//! The counting half of a remove lock (`IoAcquireRemoveLock` semantics) for the child
-//! filters: I/O in flight holds a reference; REMOVE_DEVICE refuses new acquisitions and
+//! The counting half of a remove lock (`IoAcquireRemoveLock` semantics), shared by the
+//! drivers: I/O in flight holds a reference; REMOVE_DEVICE refuses new acquisitions and
 //! waits until the count drains. The wait itself (a `KEVENT`) is in the Windows edge.
 #![forbid(unsafe_code)]
 
