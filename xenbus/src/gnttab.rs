@@ -17,6 +17,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use common::os::{Os, Page};
+
+use crate::hole::{Hole, HoleRun};
 use common::sync::SpinLock;
 use xen_include::api::XenApi;
 use xen_include::status::{
@@ -40,7 +42,8 @@ pub const RESERVED_ENTRIES: u32 = 32;
 pub const REVOKE_ATTEMPTS: u32 = 100;
 
 struct Frame {
-    page: Page,
+    pfn: u64,
+    run: HoleRun,
     view: SharedMemory,
 }
 
@@ -83,6 +86,7 @@ struct State {
 pub struct Gnttab {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
+    hole: SpinLock<Option<alloc::sync::Arc<Hole<'static>>>>,
     state: SpinLock<Option<State>>,
 }
 
@@ -99,8 +103,15 @@ impl Gnttab {
         Self {
             api,
             os,
+            hole: SpinLock::new(None),
             state: SpinLock::new(None),
         }
+    }
+
+    /// Map grant frames into pages of `hole` (the FDO's, in the mode `UseMemoryHole`
+    /// chose) instead of fresh `decrease_reservation` holes. Set before Acquire.
+    pub fn set_hole(&self, hole: Option<alloc::sync::Arc<Hole<'static>>>) {
+        *self.hole.lock() = hole;
     }
 
     /// The XenApi edge (for the interface shims' logging).
@@ -108,13 +119,10 @@ impl Gnttab {
         self.api
     }
 
-    fn map_frame(&self, index: u32, page: &Page) -> Result<SharedMemory, NtStatus> {
-        self.api.memory_add_to_physmap(
-            page.pfn as usize,
-            MapSpace::GRANT_TABLE.0,
-            index as usize,
-        )?;
-        crate::shared::map_pfn(self.os, page.pfn).ok_or(STATUS_UNSUCCESSFUL)
+    fn map_frame(&self, index: u32, pfn: u64) -> Result<SharedMemory, NtStatus> {
+        self.api
+            .memory_add_to_physmap(pfn as usize, MapSpace::GRANT_TABLE.0, index as usize)?;
+        crate::shared::map_pfn(self.os, pfn).ok_or(STATUS_UNSUCCESSFUL)
     }
 
     fn expand(&self, s: &mut State) -> Result<(), NtStatus> {
@@ -123,17 +131,21 @@ impl Gnttab {
             return Err(STATUS_INSUFFICIENT_RESOURCES);
         }
         s.frames.try_reserve(1).map_err(|_| STATUS_NO_MEMORY)?;
-        let page = crate::hole::allocate(self.api, self.os)?;
-        let view = match self.map_frame(index, &page) {
+        let hole = self.hole.lock().clone();
+        let run = crate::hole::allocate_run(self.api, self.os, hole.as_deref(), 1)?;
+        let Some(&pfn) = run.pfns.first() else {
+            return Err(STATUS_UNSUCCESSFUL);
+        };
+        let view = match self.map_frame(index, pfn) {
             Ok(v) => v,
             Err(e) => {
-                let _ = crate::hole::free(self.api, self.os, page);
+                let _ = crate::hole::free_run(self.api, self.os, hole.as_deref(), run);
                 return Err(e);
             }
         };
         let first = (index * ENTRIES_PER_FRAME).max(RESERVED_ENTRIES);
         let end = (index + 1) * ENTRIES_PER_FRAME;
-        s.frames.push(Frame { page, view });
+        s.frames.push(Frame { pfn, run, view });
         if end > first {
             s.free.put(i64::from(first), u64::from(end - first))?;
         }
@@ -170,9 +182,10 @@ impl Gnttab {
                     "GNTTAB: released with entries or mappings outstanding"
                 );
             }
+            let hole = self.hole.lock().clone();
             for f in s.frames {
                 drop(f.view);
-                let _ = crate::hole::free(self.api, self.os, f.page);
+                let _ = crate::hole::free_run(self.api, self.os, hole.as_deref(), f.run);
             }
         }
     }
@@ -182,7 +195,7 @@ impl Gnttab {
         let mut guard = self.state.lock();
         let Some(s) = guard.as_mut() else { return };
         for (index, f) in s.frames.iter_mut().enumerate() {
-            match self.map_frame(index as u32, &f.page) {
+            match self.map_frame(index as u32, f.pfn) {
                 Ok(v) => f.view = v,
                 Err(e) => error!(self.api, "GNTTAB: frame {index} not re-mapped ({e:08X})"),
             }

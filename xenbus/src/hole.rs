@@ -39,6 +39,33 @@ pub fn free(api: &dyn XenApi, os: &dyn Os, page: Page) -> Result<(), NtStatus> {
     }
 }
 
+/// `count` hole frames from `hole` when the FDO made one, else fresh
+/// `decrease_reservation` holes (the default mode).
+pub fn allocate_run(
+    api: &dyn XenApi,
+    os: &dyn Os,
+    hole: Option<&Hole<'_>>,
+    count: usize,
+) -> Result<HoleRun, NtStatus> {
+    match hole {
+        Some(h) => h.allocate_pages(count),
+        None => Hole::new(api, os, HoleMode::Reservation)?.allocate_pages(count),
+    }
+}
+
+/// Give back a run from [`allocate_run`] (same `hole`).
+pub fn free_run(
+    api: &dyn XenApi,
+    os: &dyn Os,
+    hole: Option<&Hole<'_>>,
+    run: HoleRun,
+) -> Result<(), NtStatus> {
+    match hole {
+        Some(h) => h.free_pages(run),
+        None => Hole::new(api, os, HoleMode::Reservation)?.free_pages(run),
+    }
+}
+
 /// Registry value choosing the mode (DWORD under xenbus's `Parameters`; default 1).
 pub const USE_MEMORY_HOLE: &str = "UseMemoryHole";
 

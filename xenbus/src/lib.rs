@@ -16,7 +16,6 @@ extern crate alloc;
 
 pub mod active;
 pub mod cache;
-pub mod fdo;
 pub mod hole;
 #[macro_use]
 pub mod log;
@@ -26,6 +25,7 @@ pub mod debug;
 pub mod driver;
 pub mod evtchn;
 pub mod evtchn_fifo;
+pub mod fdo;
 pub mod gnttab;
 pub mod interface;
 pub mod pdo;

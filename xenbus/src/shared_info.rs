@@ -6,13 +6,16 @@
 use alloc::vec::Vec;
 use core::mem::{offset_of, size_of};
 
-use common::os::{Os, Page};
+use alloc::sync::Arc;
+
+use common::os::Os;
 use common::sync::SpinLock;
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_NO_MEMORY, STATUS_UNSUCCESSFUL};
 use xen_include::xen::memory::MapSpace;
 use xen_include::xen::xen::{SharedInfo as SharedInfoPage, VcpuInfo, VcpuTimeInfo};
 
+use crate::hole::{Hole, HoleRun};
 use crate::shared::{self, rmb, SharedMemory};
 
 /// Ports per selector word.
@@ -51,7 +54,8 @@ struct Cpu {
 }
 
 struct Mapped {
-    page: Page,
+    pfn: u64,
+    run: HoleRun,
     shared: SharedMemory,
     cpus: Vec<Cpu>,
 }
@@ -60,6 +64,7 @@ struct Mapped {
 pub struct SharedInfo {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
+    hole: SpinLock<Option<Arc<Hole<'static>>>>,
     state: SpinLock<Option<Mapped>>,
 }
 
@@ -76,8 +81,15 @@ impl SharedInfo {
         Self {
             api,
             os,
+            hole: SpinLock::new(None),
             state: SpinLock::new(None),
         }
+    }
+
+    /// Take hole pages from `hole` (the FDO's, in the mode `UseMemoryHole` chose) instead
+    /// of a fresh `decrease_reservation` hole. Set before Acquire.
+    pub fn set_hole(&self, hole: Option<Arc<Hole<'static>>>) {
+        *self.hole.lock() = hole;
     }
 
     fn map(&self, pfn: u64) -> Result<SharedMemory, NtStatus> {
@@ -136,20 +148,29 @@ impl SharedInfo {
     /// First Acquire: map shared info into a hole page, mask every port, record every
     /// processor's `vcpu_info`.
     pub fn acquire(&self) -> Result<(), NtStatus> {
-        let page = crate::hole::allocate(self.api, self.os)?;
-        let mapped = self.map(page.pfn).and_then(|shared| {
+        let hole = self.hole.lock().clone();
+        let run = crate::hole::allocate_run(self.api, self.os, hole.as_deref(), 1)?;
+        let Some(&pfn) = run.pfns.first() else {
+            return Err(STATUS_UNSUCCESSFUL);
+        };
+        let mapped = self.map(pfn).and_then(|shared| {
             Self::mask_all(&shared);
             let cpus = self.cpus(&shared)?;
-            Ok(Mapped { page, shared, cpus })
+            Ok((shared, cpus))
         });
         match mapped {
-            Ok(m) => {
-                *self.state.lock() = Some(m);
+            Ok((shared, cpus)) => {
+                *self.state.lock() = Some(Mapped {
+                    pfn,
+                    run,
+                    shared,
+                    cpus,
+                });
                 Ok(())
             }
             Err(e) => {
                 error!(self.api, "SHARED_INFO: acquire failed ({e:08X})");
-                let _ = crate::hole::free(self.api, self.os, page);
+                let _ = crate::hole::free_run(self.api, self.os, hole.as_deref(), run);
                 Err(e)
             }
         }
@@ -160,7 +181,8 @@ impl SharedInfo {
         let mapped = self.state.lock().take();
         if let Some(m) = mapped {
             drop(m.shared);
-            if let Err(e) = crate::hole::free(self.api, self.os, m.page) {
+            let hole = self.hole.lock().clone();
+            if let Err(e) = crate::hole::free_run(self.api, self.os, hole.as_deref(), m.run) {
                 error!(self.api, "SHARED_INFO: hole page not returned ({e:08X})");
             }
         }
@@ -175,7 +197,7 @@ impl SharedInfo {
     pub fn suspend_early(&self) {
         let mut state = self.state.lock();
         if let Some(m) = state.as_mut() {
-            match self.map(m.page.pfn) {
+            match self.map(m.pfn) {
                 Ok(shared) => {
                     Self::mask_all(&shared);
                     m.shared = shared;

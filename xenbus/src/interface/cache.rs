@@ -115,6 +115,7 @@ pub struct CacheProvider<'a> {
     caches: SpinLock<Vec<usize>>,
     processors: u32,
     current_cpu: fn() -> u32,
+    os: Option<&'a dyn common::os::Os>,
     api: Option<&'a dyn XenApi>,
 }
 
@@ -126,7 +127,29 @@ impl<'a> CacheProvider<'a> {
             caches: SpinLock::new(Vec::new()),
             processors,
             current_cpu,
+            os: None,
             api,
+        }
+    }
+
+    /// A provider whose per-CPU magazines follow the kernel: the processor count and the
+    /// caller's processor come from the `Os` edge (`KeGetCurrentProcessorNumberEx`).
+    pub fn with_os(os: &'a dyn common::os::Os, api: Option<&'a dyn XenApi>) -> Self {
+        Self {
+            references: References::new(),
+            caches: SpinLock::new(Vec::new()),
+            processors: os.maximum_processor_count().max(1),
+            current_cpu: || 0,
+            os: Some(os),
+            api,
+        }
+    }
+
+    /// The processor the caller runs on.
+    fn current_processor(&self) -> u32 {
+        match self.os {
+            Some(os) => os.current_processor(),
+            None => (self.current_cpu)(),
         }
     }
 
@@ -357,7 +380,7 @@ unsafe extern "C" fn get(
     let Some(p) = (unsafe { provider(interface) }) else {
         return core::ptr::null_mut();
     };
-    let cpu = (p.current_cpu)();
+    let cpu = p.current_processor();
     p.with_cache(cache, |c| c.cache.get(cpu, locked != 0))
         .flatten()
         .map_or(core::ptr::null_mut(), |o| o as *mut c_void)
@@ -373,7 +396,7 @@ unsafe extern "C" fn put(
     let Some(p) = (unsafe { provider(interface) }) else {
         return;
     };
-    let cpu = (p.current_cpu)();
+    let cpu = p.current_processor();
     let api = p.api;
     p.with_cache(cache, |c| {
         if let (Err(e), Some(api)) = (c.cache.put(cpu, object as usize, locked != 0), api) {

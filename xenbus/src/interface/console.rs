@@ -52,6 +52,23 @@ impl<'a> ConsoleProvider<'a> {
         let (ring, channel) = self.setup.open()?;
         self.console.connect(ring, channel)
     }
+    /// The FDO's own Acquire (what the C `ConsoleAcquire` does): the first reference
+    /// attaches the ring and channel; failure means there is no console.
+    pub fn acquire(&self) -> Result<(), NtStatus> {
+        if self.references.acquire() == 1 {
+            if let Err(e) = self.attach() {
+                let _ = self.references.release();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+    /// The FDO's own Release: the last reference detaches.
+    pub fn release(&self) {
+        if self.references.release() == Some(0) {
+            self.console.disconnect();
+        }
+    }
     /// The LATE resume callback: close the stale channel, re-open it and re-attach while
     /// in use.
     pub fn resume_late(&self) -> Result<(), NtStatus> {
@@ -282,6 +299,16 @@ pub unsafe fn add_log_disposition(
     let argument = provider as *const ConsoleProvider<'_> as *mut c_void;
     api.log_add_disposition(mask, log_disposition, argument)
         .map(Some)
+}
+
+/// [`add_log_disposition`] for a provider that lives as long as the driver.
+pub fn add_static_log_disposition(
+    api: &dyn xen_include::api::XenApi,
+    parameters: xen_include::api::KeyHandle,
+    provider: &'static ConsoleProvider<'static>,
+) -> Result<Option<usize>, NtStatus> {
+    // SAFETY: the provider is 'static, so it outlives the disposition.
+    unsafe { add_log_disposition(api, parameters, provider) }
 }
 
 unsafe extern "C" fn log_disposition(argument: *mut c_void, buffer: *mut c_char, length: u32) {

@@ -42,12 +42,12 @@ impl DebugFunction for CFunction {
 pub struct DebugProvider<'a> {
     references: References,
     debug: Debug<CFunction>,
-    edge: &'a dyn DebugEdge,
+    edge: &'a (dyn DebugEdge + Sync),
 }
 
 impl<'a> DebugProvider<'a> {
     /// A provider logging through `edge`.
-    pub fn new(edge: &'a dyn DebugEdge) -> Self {
+    pub fn new(edge: &'a (dyn DebugEdge + Sync)) -> Self {
         Self {
             references: References::new(),
             debug: Debug::new(),

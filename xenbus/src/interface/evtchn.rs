@@ -43,6 +43,11 @@ pub struct EvtchnProvider {
 
 impl EvtchnProvider {
     /// A provider serving `evtchn`.
+    /// References taken with Acquire (by child drivers).
+    pub fn references(&self) -> u32 {
+        self.references.get()
+    }
+
     pub fn new(evtchn: &'static Evtchn) -> Self {
         Self {
             evtchn,

@@ -23,6 +23,11 @@ pub struct GnttabProvider {
 
 impl GnttabProvider {
     /// A provider serving `gnttab`.
+    /// References taken with Acquire (by child drivers).
+    pub fn references(&self) -> u32 {
+        self.references.get()
+    }
+
     pub fn new(gnttab: &'static Gnttab) -> Self {
         Self {
             gnttab,

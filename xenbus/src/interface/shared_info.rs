@@ -22,6 +22,11 @@ pub struct SharedInfoProvider {
 
 impl SharedInfoProvider {
     /// A provider serving `shared_info`.
+    /// References taken with Acquire (by child drivers).
+    pub fn references(&self) -> u32 {
+        self.references.get()
+    }
+
     pub fn new(shared_info: &'static SharedInfo) -> Self {
         Self {
             shared_info,

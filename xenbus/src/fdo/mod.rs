@@ -1,7 +1,20 @@
 //! The bus FDO's decisions (spec §3.4, §5.2, §5.3, §5.19): which child classes exist,
 //! how the child list is reconciled, whether this FDO is the active one, start options,
-//! and the `drivers/<n>` distribution record.
+//! and the `drivers/<n>` distribution record; the runtime owning the active FDO's
+//! subsystems ([`Fdo`]) and its thread steps live in the submodules.
 #![forbid(unsafe_code)]
+
+mod runtime;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod runtime_tests;
+mod threads;
+
+pub use runtime::{
+    BalloonParts, Fdo, FdoBugCheck, FdoConfig, FdoKernel, FdoResources, FdoSetup, FdoThread,
+    OsBalloonMemory, Subsystems,
+};
+pub use threads::SuspendStep;
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
