@@ -42,5 +42,4 @@ mod testing;
 pub mod unplug;
 pub mod virq;
 
-#[cfg(windows)]
-mod wdm;
+pub mod wdm;

@@ -525,7 +525,11 @@ def main():
     if args.pnp:
         entry = next((e for e in se.get_report().get("entry_points", []) if e.get("ep_type") == "entry_point"), None)
         if entry and int(entry.get("ret_val") or "0x1", 16) == 0 and not entry.get("error"):
-            run_pnp(se, se.emu, int(entry["ep_args"][0], 16), pnp, pnp_lines)
+            driver = int(entry["ep_args"][0], 16)
+            if service.lower() == "xenbus":
+                speakeasy_xenbus.run_pnp(se, se.emu, driver, pnp, xen_stand_in, pnp_lines, new_pnp_irp)
+            else:
+                run_pnp(se, se.emu, driver, pnp, pnp_lines)
     report = se.get_report()
     for ep in report.get("entry_points", []):
         error = ep.get("error") or {}

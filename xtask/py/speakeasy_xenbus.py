@@ -4,6 +4,7 @@ reach, served by stand-ins that record each call. Used by speakeasy_run.py for x
 Lines:
   xencall <name> [argument]   FiltersInstall, FiltersUninstall, ConfigRequestReboot <module>
   log <text>                  text logged through xen.sys's LogPrintf
+  pnp <step> key=value...     the bus FDO's PnP run (run_pnp)
 """
 import struct
 
@@ -33,6 +34,9 @@ class XenStandIn:
         self.registry = registry
         self.calls = []
         self.logs = []
+        self.work_items = []
+        self.work_items_freed = []
+        self.work_items_queued = []
 
     def log_printf(self, emu, argv):
         text = emu.read_mem_string(argv[2], 1) if argv[1] and argv[2] else ""
@@ -76,5 +80,101 @@ class XenStandIn:
         xen("FiltersUninstall", 0, lambda emu, argv: self.calls.append("FiltersUninstall") or 0)
         xen("ConfigRequestReboot", 2, self.request_reboot)
 
+        def nt(name, argc, function, call_conv=None):
+            kwargs = {"call_conv": call_conv} if call_conv is not None else {}
+            se.add_api_hook(lambda emu, api, orig, argv: function(emu, argv), "ntoskrnl", name,
+                            argc=argc, **kwargs)
+
+        nt("IoAllocateWorkItem", 1, self.allocate_work_item)
+        nt("IoFreeWorkItem", 1, lambda emu, argv: self.work_items_freed.append(argv[0]) or 0)
+        nt("IoQueueWorkItem", 4, lambda emu, argv: self.work_items_queued.append(argv[0]) or 0)
+        nt("IoInvalidateDeviceState", 1, lambda emu, argv: 0)
+        nt("ObfReferenceObject", 1, lambda emu, argv: 1, call_conv=1)
+        nt("PoStartNextPowerIrp", 1, lambda emu, argv: 0)
+        nt("PoSetPowerState", 3, lambda emu, argv: 0)
+
+    def allocate_work_item(self, emu, argv):
+        item = emu.mem_map(0x40, tag="xtask.workitem")
+        self.work_items.append(item)
+        return item
+
     def lines(self):
         return ["xencall %s" % call for call in self.calls] + ["log %s" % text for text in self.logs]
+
+
+IRP_SIZE = 0xD0
+STACK_LOCATION_SIZE = 0x48
+IRP_MJ_PNP = 0x1B
+IRP_MN_START_DEVICE = 0x00
+IRP_MN_REMOVE_DEVICE = 0x02
+IRP_MN_QUERY_DEVICE_RELATIONS = 0x07
+IRP_MN_QUERY_CAPABILITIES = 0x09
+IRP_MN_QUERY_PNP_DEVICE_STATE = 0x14
+REMOVABLE = 1 << 4
+DRIVER_EXTENSION = 0x30
+DRIVER_UNLOAD = 0x68
+MAJOR_FUNCTION = 0x70
+ADD_DEVICE = 0x08
+STACK_SIZE = 0x4C
+
+
+def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
+    """The bus FDO's life: AddDevice over a stand-in platform PCI PDO, START_DEVICE,
+    QUERY_CAPABILITIES, BusRelations, QUERY_PNP_DEVICE_STATE, REMOVE_DEVICE, DriverUnload.
+    new_irp(emu, minor, parameters) lays out a PnP IRP for the top driver."""
+    read_ptr = lambda address: struct.unpack("<Q", emu.mem_read(address, 8))[0]
+    extension = read_ptr(driver + DRIVER_EXTENSION)
+    add_device = read_ptr(extension + ADD_DEVICE) if extension else 0
+    dispatch = read_ptr(driver + MAJOR_FUNCTION + 8 * IRP_MJ_PNP)
+    unload = read_ptr(driver + DRIVER_UNLOAD)
+    out.append("pnp registered add_device=%d dispatch=%d unload=%d" % (
+        bool(add_device), bool(dispatch), bool(unload)))
+    if not (add_device and dispatch):
+        if unload:
+            se.call(unload, [driver])
+        return
+    pnp.pdo = emu.mem_map(0x200, tag="xtask.pdo")
+    emu.mem_write(pnp.pdo, bytes(0x200))
+    emu.mem_write(pnp.pdo + STACK_SIZE, bytes([1]))
+    se.call(add_device, [driver, pnp.pdo])
+    devices = [source for source, target in pnp.attached if target == pnp.pdo]
+    out.append("pnp add_device attached=%d filters_installed=%d work_items=%d" % (
+        len(devices), stand_in.calls.count("FiltersInstall"), len(stand_in.work_items)))
+    if not devices:
+        return
+    fdo = devices[0]
+
+    def send(name, minor, parameters=b""):
+        calls = len(pnp.calls)
+        irp = new_irp(emu, minor, parameters)
+        se.call(dispatch, [fdo, irp])
+        status, = struct.unpack("<I", emu.mem_read(irp + 0x30, 4))
+        information, = struct.unpack("<Q", emu.mem_read(irp + 0x38, 8))
+        lower = [c for c in pnp.calls[calls:] if c[1] == irp]
+        return status, information, lower
+
+    status, _, lower = send("start", IRP_MN_START_DEVICE)
+    # forward_and_wait copies the location to the next one: the lower driver sees its own.
+    out.append("pnp start status=%#x passed_down=%d" % (status, len(lower)))
+    capabilities = emu.mem_map(0x1000, tag="xtask.caps")
+    emu.mem_write(capabilities, struct.pack("<HHI", 0x40, 1, REMOVABLE | 1) + bytes(0x38))
+    status, _, lower = send("capabilities", IRP_MN_QUERY_CAPABILITIES, struct.pack("<Q", capabilities))
+    _, _, bits = struct.unpack("<HHI", emu.mem_read(capabilities, 8))
+    out.append("pnp capabilities status=%#x passed_down=%d removable=%d d1=%d" % (
+        status, len(lower), int(bool(bits & REMOVABLE)), bits & 1))
+    pnp.children = []
+    status, information, lower = send("relations", IRP_MN_QUERY_DEVICE_RELATIONS, struct.pack("<I", 0))
+    count = struct.unpack("<I", emu.mem_read(information, 4))[0] if information else -1
+    out.append("pnp relations status=%#x passed_down=%d reported=%d" % (status, len(lower), count))
+    status, information, lower = send("state", IRP_MN_QUERY_PNP_DEVICE_STATE)
+    out.append("pnp device_state passed_down=%d information=%#x" % (len(lower), information))
+    pnp.calls = []
+    irp = new_irp(emu, IRP_MN_REMOVE_DEVICE, b"")
+    top = irp + IRP_SIZE + STACK_LOCATION_SIZE
+    se.call(dispatch, [fdo, irp])
+    lower_saw_top = any(c[1] == irp and c[3] == top + STACK_LOCATION_SIZE for c in pnp.calls)
+    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d filters_uninstalled=%d work_items_freed=%d" % (
+        len(pnp.calls), int(lower_saw_top), pnp.detached.count(pnp.pdo), int(fdo in pnp.deleted),
+        stand_in.calls.count("FiltersUninstall"), len(stand_in.work_items_freed)))
+    if unload:
+        se.call(unload, [driver])

@@ -118,6 +118,9 @@ pub fn check_one(
         }
     };
     let mut checks = pe::check_image(&data, driver, api);
+    if driver.package == "xenbus" {
+        checks.push(check_kernel_imports(&data, XENBUS_KERNEL_IMPORTS));
+    }
     checks.push(match sign::verify(image, ca) {
         Ok(()) => Check {
             name: "signature",
@@ -134,6 +137,68 @@ pub fn check_one(
         checks.extend(emulate(driver, image, api, venv));
     }
     checks
+}
+
+/// The kernel routines xenbus.sys's WDM edge must import from ntoskrnl.exe: the bus FDO's
+/// device object, PnP forwarding and completion, power IRPs (device power work items, the
+/// system→device power translation) and the BusRelations answer.
+pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
+    "IoCreateDevice",
+    "IoAttachDeviceToDeviceStack",
+    "IoDetachDevice",
+    "IoDeleteDevice",
+    "IofCallDriver",
+    "IofCompleteRequest",
+    "KeWaitForSingleObject",
+    "KeSetEvent",
+    "IoAllocateWorkItem",
+    "IoQueueWorkItem",
+    "IoFreeWorkItem",
+    "PoCallDriver",
+    "PoStartNextPowerIrp",
+    "PoSetPowerState",
+    "PoRequestPowerIrp",
+    "IoInvalidateDeviceState",
+    "ObfReferenceObject",
+    "ExAllocatePoolWithTag",
+];
+
+/// Every name in `wanted` is imported from ntoskrnl.exe.
+fn check_kernel_imports(data: &[u8], wanted: &[&str]) -> Check {
+    use object::read::Object;
+    let imports: Vec<String> =
+        match object::read::pe::PeFile64::parse(data).and_then(|file| file.imports()) {
+            Ok(imports) => imports
+                .iter()
+                .filter(|i| i.library().eq_ignore_ascii_case(b"ntoskrnl.exe"))
+                .map(|i| String::from_utf8_lossy(i.name()).into_owned())
+                .collect(),
+            Err(e) => {
+                return Check {
+                    name: "kernel-imports",
+                    ok: false,
+                    detail: format!("import table unreadable: {e}"),
+                }
+            }
+        };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|name| !imports.iter().any(|i| i == name))
+        .collect();
+    Check {
+        name: "kernel-imports",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            format!(
+                "the {} routines of the WDM edge imported from ntoskrnl.exe ({} imports in all)",
+                wanted.len(),
+                imports.len()
+            )
+        } else {
+            format!("not imported from ntoskrnl.exe: {}", missing.join(", "))
+        },
+    }
 }
 
 /// What one speakeasy run reported.
@@ -469,6 +534,9 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                     ),
                 });
             }
+            if driver.package == "xenbus" {
+                checks.extend(xenbus_fdo(&run));
+            }
             checks.push(run.pnp_check(
                 "emulated-remove-device",
                 "remove",
@@ -537,4 +605,52 @@ fn xenbus_mismatch(run: &Emulation) -> Check {
             run.open_handles.map_or("?".to_string(), |n| n.to_string())
         ),
     }
+}
+
+/// xenbus.sys's bus FDO over a stand-in platform PCI PDO (spec §5.1, §5.3).
+fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
+    vec![
+        run.pnp_expect(
+            "emulated-fdo-filters",
+            &[
+                ("add_device", &[("filters_installed", "1")]),
+                ("remove", &[("filters_uninstalled", "1")]),
+            ],
+            "the first FDO installs the filters, its removal (the last FDO) removes them",
+        ),
+        run.pnp_expect(
+            "emulated-fdo-work-items",
+            &[
+                ("add_device", &[("work_items", "1")]),
+                ("remove", &[("work_items_freed", "1")]),
+            ],
+            "AddDevice allocates the device power work item, REMOVE_DEVICE frees it",
+        ),
+        run.pnp_expect(
+            "emulated-fdo-start",
+            &[("start", &[("status", "0x0"), ("passed_down", "1")])],
+            "START_DEVICE goes down first and completes with the lower status",
+        ),
+        run.pnp_expect(
+            "emulated-fdo-capabilities",
+            &[(
+                "capabilities",
+                &[
+                    ("status", "0x0"),
+                    ("passed_down", "1"),
+                    ("removable", "0"),
+                    ("d1", "1"),
+                ],
+            )],
+            "QUERY_CAPABILITIES after the lower stack: Removable cleared, the other bits kept",
+        ),
+        run.pnp_expect(
+            "emulated-fdo-relations",
+            &[(
+                "relations",
+                &[("status", "0x0"), ("passed_down", "1"), ("reported", "0")],
+            )],
+            "BusRelations answered with the (empty) child list and passed down",
+        ),
+    ]
 }

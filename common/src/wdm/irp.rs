@@ -217,6 +217,46 @@ pub unsafe fn complete_request(irp: *mut IRP, boost: i8) {
     unsafe { windows_sys::Wdk::System::SystemServices::IofCompleteRequest(irp, boost) }
 }
 
+/// Completion routine of [`forward_and_wait`]: wake the waiter, keep the IRP.
+#[cfg(windows)]
+unsafe extern "system" fn signal(
+    _device: *const DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: *mut core::ffi::c_void,
+) -> NTSTATUS {
+    // SAFETY: `context` is the Event `forward_and_wait` waits on before it goes away.
+    unsafe { (*context.cast::<super::kernel::Event>()).set() };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Pass `irp` (owned by the caller's dispatch routine) to `lower` and wait until it comes
+/// back; the caller owns it again and completes it. PASSIVE_LEVEL only.
+///
+/// # Safety
+/// `irp` is owned by the caller and has a location below the current one; `lower` is the
+/// device below the caller's.
+#[cfg(windows)]
+pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    let event = super::kernel::Event::notification();
+    // SAFETY: the event outlives the wait; the IRP comes back through `signal`
+    // (MORE_PROCESSING_REQUIRED) before this frame returns.
+    unsafe {
+        copy_current_stack_location_to_next(irp);
+        set_completion_routine(
+            irp,
+            signal,
+            (&*event as *const super::kernel::Event).cast_mut().cast(),
+            InvokeOn::ALWAYS,
+        );
+        let mut result = call_driver(lower, irp);
+        if result == windows_sys::Win32::Foundation::STATUS_PENDING {
+            event.wait(None);
+            result = status(irp);
+        }
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

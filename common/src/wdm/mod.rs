@@ -28,6 +28,8 @@ pub mod callbacks;
 #[cfg(windows)]
 pub mod device;
 #[cfg(windows)]
+pub mod kernel;
+#[cfg(windows)]
 pub mod ntoskrnl;
 #[cfg(windows)]
 pub mod os;

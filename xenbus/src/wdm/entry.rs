@@ -7,9 +7,10 @@ use common::sync::SpinLock;
 use common::wdm::log::{log, set_component, Component, Level};
 use common::wdm::os::KernelOs;
 use common::wdm::xen_imports::ImportedXen;
-use common::wdm::{device, DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
+use common::wdm::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use xen_include::status::STATUS_SUCCESS;
 
+use super::device;
 use crate::driver::{self, Driver, Registration};
 
 /// The xen.sys API through the imports.

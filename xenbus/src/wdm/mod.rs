@@ -1,5 +1,10 @@
 //! xenbus.sys's WDM edge: `DriverEntry`/`DriverUnload` over [`crate::driver`]'s decisions,
 //! `AddDevice` and the dispatch routine of the bus FDO.
 
+pub mod balloon;
+#[cfg(windows)]
+mod device;
 #[cfg(windows)]
 mod entry;
+#[cfg(windows)]
+mod fdo;

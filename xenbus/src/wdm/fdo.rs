@@ -1,0 +1,569 @@
+//! The bus FDO's IRP handling (upstream `fdo.c`'s `FdoDispatchPnp`/`FdoDispatchPower`, the
+//! WDM half): PnP state bookkeeping, START/CANCEL/capabilities/usage notifications sent
+//! down and finished on the way back, REMOVE_DEVICE draining the remove lock before the
+//! FDO leaves the driver's list, BusRelations built from the child PDOs; device power
+//! D3→D0 finished in a work item after the lower drivers powered up and D0→D3 done in a
+//! work item before passing down; system power translated into a device power IRP with
+//! the lower capabilities' `DeviceState[]` (none at shutdown and beyond).
+
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::mem::size_of;
+use core::ptr;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use common::sync::SpinLock;
+use common::wdm::irp;
+use common::wdm::kernel::WorkItem;
+use common::wdm::log::{log, Level};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
+use windows_sys::Wdk::System::SystemServices::{
+    BusRelations, DevicePowerState, DeviceUsageTypeDumpFile, DeviceUsageTypeHibernation,
+    DeviceUsageTypePaging, ExAllocatePoolWithTag, IoInvalidateDeviceState, ObfReferenceObject,
+    PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState,
+    DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER, IRP_MN_CANCEL_REMOVE_DEVICE,
+    IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION, IRP_MN_QUERY_CAPABILITIES,
+    IRP_MN_QUERY_DEVICE_RELATIONS, IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE,
+    IRP_MN_QUERY_STOP_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE,
+    IRP_MN_STOP_DEVICE, IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
+};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_PENDING, STATUS_SUCCESS,
+};
+use windows_sys::Win32::System::Power::{PowerDeviceD0, PowerDeviceD3, PowerSystemShutdown};
+
+use super::device::{complete, destroy_fdo, Dx, PnpState};
+
+/// Pool tag of BusRelations answers (`FDO`, shown reversed: upstream `' ODF'`).
+const TAG: u32 = u32::from_le_bytes(*b"FDO ");
+/// `NonPagedPoolNx`.
+const NON_PAGED_POOL_NX: i32 = 512;
+/// `DEVICE_CAPABILITIES.Removable` in the bit field.
+const REMOVABLE: u32 = 1 << 4;
+/// Number of `DeviceState[]` entries (PowerSystemUnspecified..PowerSystemShutdown).
+const SYSTEM_STATES: usize = 7;
+
+/// The bus FDO's WDM state.
+pub struct Fdo {
+    /// This FDO.
+    device: *mut DEVICE_OBJECT,
+    /// The platform PCI PDO at the bottom of the stack.
+    pdo: *mut DEVICE_OBJECT,
+    /// The device below (`IoAttachDeviceToDeviceStack`).
+    lower: *mut DEVICE_OBJECT,
+    /// Device power transitions run here (upstream `DevicePowerWorkItem`).
+    device_power: WorkItem,
+    /// The lower stack's S→D mapping from QUERY_CAPABILITIES.
+    device_state: SpinLock<[i32; SYSTEM_STATES]>,
+    /// The current device power state (`PowerDeviceD0`…).
+    power: AtomicI32,
+    /// Paging, hibernation and dump-file usages (DEVICE_USAGE_NOTIFICATION).
+    usages: [AtomicU32; 3],
+    /// The child PDOs (device objects referenced by the PnP manager once reported).
+    children: SpinLock<Vec<usize>>,
+}
+
+// SAFETY: the raw device pointers are kernel objects valid for the FDO's life; the mutable
+// parts are atomics or behind locks.
+unsafe impl Send for Fdo {}
+// SAFETY: as above.
+unsafe impl Sync for Fdo {}
+
+impl Fdo {
+    /// The FDO state of `device` attached above `pdo` with `lower` below it.
+    ///
+    /// # Safety
+    /// The three device objects are valid; `device` is this driver's FDO.
+    pub unsafe fn new(
+        device: *mut DEVICE_OBJECT,
+        pdo: *mut DEVICE_OBJECT,
+        lower: *mut DEVICE_OBJECT,
+    ) -> Result<Fdo, NTSTATUS> {
+        Ok(Fdo {
+            device,
+            pdo,
+            lower,
+            // SAFETY: `device` outlives the Fdo (deleted after it is dropped).
+            device_power: unsafe { WorkItem::new(device)? },
+            device_state: SpinLock::new([PowerDeviceD3; SYSTEM_STATES]),
+            power: AtomicI32::new(PowerDeviceD3),
+            usages: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
+            children: SpinLock::new(Vec::new()),
+        })
+    }
+
+    /// True while a paging, hibernation or dump file is on the bus.
+    fn in_special_use(&self) -> bool {
+        self.usages.iter().any(|u| u.load(Ordering::Acquire) != 0)
+    }
+}
+
+/// Pass the IRP down unchanged and drop the IRP's remove-lock reference.
+///
+/// # Safety
+/// `irp` is owned by the caller, which holds one reference on `dx`'s lock.
+unsafe fn pass_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    let status = unsafe {
+        irp::skip_current_stack_location(irp);
+        irp::call_driver(fdo.lower, irp)
+    };
+    dx.release();
+    status
+}
+
+/// Send down, wait, and complete with the lower status unless `finish` changes it.
+///
+/// # Safety
+/// As for [`pass_down`]; PASSIVE_LEVEL.
+unsafe fn forward_then(
+    dx: &Dx,
+    fdo: &Fdo,
+    irp: *mut IRP,
+    finish: impl FnOnce(NTSTATUS) -> NTSTATUS,
+) -> NTSTATUS {
+    // SAFETY: forwarded caller contract; the IRP is ours again after forward_and_wait.
+    let status = unsafe {
+        let status = finish(irp::forward_and_wait(fdo.lower, irp));
+        complete(irp, status)
+    };
+    dx.release();
+    status
+}
+
+/// Dispatch one IRP on the FDO.
+///
+/// # Safety
+/// Called from the driver's dispatch routine with the IRP owned and one remove-lock
+/// reference held for it.
+pub unsafe fn dispatch(dx: &Dx, fdo: &Fdo, irp: *mut IRP, major: u32, minor: u32) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        match major {
+            IRP_MJ_PNP => pnp(dx, fdo, irp, minor),
+            IRP_MJ_POWER => power(dx, fdo, irp, minor),
+            _ => pass_down(dx, fdo, irp),
+        }
+    }
+}
+
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
+    // SAFETY: forwarded caller contract; each arm owns the IRP until it completes or
+    // passes it down.
+    unsafe {
+        let location = irp::current_stack_location(irp);
+        match minor {
+            IRP_MN_START_DEVICE => forward_then(dx, fdo, irp, |status| {
+                if status >= 0 {
+                    dx.set_state(PnpState::Started);
+                    log(Level::Info, format_args!("FDO started"));
+                } else {
+                    log(
+                        Level::Error,
+                        format_args!("START_DEVICE failed below ({status:#010x})"),
+                    );
+                }
+                status
+            }),
+            IRP_MN_QUERY_STOP_DEVICE | IRP_MN_QUERY_REMOVE_DEVICE => {
+                dx.set_state(if minor == IRP_MN_QUERY_STOP_DEVICE {
+                    PnpState::StopPending
+                } else {
+                    PnpState::RemovePending
+                });
+                irp::set_status(irp, STATUS_SUCCESS, 0);
+                pass_down(dx, fdo, irp)
+            }
+            IRP_MN_CANCEL_STOP_DEVICE | IRP_MN_CANCEL_REMOVE_DEVICE => {
+                forward_then(dx, fdo, irp, |_| {
+                    dx.restore_state();
+                    STATUS_SUCCESS
+                })
+            }
+            IRP_MN_STOP_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
+                dx.set_state(if minor == IRP_MN_STOP_DEVICE {
+                    PnpState::Stopped
+                } else {
+                    PnpState::SurpriseRemovePending
+                });
+                irp::set_status(irp, STATUS_SUCCESS, 0);
+                pass_down(dx, fdo, irp)
+            }
+            IRP_MN_REMOVE_DEVICE => remove(dx, fdo, irp),
+            IRP_MN_QUERY_DEVICE_RELATIONS
+                if (*location).Parameters.QueryDeviceRelations.Type == BusRelations =>
+            {
+                match bus_relations(fdo) {
+                    Ok(relations) => {
+                        irp::set_status(irp, STATUS_SUCCESS, relations as usize);
+                        pass_down(dx, fdo, irp)
+                    }
+                    Err(status) => {
+                        let status = complete(irp, status);
+                        dx.release();
+                        status
+                    }
+                }
+            }
+            IRP_MN_QUERY_CAPABILITIES => {
+                let capabilities = (*location).Parameters.DeviceCapabilities.Capabilities;
+                forward_then(dx, fdo, irp, |status| {
+                    if status >= 0 && !capabilities.is_null() {
+                        remember_capabilities(fdo, &mut *capabilities);
+                    }
+                    status
+                })
+            }
+            IRP_MN_DEVICE_USAGE_NOTIFICATION => {
+                let usage = (*location).Parameters.UsageNotification;
+                forward_then(dx, fdo, irp, |status| {
+                    if status >= 0 {
+                        count_usage(fdo, usage.Type, usage.InPath);
+                        IoInvalidateDeviceState(fdo.pdo);
+                    }
+                    status
+                })
+            }
+            IRP_MN_QUERY_PNP_DEVICE_STATE => {
+                if fdo.in_special_use() {
+                    let information =
+                        (*irp).IoStatus.Information | PNP_DEVICE_NOT_DISABLEABLE as usize;
+                    irp::set_status(irp, STATUS_SUCCESS, information);
+                }
+                pass_down(dx, fdo, irp)
+            }
+            _ => pass_down(dx, fdo, irp),
+        }
+    }
+}
+
+/// Save the lower stack's S→D mapping and report the bus as not removable.
+fn remember_capabilities(fdo: &Fdo, capabilities: &mut DEVICE_CAPABILITIES) {
+    *fdo.device_state.lock() = capabilities.DeviceState;
+    capabilities._bitfield &= !REMOVABLE;
+}
+
+/// Count one usage arriving (`in_path`) or leaving.
+fn count_usage(fdo: &Fdo, usage: i32, in_path: bool) {
+    let index = if usage == DeviceUsageTypePaging {
+        0
+    } else if usage == DeviceUsageTypeHibernation {
+        1
+    } else if usage == DeviceUsageTypeDumpFile {
+        2
+    } else {
+        return;
+    };
+    let Some(counter) = fdo.usages.get(index) else {
+        return;
+    };
+    if in_path {
+        counter.fetch_add(1, Ordering::AcqRel);
+    } else {
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+    }
+}
+
+/// A pool `DEVICE_RELATIONS` listing the child PDOs, each referenced for the PnP manager.
+fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
+    let children = fdo.children.lock();
+    let bytes = size_of::<DEVICE_RELATIONS>() + children.len() * size_of::<*mut DEVICE_OBJECT>();
+    // SAFETY: plain allocation, fully written before it is handed out; each PDO is one of
+    // this FDO's live children.
+    unsafe {
+        let relations =
+            ExAllocatePoolWithTag(NON_PAGED_POOL_NX, bytes, TAG).cast::<DEVICE_RELATIONS>();
+        if relations.is_null() {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        (*relations).Count = children.len() as u32;
+        let objects = ptr::addr_of_mut!((*relations).Objects).cast::<*mut DEVICE_OBJECT>();
+        for (index, &child) in children.iter().enumerate() {
+            ObfReferenceObject(child as *const c_void);
+            *objects.add(index) = child as *mut DEVICE_OBJECT;
+        }
+        Ok(relations)
+    }
+}
+
+/// REMOVE_DEVICE: refuse new IRPs, wait for those in flight, pass the IRP down, then leave
+/// the driver's FDO list, detach and delete.
+///
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn remove(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
+    dx.set_state(PnpState::Deleted);
+    dx.release();
+    dx.release_and_wait();
+    let (device, lower) = (fdo.device, fdo.lower);
+    // SAFETY: forwarded caller contract; nothing else touches the FDO once drained and
+    // Deleted, so it can be destroyed after the lower drivers saw the IRP.
+    unsafe {
+        irp::set_status(irp, STATUS_SUCCESS, 0);
+        irp::skip_current_stack_location(irp);
+        let status = irp::call_driver(lower, irp);
+        destroy_fdo(device, lower);
+        log(Level::Info, format_args!("FDO removed"));
+        status
+    }
+}
+
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn power(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        let location = irp::current_stack_location(irp);
+        if minor != IRP_MN_SET_POWER {
+            return power_down_the_stack(dx, fdo, irp);
+        }
+        let parameters = (*location).Parameters.Power;
+        if parameters.Type == DevicePowerState {
+            let target = parameters.State.DeviceState;
+            if target == PowerDeviceD0 {
+                // D3→D0: the lower drivers power up first; the rest runs in a work item.
+                power_down_then(fdo, irp, device_powered_up)
+            } else {
+                device_power_down(dx, fdo, irp, target)
+            }
+        } else if parameters.Type == SystemPowerState
+            && parameters.State.SystemState < PowerSystemShutdown
+        {
+            // After the lower drivers saw it, request the device IRP its DeviceState[]
+            // entry names; the system IRP completes with the device IRP.
+            power_down_then(fdo, irp, system_powered)
+        } else {
+            // Shutdown and beyond: no device IRP, the system IRP just goes down.
+            power_down_the_stack(dx, fdo, irp)
+        }
+    }
+}
+
+/// A power IRP passed down unchanged.
+///
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn power_down_the_stack(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    let status = unsafe {
+        PoStartNextPowerIrp(irp);
+        irp::skip_current_stack_location(irp);
+        PoCallDriver(fdo.lower, irp)
+    };
+    dx.release();
+    status
+}
+
+/// Context of a power IRP handed to a completion routine or work item.
+struct PowerContext {
+    dx: *const Dx,
+    fdo: *const Fdo,
+    irp: *mut IRP,
+}
+
+// SAFETY: the pointers stay valid while the IRP holds its remove-lock reference, which is
+// released only when the context's work is done.
+unsafe impl Send for PowerContext {}
+
+/// Send a power IRP down with `routine` called (with the FDO as context) on its way back;
+/// the IRP stays pending and keeps its remove-lock reference until the routine's work is
+/// done.
+///
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn power_down_then(fdo: &Fdo, irp: *mut IRP, routine: irp::CompletionRoutine) -> NTSTATUS {
+    // SAFETY: forwarded caller contract; the FDO outlives the IRP (remove lock).
+    unsafe {
+        irp::mark_pending(irp);
+        irp::copy_current_stack_location_to_next(irp);
+        irp::set_completion_routine(
+            irp,
+            routine,
+            (fdo as *const Fdo).cast_mut().cast(),
+            irp::InvokeOn::ALWAYS,
+        );
+        PoCallDriver(fdo.lower, irp);
+    }
+    STATUS_PENDING
+}
+
+unsafe extern "system" fn device_powered_up(
+    device: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+    context: *mut c_void,
+) -> NTSTATUS {
+    // SAFETY: `context` is the FDO of `device`, alive while the IRP holds the remove lock.
+    unsafe {
+        let fdo = &*context.cast::<Fdo>();
+        let Some(dx) = super::device::dx_of(device) else {
+            return irp::STATUS_CONTINUE_COMPLETION;
+        };
+        if irp::status(irp) < 0 {
+            PoStartNextPowerIrp(irp);
+            dx.release();
+            return irp::STATUS_CONTINUE_COMPLETION;
+        }
+        let work = PowerContext {
+            dx: dx as *const Dx,
+            fdo: fdo as *const Fdo,
+            irp,
+        };
+        let queued = fdo.device_power.queue(alloc::boxed::Box::new(move || {
+            let work = work;
+            // SAFETY: see PowerContext.
+            let (dx, fdo) = (&*work.dx, &*work.fdo);
+            set_device_power(fdo, PowerDeviceD0);
+            PoStartNextPowerIrp(work.irp);
+            irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
+            dx.release();
+        }));
+        if !queued {
+            log(Level::Error, format_args!("D0: power work item busy"));
+            set_device_power(fdo, PowerDeviceD0);
+            PoStartNextPowerIrp(irp);
+            dx.release();
+            return irp::STATUS_CONTINUE_COMPLETION;
+        }
+        irp::STATUS_MORE_PROCESSING_REQUIRED
+    }
+}
+
+/// D0→D3 (or another low state): done in a work item, then the IRP goes down.
+///
+/// # Safety
+/// As for [`dispatch`].
+unsafe fn device_power_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP, target: i32) -> NTSTATUS {
+    let work = PowerContext {
+        dx: dx as *const Dx,
+        fdo: fdo as *const Fdo,
+        irp,
+    };
+    // SAFETY: forwarded caller contract; see PowerContext.
+    unsafe {
+        irp::mark_pending(irp);
+        let queued = fdo.device_power.queue(alloc::boxed::Box::new(move || {
+            let work = work;
+            let (dx, fdo) = (&*work.dx, &*work.fdo);
+            set_device_power(fdo, target);
+            PoStartNextPowerIrp(work.irp);
+            irp::skip_current_stack_location(work.irp);
+            PoCallDriver(fdo.lower, work.irp);
+            dx.release();
+        }));
+        if !queued {
+            log(Level::Error, format_args!("D3: power work item busy"));
+            set_device_power(fdo, target);
+            PoStartNextPowerIrp(irp);
+            irp::skip_current_stack_location(irp);
+            PoCallDriver(fdo.lower, irp);
+            dx.release();
+        }
+    }
+    STATUS_PENDING
+}
+
+/// Record the device power state with the power manager.
+fn set_device_power(fdo: &Fdo, state: i32) {
+    let previous = fdo.power.swap(state, Ordering::AcqRel);
+    if previous != state {
+        // SAFETY: our own device object; POWER_STATE is a plain union of two i32s.
+        unsafe {
+            PoSetPowerState(
+                fdo.device,
+                DevicePowerState,
+                POWER_STATE { DeviceState: state },
+            );
+        }
+        log(
+            Level::Info,
+            format_args!("device power D{} -> D{}", previous - 1, state - 1),
+        );
+    }
+}
+
+/// `REQUEST_POWER_COMPLETE` with its real signature.
+type PowerCompletion = unsafe extern "system" fn(
+    device: *const DEVICE_OBJECT,
+    minor: u8,
+    state: POWER_STATE,
+    context: *const c_void,
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+);
+
+unsafe extern "system" fn system_powered(
+    device: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+    context: *mut c_void,
+) -> NTSTATUS {
+    // SAFETY: `context` is the FDO, alive while the IRP holds the remove lock; the IRP's
+    // current location is ours again (the lower drivers completed it).
+    unsafe {
+        let fdo = &*context.cast::<Fdo>();
+        let Some(dx) = super::device::dx_of(device) else {
+            return irp::STATUS_CONTINUE_COMPLETION;
+        };
+        let state = (*irp::current_stack_location(irp))
+            .Parameters
+            .Power
+            .State
+            .SystemState;
+        let device_state = usize::try_from(state)
+            .ok()
+            .and_then(|s| fdo.device_state.lock().get(s).copied())
+            .unwrap_or(PowerDeviceD3);
+        if irp::status(irp) >= 0 {
+            let routine: PowerCompletion = device_irp_done;
+            let work = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(PowerContext {
+                dx: dx as *const Dx,
+                fdo: fdo as *const Fdo,
+                irp,
+            }));
+            let status = PoRequestPowerIrp(
+                fdo.pdo,
+                IRP_MN_SET_POWER as u8,
+                POWER_STATE {
+                    DeviceState: device_state,
+                },
+                Some(core::mem::transmute::<
+                    PowerCompletion,
+                    unsafe extern "system" fn(),
+                >(routine)),
+                work.cast(),
+                ptr::null_mut(),
+            );
+            if status >= 0 {
+                return irp::STATUS_MORE_PROCESSING_REQUIRED;
+            }
+            drop(alloc::boxed::Box::from_raw(work));
+            irp::set_status(irp, status, 0);
+        }
+        PoStartNextPowerIrp(irp);
+        dx.release();
+        irp::STATUS_CONTINUE_COMPLETION
+    }
+}
+
+unsafe extern "system" fn device_irp_done(
+    _device: *const DEVICE_OBJECT,
+    _minor: u8,
+    _state: POWER_STATE,
+    context: *const c_void,
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) {
+    // SAFETY: `context` is the PowerContext leaked by `system_powered` for the system IRP
+    // it held back, handed over once; the Dx stays valid until the release below.
+    unsafe {
+        let work = alloc::boxed::Box::from_raw(context.cast_mut().cast::<PowerContext>());
+        let result = if status.is_null() {
+            STATUS_SUCCESS
+        } else {
+            (*status).Anonymous.Status
+        };
+        irp::set_status(work.irp, result, 0);
+        PoStartNextPowerIrp(work.irp);
+        irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
+        (*work.dx).release();
+    }
+}
