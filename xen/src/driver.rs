@@ -99,6 +99,8 @@ struct Handles {
     bug_check: Option<CallbackHandle>,
     image_load: Option<CallbackHandle>,
     process: Option<CallbackHandle>,
+    processor_change: Option<CallbackHandle>,
+    power_state: Option<CallbackHandle>,
     xen_disposition: Option<usize>,
     qemu_disposition: Option<usize>,
 }
@@ -384,6 +386,26 @@ impl<'a> Xen<'a> {
                     memory_key,
                     log: self,
                 })?;
+                // Processors added later, and S0 entry/exit, as upstream's SystemInitialize.
+                let registered = os
+                    .register_callback(KernelCallback::ProcessorChange)
+                    .and_then(|pc| {
+                        os.register_callback(KernelCallback::PowerState)
+                            .map(|ps| (pc, ps))
+                            .inspect_err(|_| os.deregister_callback(pc))
+                    });
+                match registered {
+                    Ok((pc, ps)) => {
+                        let mut h = self.handles.lock();
+                        h.processor_change = Some(pc);
+                        h.power_state = Some(ps);
+                    }
+                    Err(e) => {
+                        self.system.persist_registered(os, memory_key);
+                        self.system.teardown();
+                        return Err(e);
+                    }
+                }
             }
             Stage::BugCheck => {
                 let h = os.register_callback(KernelCallback::BugCheck)?;
@@ -455,6 +477,12 @@ impl<'a> Xen<'a> {
             }
             Stage::Acpi => *self.acpi.lock() = None,
             Stage::System => {
+                let (pc, ps) = {
+                    let mut h = self.handles.lock();
+                    (h.processor_change.take(), h.power_state.take())
+                };
+                deregister(ps);
+                deregister(pc);
                 if let Some(memory_key) = self.keys.lock().memory {
                     self.system.persist_registered(os, memory_key);
                 }
@@ -506,12 +534,28 @@ impl<'a> Xen<'a> {
 
     /// Bug-check notification from the edge.
     pub fn bug_check(&self, code: u32, parameters: [usize; 4]) {
-        crate::bug_check::callback(self.hv, &self.modules, code, parameters, self);
+        crate::bug_check::callback(self.hv, self.os, &self.modules, code, parameters, self);
     }
 
     /// Process-exit notification from the edge.
     pub fn process_exit(&self, cr3: u64) {
         crate::process::exit(self.hv, cr3, self);
+    }
+
+    /// A processor was hot-added: map it and register its `vcpu_info` like the boot
+    /// processors; a failure is logged and leaves the processor unused by Xen callers.
+    pub fn processor_added(&self, cpu: u32) {
+        if !self.is_initialized() {
+            return;
+        }
+        let memory_key = self.keys.lock().memory;
+        self.info(format_args!("CPU {cpu}: ADDED"));
+        if let Err(e) = self
+            .system
+            .processor_added(self.os, self.hv, memory_key, cpu, self)
+        {
+            self.error(format_args!("CPU {cpu}: ADD failed ({:08x})", e as u32));
+        }
     }
 
     /// Image-load notification from the edge.
@@ -862,6 +906,15 @@ impl CallbackSink for Xen<'_> {
     fn image_loaded(&self, module: &ModuleInfo) {
         Xen::image_loaded(self, module)
     }
+    fn processor_added(&self, cpu: u32) {
+        Xen::processor_added(self, cpu)
+    }
+    fn system_state(&self, entering_s0: bool) {
+        self.info(format_args!(
+            "{}",
+            if entering_s0 { "-> S0" } else { "<- S0" }
+        ));
+    }
     fn debug_print(&self, level: u32, text: &[u8]) {
         // DbgPrint callbacks run at any IRQL: flush at once only when every disposition is
         // a port; otherwise the lines wait for the next LogPrintf (or the edge's flush DPC),
@@ -931,9 +984,10 @@ mod tests {
             let key = os.key(&format!("{}\\{k}", registry::SERVICE_PATH)).unwrap();
             assert_eq!(key.volatile, volatile, "{k}");
         }
-        // Four keys stay open (service key closed), four callbacks registered.
+        // Four keys stay open (service key closed), six callbacks registered (DbgPrint,
+        // processor change, power state, bug check, image load, process).
         assert_eq!(os.open_handles(), 4);
-        assert_eq!(os.state().callbacks.len(), 4);
+        assert_eq!(os.state().callbacks.len(), 6);
         assert_eq!(xen.log.disposition_count(), 2);
         assert_eq!(
             xen.module_lookup(0x1800).unwrap().0.as_bytes(),
@@ -981,6 +1035,12 @@ mod tests {
                     .put(0xFC00_0000, build::xsdt(&[0xFC00_2000]));
             }),
             (Stage::System, |os, _| os.fail(Fault::RunOn)),
+            (Stage::System, |os, _| {
+                os.fail(Fault::Callback("ProcessorChange".into()))
+            }),
+            (Stage::System, |os, _| {
+                os.fail(Fault::Callback("PowerState".into()))
+            }),
             (Stage::BugCheck, |os, _| {
                 os.fail(Fault::Callback("BugCheck".into()))
             }),
@@ -1035,14 +1095,14 @@ mod tests {
         let hv = xen_cpu();
         let xen = Xen::new(&hv, &os, None, None);
         xen.initialize().unwrap();
-        assert_eq!(os.state().callbacks.len(), 3);
+        assert_eq!(os.state().callbacks.len(), 5);
         xen.unload();
         // Its registration failing is not fatal either.
         let os = guest();
         os.fail(Fault::Callback("DebugPrint".into()));
         let xen = Xen::new(&hv, &os, None, None);
         xen.initialize().unwrap();
-        assert_eq!(os.state().callbacks.len(), 3);
+        assert_eq!(os.state().callbacks.len(), 5);
         xen.unload();
         assert_clean(&os, &xen);
     }

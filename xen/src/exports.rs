@@ -26,11 +26,17 @@ use crate::ffi::VaArgs;
 use crate::hypercall::Instruction;
 use crate::hypercall_thunk::NativeHypercall;
 use crate::log;
+use crate::rundown::Rundown;
 
 /// The hardware hypercall edge.
 pub static NATIVE: NativeHypercall = NativeHypercall::new();
 
 static CORE: AtomicPtr<Xen<'static>> = AtomicPtr::new(ptr::null_mut());
+
+/// Kernel callbacks (which may still be running on other processors when `DllUnload`
+/// deregisters them) hold this while they use the core; the core is freed only after
+/// the rundown completes.
+static RUNDOWN: Rundown = Rundown::new();
 
 fn select(instruction: Option<Instruction>) {
     NATIVE.select(instruction);
@@ -54,6 +60,7 @@ pub fn dll_initialize(os: &'static dyn Os) -> NtStatus {
     )));
     // Published before the stages run so DbgPrint capture already reaches the log ring.
     CORE.store(core, Ordering::Release);
+    RUNDOWN.reinitialize();
     match core.initialize() {
         Ok(()) => STATUS_SUCCESS,
         Err(status) => {
@@ -63,19 +70,27 @@ pub fn dll_initialize(os: &'static dyn Os) -> NtStatus {
     }
 }
 
+/// Free the core once no kernel callback can be using it: its callbacks are deregistered
+/// already (unload or the unwind of a failed initialisation); close the rundown, wait for
+/// callbacks still running on other processors, then unpublish and free.
 fn free_core() {
+    RUNDOWN.wait_for_rundown(&|| {});
     let p = CORE.swap(ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
-        // SAFETY: `p` came from Box::leak in `dll_initialize` and was just unpublished.
+        // SAFETY: `p` came from Box::leak in `dll_initialize`, was just unpublished, and
+        // the rundown guarantees no callback still holds a reference (exports are not
+        // called after DllUnload: the loader unloads xen.sys after its last importer).
         drop(unsafe { Box::from_raw(p) });
     }
 }
 
-/// Publish an already initialised core (host tests: a core over the simulator).
+/// Publish an already initialised core (host tests: a core over the simulator; one that
+/// `dll_unload` will free must come from `Box::leak`).
 #[cfg(test)]
 pub fn install(core: Option<&'static Xen<'static>>) {
     let p = core.map_or(ptr::null_mut(), |c| ptr::from_ref(c).cast_mut());
     CORE.store(p, Ordering::Release);
+    RUNDOWN.reinitialize();
 }
 
 /// `DllUnload`.
@@ -86,9 +101,47 @@ pub fn dll_unload() {
     free_core();
 }
 
-/// Where the WDM edge delivers kernel notifications.
+/// The sink kernel notifications reach: every call enters the rundown, then forwards to
+/// the core if one is published; after `DllUnload` began, calls return at once.
+struct GuardedSink;
+
+impl GuardedSink {
+    fn with(&self, f: impl FnOnce(&Xen<'static>)) {
+        let Some(_inside) = RUNDOWN.acquire() else {
+            return;
+        };
+        if let Some(c) = core() {
+            f(c);
+        }
+    }
+}
+
+impl CallbackSink for GuardedSink {
+    fn bug_check(&self, code: u32, parameters: [usize; 4]) {
+        self.with(|c| c.bug_check(code, parameters))
+    }
+    fn process_exit(&self, cr3: u64) {
+        self.with(|c| c.process_exit(cr3))
+    }
+    fn image_loaded(&self, module: &common::os::ModuleInfo) {
+        self.with(|c| c.image_loaded(module))
+    }
+    fn debug_print(&self, level: u32, text: &[u8]) {
+        self.with(|c| CallbackSink::debug_print(c, level, text))
+    }
+    fn processor_added(&self, cpu: u32) {
+        self.with(|c| c.processor_added(cpu))
+    }
+    fn system_state(&self, entering_s0: bool) {
+        self.with(|c| CallbackSink::system_state(c, entering_s0))
+    }
+}
+
+static GUARDED_SINK: GuardedSink = GuardedSink;
+
+/// Where the WDM edge delivers kernel notifications (through the unload rundown).
 pub fn sink() -> Option<&'static dyn CallbackSink> {
-    core().map(|c| c as &dyn CallbackSink)
+    Some(&GUARDED_SINK)
 }
 
 fn status(r: Result<(), NtStatus>) -> NtStatus {

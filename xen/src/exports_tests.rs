@@ -25,8 +25,12 @@ fn boot() -> (&'static Machine, &'static Xen<'static>) {
     (m, x)
 }
 
+/// The exports share one published core: tests that publish one run one at a time.
+static CORE_LOCK: Mutex<()> = Mutex::new(());
+
 #[test]
 fn every_export_through_the_c_abi() {
+    let _serial = CORE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     // Before DllInitialize published a core every export refuses or does nothing.
     install(None);
     let touch: c::XenTouch = XenTouch;
@@ -351,4 +355,56 @@ fn every_export_through_the_c_abi() {
     unsafe {
         assert_eq!(touch(c"XENBUS".as_ptr(), a, b, cc, d), STATUS_UNSUCCESSFUL);
     }
+}
+
+/// DllUnload while kernel callbacks keep arriving on other processors (threads): the
+/// core is freed only after the callbacks inside it left, and later ones return at once.
+#[test]
+fn dll_unload_waits_for_callbacks_on_other_processors() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let _serial = CORE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (m, x) = boot();
+    install(Some(x));
+    let stop = AtomicBool::new(false);
+    let delivered = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for cpu in 0..2 {
+            let (stop, delivered) = (&stop, &delivered);
+            s.spawn(move || {
+                let sink = sink().unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    sink.debug_print(3, format!("xen|cpu{cpu} line {n}\n").as_bytes());
+                    sink.image_loaded(&common::os::ModuleInfo {
+                        base: 0x1_0000_0000 + (n as usize % 64) * 0x1000,
+                        size: 0x1000,
+                        name: format!("drv{n}.sys"),
+                    });
+                    n += 1;
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let t0 = std::time::Instant::now();
+        while delivered.load(Ordering::Relaxed) < 50 {
+            assert!(t0.elapsed().as_secs() < 30, "callbacks never ran");
+            std::thread::yield_now();
+        }
+        // The core `boot` leaked is the one DllUnload frees.
+        dll_unload();
+        let after = delivered.load(Ordering::Relaxed);
+        while delivered.load(Ordering::Relaxed) < after + 50 {
+            assert!(t0.elapsed().as_secs() < 60, "callbacks stopped");
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    // Unloaded: the callbacks were deregistered, and the sink no longer reaches a core.
+    assert!(m.guest.registered_callbacks().is_empty());
+    assert_eq!(m.guest.open_key_handles(), 0);
+    // SAFETY: no pointers involved; XenTouch with no core refuses.
+    assert_eq!(
+        unsafe { XenTouch(c"XENBUS".as_ptr(), 0, 0, 0, 0) },
+        STATUS_UNSUCCESSFUL
+    );
 }

@@ -45,6 +45,7 @@ pub mod process;
 #[cfg(test)]
 mod prop_tests;
 pub mod registry;
+pub mod rundown;
 pub mod sched;
 #[cfg(test)]
 mod sim_tests;

@@ -515,3 +515,142 @@ fn config_and_filters_on_the_guest_registry() {
     )));
     xen.unload();
 }
+
+#[test]
+fn processor_hot_add_maps_and_registers_like_boot_processors() {
+    use common::os::CallbackSink;
+    let m = machine_with(HvConfig {
+        vcpus: 4,
+        ..HvConfig::default()
+    });
+    set(
+        &m,
+        &format!("{SERVICE_PATH}\\Parameters"),
+        "RegisterVcpuInfo",
+        RegValue::Dword(1),
+    );
+    m.guest.set_active_processors(2);
+    let xen = core(&m);
+    xen.initialize().unwrap();
+    let callbacks = m.guest.registered_callbacks();
+    assert!(callbacks.contains(&KernelCallback::ProcessorChange));
+    assert!(callbacks.contains(&KernelCallback::PowerState));
+    let reg = |m: &Machine| m.hv.call_count(24, 10);
+    assert_eq!(reg(&m), 2);
+    // Room for 4 processors, 2 started.
+    assert_eq!(xen.system_processor_vcpu_id(2), Err(STATUS_NOT_SUPPORTED));
+    assert_eq!(xen.system_processor_vcpu_id(4), Err(STATUS_UNSUCCESSFUL));
+
+    assert_eq!(m.guest.add_processor(), Some(2));
+    CallbackSink::processor_added(&xen, 2);
+    assert_eq!(xen.system_processor_vcpu_id(2), Ok(2));
+    assert_eq!(reg(&m), 3, "the new CPU registered its vcpu_info");
+    let va = xen.system_processor_vcpu_info(2).unwrap();
+    assert_eq!(m.hv.va_to_gfn(va).unwrap().1, 2 * 64);
+    assert!(m
+        .guest
+        .log()
+        .iter()
+        .any(|l| l == "xen|CPU 2: APIC ID: 02 PROCESSOR ID: 02"));
+    match get(
+        &m,
+        &format!("{SERVICE_PATH}\\Memory"),
+        crate::system::VCPU_INFO_REGISTERED,
+    ) {
+        Some(RegValue::Binary(flags)) => assert_eq!(&flags[..4], &[1, 1, 1, 0]),
+        other => panic!("registered flags not persisted: {other:?}"),
+    }
+    // A repeated notification changes nothing.
+    CallbackSink::processor_added(&xen, 2);
+    assert_eq!(reg(&m), 3);
+
+    // The next one fails to register (the hypervisor refuses): logged, not fatal, and
+    // the processor stays unusable for Xen callers.
+    m.hv.inject_hypercall_fault(HypercallFault {
+        op: 24,
+        sub: Some(10),
+        nth: 1,
+        count: 1,
+        errno: Errno::EINVAL,
+    });
+    assert_eq!(m.guest.add_processor(), Some(3));
+    CallbackSink::processor_added(&xen, 3);
+    assert_eq!(xen.system_processor_vcpu_id(3), Err(STATUS_NOT_SUPPORTED));
+    assert!(
+        m.guest
+            .log()
+            .iter()
+            .any(|l| l == "xen|CPU 3: ADD failed (c000000d)"),
+        "{:?}",
+        m.guest.log()
+    );
+    // A retry after the fault cleared succeeds.
+    CallbackSink::processor_added(&xen, 3);
+    assert_eq!(xen.system_processor_vcpu_id(3), Ok(3));
+    // Beyond the maximum: logged, nothing else.
+    CallbackSink::processor_added(&xen, 9);
+    assert!(m
+        .guest
+        .log()
+        .iter()
+        .any(|l| l == "xen|CPU 9: ADDED BEYOND THE MAXIMUM (4)"));
+    xen.unload();
+    assert!(m.guest.registered_callbacks().is_empty());
+    // 2 boot + CPU 2 + CPU 3 refused + CPU 3 retried; after unload a late notification
+    // is ignored.
+    assert_eq!(reg(&m), 5);
+    CallbackSink::processor_added(&xen, 3);
+    assert_eq!(reg(&m), 5);
+}
+
+#[test]
+fn os_version_and_s0_transitions_are_logged() {
+    use common::os::{CallbackSink, OsVersion};
+    let m = machine();
+    m.guest.set_os_version(Some(OsVersion {
+        major: 6,
+        minor: 1,
+        build: 7601,
+        platform_id: 2,
+        service_pack: "Service Pack 1".into(),
+        service_pack_major: 1,
+        service_pack_minor: 0,
+        suite_mask: 0x0112,
+        product_type: 1,
+    }));
+    let xen = core(&m);
+    xen.initialize().unwrap();
+    let log = m.guest.take_log();
+    let at = log
+        .iter()
+        .position(|l| l.starts_with("xen|KERNEL:"))
+        .expect("version logged");
+    assert_eq!(
+        log[at..at + 7],
+        [
+            "xen|KERNEL: 6.1 (BUILD 7601) PLATFORM WIN32_NT (x64)",
+            "xen|SP: 1.0 (Service Pack 1)",
+            "xen|SUITES:",
+            "xen|- ENTERPRISE",
+            "xen|- TERMINAL",
+            "xen|- SINGLEUSERTS",
+            "xen|TYPE: WORKSTATION",
+        ]
+    );
+    CallbackSink::system_state(&xen, false);
+    CallbackSink::system_state(&xen, true);
+    assert_eq!(m.guest.take_log(), ["xen|<- S0", "xen|-> S0"]);
+    xen.unload();
+
+    // Without a version (RtlGetVersion failing) initialisation still succeeds.
+    let m = machine();
+    m.guest.set_os_version(None);
+    let xen = core(&m);
+    xen.initialize().unwrap();
+    assert!(m
+        .guest
+        .log()
+        .iter()
+        .any(|l| l == "xen|KERNEL: VERSION UNKNOWN"));
+    xen.unload();
+}

@@ -69,6 +69,8 @@ struct State {
     real_time_is_universal: bool,
     watchdog_id: u32,
     watchdog_seconds: u32,
+    /// The MADT, kept to map processors added later.
+    madt: Option<Madt>,
 }
 
 /// The system context.
@@ -189,6 +191,98 @@ pub fn viridian_information(hv: &dyn Hypercall, log: &dyn Logger) {
     }
 }
 
+/// Map processor `cpu` (on that processor): CPUID(1).EBX[31:24] is its APIC ID, the MADT
+/// gives its ACPI Processor ID = Xen vcpu_id. An APIC ID missing from the MADT is an error
+/// (upstream BUGs).
+pub fn map_processor(
+    os: &dyn Os,
+    hv: &dyn Hypercall,
+    madt: &Madt,
+    cpu: u32,
+    log: &dyn Logger,
+) -> Result<Processor, NtStatus> {
+    let mut result = Err(STATUS_UNSUCCESSFUL);
+    os.run_on_processor(cpu, &mut || {
+        let apic_id = (hv.cpuid(1, 0).ebx >> 24) as u8;
+        result = match madt.processor_id(apic_id) {
+            Some(id) => {
+                log.info(format_args!(
+                    "CPU {cpu}: APIC ID: {apic_id:02X} PROCESSOR ID: {id:02X}"
+                ));
+                Ok(Processor {
+                    initialized: true,
+                    apic_id,
+                    vcpu_id: u32::from(id),
+                    vcpu_info: None,
+                })
+            }
+            None => {
+                log.error(format_args!("CPU {cpu}: APIC ID {apic_id:02X} NOT IN MADT"));
+                Err(STATUS_UNSUCCESSFUL)
+            }
+        };
+    })?;
+    result
+}
+
+/// `VER_SUITE_*` names by bit (`__SuiteName`).
+pub const SUITE_NAMES: [&str; 15] = [
+    "SMALLBUSINESS",
+    "ENTERPRISE",
+    "BACKOFFICE",
+    "COMMUNICATIONS",
+    "TERMINAL",
+    "SMALLBUSINESS_RESTRICTED",
+    "EMBEDDEDNT",
+    "DATACENTER",
+    "SINGLEUSERTS",
+    "PERSONAL",
+    "BLADE",
+    "EMBEDDED_RESTRICTED",
+    "SECURITY_APPLIANCE",
+    "STORAGE_SERVER",
+    "COMPUTE_SERVER",
+];
+
+/// Log the kernel version as `__SystemGetVersionInformation` does: version, build and
+/// platform, the service pack when there is one, each suite bit, the product type.
+pub fn log_os_version(v: &common::os::OsVersion, log: &dyn Logger) {
+    let platform = match v.platform_id {
+        0 => "WIN32s",
+        1 => "WIN32_WINDOWS",
+        2 => "WIN32_NT",
+        _ => "UNKNOWN",
+    };
+    log.info(format_args!(
+        "KERNEL: {}.{} (BUILD {}) PLATFORM {platform} (x64)",
+        v.major, v.minor, v.build
+    ));
+    if v.service_pack_major != 0 || v.service_pack_minor != 0 {
+        log.info(format_args!(
+            "SP: {}.{} ({})",
+            v.service_pack_major, v.service_pack_minor, v.service_pack
+        ));
+    }
+    log.info(format_args!("SUITES:"));
+    for bit in 0..16 {
+        if v.suite_mask & (1 << bit) != 0 {
+            log.info(format_args!(
+                "- {}",
+                SUITE_NAMES.get(bit).copied().unwrap_or("UNKNOWN")
+            ));
+        }
+    }
+    log.info(format_args!(
+        "TYPE: {}",
+        match v.product_type {
+            1 => "WORKSTATION",
+            2 => "DOMAIN_CONTROLLER",
+            3 => "SERVER",
+            _ => "UNKNOWN",
+        }
+    ));
+}
+
 /// What `SystemInitialize` needs from the rest of the driver.
 pub struct SystemEnv<'a> {
     /// The kernel.
@@ -218,6 +312,7 @@ impl System {
                 real_time_is_universal: false,
                 watchdog_id: 0,
                 watchdog_seconds: 0,
+                madt: None,
             }),
         }
     }
@@ -226,6 +321,10 @@ impl System {
     pub fn initialize(&self, env: &SystemEnv<'_>) -> Result<(), NtStatus> {
         let os = env.os;
         let log = env.log;
+        match os.os_version() {
+            Some(v) => log_os_version(&v, log),
+            None => log.warning(format_args!("KERNEL: VERSION UNKNOWN")),
+        }
         let active = os.processor_count();
         let maximum = os.maximum_processor_count().max(active);
         log.info(format_args!("CPUs {active} / {maximum}"));
@@ -264,28 +363,7 @@ impl System {
         };
         let mut processors = vec![Processor::default(); maximum as usize];
         for (cpu, p) in processors.iter_mut().enumerate().take(active as usize) {
-            let mut result = Ok(());
-            os.run_on_processor(cpu as u32, &mut || {
-                let apic_id = (env.hv.cpuid(1, 0).ebx >> 24) as u8;
-                match madt.processor_id(apic_id) {
-                    Some(id) => {
-                        *p = Processor {
-                            initialized: true,
-                            apic_id,
-                            vcpu_id: u32::from(id),
-                            vcpu_info: None,
-                        };
-                        log.info(format_args!(
-                            "CPU {cpu}: APIC ID: {apic_id:02X} PROCESSOR ID: {id:02X}"
-                        ));
-                    }
-                    None => {
-                        log.error(format_args!("CPU {cpu}: APIC ID {apic_id:02X} NOT IN MADT"));
-                        result = Err(STATUS_UNSUCCESSFUL);
-                    }
-                }
-            })?;
-            result?;
+            *p = map_processor(os, env.hv, &madt, cpu as u32, log)?;
         }
         viridian_information(env.hv, log);
         let real_time_is_universal = registry::with_key(os, TIME_ZONE_PATH, |k| {
@@ -314,6 +392,7 @@ impl System {
             s.pages = pages;
             s.maximum_physical_address = maximum_physical_address;
             s.real_time_is_universal = real_time_is_universal;
+            s.madt = Some(madt);
         }
         if register_vcpu_info {
             for cpu in 0..active {
@@ -431,6 +510,57 @@ impl System {
             p.vcpu_info = Some(slot);
         }
         Ok(())
+    }
+
+    /// A processor was hot-added (`KeProcessorAddCompleteNotify`, PASSIVE_LEVEL): map its
+    /// APIC ID to its vcpu_id and register its `vcpu_info` as for the boot processors,
+    /// then persist the registered flags. Failures are returned for the caller to log;
+    /// the processor stays unusable for Xen (`SystemProcessorVcpuId` → NOT_SUPPORTED).
+    pub fn processor_added(
+        &self,
+        os: &dyn Os,
+        hv: &dyn Hypercall,
+        memory_key: Option<KeyHandle>,
+        cpu: u32,
+        log: &dyn Logger,
+    ) -> Result<(), NtStatus> {
+        let (madt, known, initialized) = {
+            let s = self.state.lock();
+            let p = s.processors.get(cpu as usize).copied();
+            (
+                s.madt.clone().ok_or(STATUS_UNSUCCESSFUL)?,
+                s.processors.len(),
+                p.map(|p| p.initialized),
+            )
+        };
+        match initialized {
+            None => {
+                log.error(format_args!(
+                    "CPU {cpu}: ADDED BEYOND THE MAXIMUM ({known})"
+                ));
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            Some(true) => return Ok(()),
+            Some(false) => {}
+        }
+        let processor = map_processor(os, hv, &madt, cpu, log)?;
+        if let Some(p) = self.state.lock().processors.get_mut(cpu as usize) {
+            *p = processor;
+        }
+        let mut result = Ok(());
+        os.run_on_processor(cpu, &mut || {
+            result = self.register_vcpu_info(hv, cpu, false, log);
+        })?;
+        if let Some(k) = memory_key {
+            self.persist_registered(os, k);
+        }
+        if result.is_err() {
+            // Not usable by Xen callers until a later successful registration.
+            if let Some(p) = self.state.lock().processors.get_mut(cpu as usize) {
+                p.initialized = false;
+            }
+        }
+        result
     }
 
     /// `SystemMaximumPhysicalAddress`.

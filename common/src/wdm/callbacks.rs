@@ -1,5 +1,6 @@
 //! Kernel notifications and cross-processor work for [`super::os::KernelOs`]: bug-check,
-//! process-exit, image-load and DbgPrint callbacks delivered to the driver's
+//! process-exit, image-load, DbgPrint, processor-add and power-state callbacks delivered
+//! to the driver's
 //! [`CallbackSink`], `run_on_processor` through a targeted high-importance DPC, and the
 //! suspend-time capture of every processor.
 
@@ -38,6 +39,58 @@ static BUGCHECK_REGISTERED: AtomicBool = AtomicBool::new(false);
 static PROCESS_REGISTERED: AtomicBool = AtomicBool::new(false);
 static IMAGE_REGISTERED: AtomicBool = AtomicBool::new(false);
 static DEBUG_PRINT_REGISTERED: AtomicBool = AtomicBool::new(false);
+static PROCESSOR_CHANGE_REGISTERED: AtomicBool = AtomicBool::new(false);
+static POWER_STATE_REGISTERED: AtomicBool = AtomicBool::new(false);
+/// `KeRegisterProcessorChangeCallback`'s handle, or null.
+static PROCESSOR_CHANGE_HANDLE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+/// `ExRegisterCallback`'s registration on `\Callback\PowerState`, and the callback object.
+static POWER_STATE_HANDLE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+static POWER_STATE_OBJECT: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// `KeProcessorAddCompleteNotify`.
+const KE_PROCESSOR_ADD_COMPLETE_NOTIFY: u32 = 1;
+/// `PO_CB_SYSTEM_STATE_LOCK`.
+const PO_CB_SYSTEM_STATE_LOCK: usize = 3;
+
+/// `KE_PROCESSOR_CHANGE_NOTIFY_CONTEXT` (x64): `State`, `NtNumber`, `Status`,
+/// `ProcNumber`.
+#[repr(C)]
+struct ProcessorChangeNotifyContext {
+    state: u32,
+    nt_number: u32,
+    status: i32,
+    proc_number: nt::ProcessorNumber,
+}
+
+/// `VOID PROCESSOR_CALLBACK_FUNCTION(PVOID, PKE_PROCESSOR_CHANGE_NOTIFY_CONTEXT, PNTSTATUS)`.
+type ProcessorCallback =
+    unsafe extern "system" fn(*mut c_void, *const ProcessorChangeNotifyContext, *mut i32);
+/// `VOID CALLBACK_FUNCTION(PVOID CallbackContext, PVOID Argument1, PVOID Argument2)`.
+type CallbackFunction = unsafe extern "system" fn(*mut c_void, *mut c_void, *mut c_void);
+
+// Registration routines whose `windows-sys` signatures lost their callback types.
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    fn KeRegisterProcessorChangeCallback(
+        callback: ProcessorCallback,
+        context: *mut c_void,
+        flags: u32,
+    ) -> *mut c_void;
+    fn KeDeregisterProcessorChangeCallback(handle: *mut c_void);
+    fn ExCreateCallback(
+        object: *mut *mut c_void,
+        attributes: *const nt::ObjectAttributes,
+        create: u8,
+        allow_multiple: u8,
+    ) -> i32;
+    fn ExRegisterCallback(
+        object: *mut c_void,
+        callback: CallbackFunction,
+        context: *mut c_void,
+    ) -> *mut c_void;
+    fn ExUnregisterCallback(registration: *mut c_void);
+    fn ObfDereferenceObject(object: *mut c_void) -> isize;
+}
 /// Address of the kernel's `KiBugCheckData` (code + four parameters), or 0.
 static BUGCHECK_DATA: AtomicUsize = AtomicUsize::new(0);
 
@@ -70,6 +123,8 @@ fn registered(kind: KernelCallback) -> &'static AtomicBool {
         KernelCallback::ProcessNotify => &PROCESS_REGISTERED,
         KernelCallback::ImageLoad => &IMAGE_REGISTERED,
         KernelCallback::DebugPrint => &DEBUG_PRINT_REGISTERED,
+        KernelCallback::ProcessorChange => &PROCESSOR_CHANGE_REGISTERED,
+        KernelCallback::PowerState => &POWER_STATE_REGISTERED,
     }
 }
 
@@ -79,15 +134,83 @@ const fn index(kind: KernelCallback) -> usize {
         KernelCallback::ProcessNotify => 1,
         KernelCallback::ImageLoad => 2,
         KernelCallback::DebugPrint => 3,
+        KernelCallback::ProcessorChange => 4,
+        KernelCallback::PowerState => 5,
     }
 }
 
-const KINDS: [KernelCallback; 4] = [
+const KINDS: [KernelCallback; 6] = [
     KernelCallback::BugCheck,
     KernelCallback::ProcessNotify,
     KernelCallback::ImageLoad,
     KernelCallback::DebugPrint,
+    KernelCallback::ProcessorChange,
+    KernelCallback::PowerState,
 ];
+
+unsafe extern "system" fn processor_change(
+    _context: *mut c_void,
+    change: *const ProcessorChangeNotifyContext,
+    _status: *mut i32,
+) {
+    if change.is_null() {
+        return;
+    }
+    // SAFETY: the kernel passes a valid notify context for the call.
+    let (state, cpu) = unsafe { ((*change).state, (*change).nt_number) };
+    if state != KE_PROCESSOR_ADD_COMPLETE_NOTIFY {
+        return;
+    }
+    if let Some(sink) = sink() {
+        sink.processor_added(cpu);
+    }
+}
+
+unsafe extern "system" fn power_state(
+    _context: *mut c_void,
+    argument1: *mut c_void,
+    argument2: *mut c_void,
+) {
+    if argument1 as usize != PO_CB_SYSTEM_STATE_LOCK {
+        return;
+    }
+    if let Some(sink) = sink() {
+        sink.system_state(!argument2.is_null());
+    }
+}
+
+/// `ExCreateCallback(\Callback\PowerState)` + `ExRegisterCallback`.
+///
+/// # Safety
+/// At PASSIVE_LEVEL; `power_state` stays valid while registered.
+unsafe fn register_power_state() -> NtStatus {
+    let mut name = UnicodeName::new("\\Callback\\PowerState".encode_utf16().collect());
+    let name = name.as_unicode_string();
+    let attributes = nt::ObjectAttributes {
+        length: core::mem::size_of::<nt::ObjectAttributes>() as u32,
+        root_directory: ptr::null_mut(),
+        object_name: &name,
+        attributes: nt::OBJ_CASE_INSENSITIVE | nt::OBJ_KERNEL_HANDLE,
+        security_descriptor: ptr::null_mut(),
+        security_quality_of_service: ptr::null_mut(),
+    };
+    let mut object: *mut c_void = ptr::null_mut();
+    // SAFETY: `attributes` and `name` outlive the call; the kernel writes `object` only.
+    let status = unsafe { ExCreateCallback(&mut object, &attributes, 0, 1) };
+    if status < 0 {
+        return status;
+    }
+    // SAFETY: `object` was just returned referenced by ExCreateCallback.
+    let registration = unsafe { ExRegisterCallback(object, power_state, ptr::null_mut()) };
+    if registration.is_null() {
+        // SAFETY: drops the reference ExCreateCallback took.
+        unsafe { ObfDereferenceObject(object) };
+        return STATUS_UNSUCCESSFUL;
+    }
+    POWER_STATE_OBJECT.store(object, Ordering::Release);
+    POWER_STATE_HANDLE.store(registration, Ordering::Release);
+    0
+}
 
 unsafe extern "system" fn bug_check(_buffer: *mut c_void, _length: u32) {
     let data = BUGCHECK_DATA.load(Ordering::Relaxed) as *const usize;
@@ -210,6 +333,19 @@ pub fn register(kind: KernelCallback) -> Result<CallbackHandle, NtStatus> {
             KernelCallback::ProcessNotify => nt::PsSetCreateProcessNotifyRoutine(process_notify, 0),
             KernelCallback::ImageLoad => nt::PsSetLoadImageNotifyRoutine(image_loaded),
             KernelCallback::DebugPrint => nt::DbgSetDebugPrintCallback(debug_print, 1),
+            KernelCallback::ProcessorChange => {
+                // Without KE_PROCESSOR_CHANGE_ADD_EXISTING: the driver maps the processors
+                // active at load itself; only later additions are notified.
+                let handle =
+                    KeRegisterProcessorChangeCallback(processor_change, ptr::null_mut(), 0);
+                if handle.is_null() {
+                    STATUS_UNSUCCESSFUL
+                } else {
+                    PROCESSOR_CHANGE_HANDLE.store(handle, Ordering::Release);
+                    0
+                }
+            }
+            KernelCallback::PowerState => register_power_state(),
         }
     };
     if status < 0 {
@@ -249,6 +385,22 @@ pub fn deregister(handle: CallbackHandle) {
             }
             KernelCallback::DebugPrint => {
                 nt::DbgSetDebugPrintCallback(debug_print, 0);
+            }
+            KernelCallback::ProcessorChange => {
+                let handle = PROCESSOR_CHANGE_HANDLE.swap(ptr::null_mut(), Ordering::AcqRel);
+                if !handle.is_null() {
+                    KeDeregisterProcessorChangeCallback(handle);
+                }
+            }
+            KernelCallback::PowerState => {
+                let registration = POWER_STATE_HANDLE.swap(ptr::null_mut(), Ordering::AcqRel);
+                if !registration.is_null() {
+                    ExUnregisterCallback(registration);
+                }
+                let object = POWER_STATE_OBJECT.swap(ptr::null_mut(), Ordering::AcqRel);
+                if !object.is_null() {
+                    ObfDereferenceObject(object);
+                }
             }
         }
     }

@@ -21,8 +21,84 @@ use super::log::{log, Level};
 use super::ntoskrnl as nt;
 use super::{callbacks, modules, registry};
 use crate::os::{
-    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, Page, RegValue,
+    context_layout, CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os,
+    OsVersion, Page, RegValue, RegisterContext,
 };
+use windows_sys::Win32::System::Diagnostics::Debug::CONTEXT;
+
+// Kernel routines of the bug-check stack walk and the OS version, declared here against
+// ntoskrnl.exe (the `windows-sys` metadata binds the `Rtl*` ones to kernel32.dll).
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    /// `VOID RtlCaptureContext(PCONTEXT)`.
+    fn RtlCaptureContext(context: *mut CONTEXT);
+    /// `PRUNTIME_FUNCTION RtlLookupFunctionEntry(ULONG64 ControlPc, PULONG64 ImageBase,
+    /// PUNWIND_HISTORY_TABLE)`.
+    fn RtlLookupFunctionEntry(
+        control_pc: u64,
+        image_base: *mut u64,
+        history: *mut c_void,
+    ) -> *mut c_void;
+    /// `PEXCEPTION_ROUTINE RtlVirtualUnwind(ULONG HandlerType, ULONG64 ImageBase, ULONG64
+    /// ControlPc, PRUNTIME_FUNCTION, PCONTEXT, PVOID *HandlerData, PULONG64
+    /// EstablisherFrame, PKNONVOLATILE_CONTEXT_POINTERS)`.
+    fn RtlVirtualUnwind(
+        handler_type: u32,
+        image_base: u64,
+        control_pc: u64,
+        function_entry: *mut c_void,
+        context: *mut CONTEXT,
+        handler_data: *mut *mut c_void,
+        establisher_frame: *mut u64,
+        context_pointers: *mut c_void,
+    ) -> *mut c_void;
+    /// `BOOLEAN MmIsAddressValid(PVOID)`: whether a read of the address would not fault.
+    fn MmIsAddressValid(address: *const c_void) -> u8;
+}
+
+// The x64 CONTEXT layout the cores decode (`common::os::context_layout`) is the kernel's.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(core::mem::size_of::<CONTEXT>() == context_layout::SIZE);
+    assert!(offset_of!(CONTEXT, ContextFlags) == context_layout::CONTEXT_FLAGS);
+    assert!(offset_of!(CONTEXT, SegCs) == context_layout::SEG_CS);
+    assert!(offset_of!(CONTEXT, SegDs) == context_layout::SEG_DS);
+    assert!(offset_of!(CONTEXT, SegEs) == context_layout::SEG_ES);
+    assert!(offset_of!(CONTEXT, SegFs) == context_layout::SEG_FS);
+    assert!(offset_of!(CONTEXT, SegGs) == context_layout::SEG_GS);
+    assert!(offset_of!(CONTEXT, SegSs) == context_layout::SEG_SS);
+    assert!(offset_of!(CONTEXT, EFlags) == context_layout::EFLAGS);
+    assert!(offset_of!(CONTEXT, Rax) == context_layout::RAX);
+    assert!(offset_of!(CONTEXT, Rsp) == context_layout::RAX + 8 * context_layout::RSP);
+    assert!(offset_of!(CONTEXT, Rbp) == context_layout::RAX + 8 * context_layout::RBP);
+    assert!(offset_of!(CONTEXT, R15) == context_layout::RAX + 8 * 15);
+    assert!(offset_of!(CONTEXT, Rip) == context_layout::RIP);
+};
+
+/// `UNW_FLAG_UHANDLER`, as upstream's walk passes.
+const UNW_FLAG_UHANDLER: u32 = 2;
+/// `sizeof (RTL_OSVERSIONINFOEXW)`.
+const OSVERSIONINFOEXW_SIZE: usize = 0x11C;
+
+fn context_bytes(context: &CONTEXT) -> &[u8] {
+    // SAFETY: CONTEXT is plain data of `size_of::<CONTEXT>()` bytes.
+    unsafe {
+        core::slice::from_raw_parts(
+            (context as *const CONTEXT).cast::<u8>(),
+            core::mem::size_of::<CONTEXT>(),
+        )
+    }
+}
+
+fn context_bytes_mut(context: &mut CONTEXT) -> &mut [u8] {
+    // SAFETY: as above; every byte pattern is a valid CONTEXT.
+    unsafe {
+        core::slice::from_raw_parts_mut(
+            (context as *mut CONTEXT).cast::<u8>(),
+            core::mem::size_of::<CONTEXT>(),
+        )
+    }
+}
 
 /// Size of a page on x64.
 pub const PAGE_SIZE: usize = 4096;
@@ -440,5 +516,116 @@ impl Os for KernelOs {
         at_dispatch_level: &mut dyn FnMut(),
     ) -> Result<(), NtStatus> {
         callbacks::capture_processors(at_high_level, at_dispatch_level)
+    }
+
+    fn os_version(&self) -> Option<OsVersion> {
+        #[repr(C, align(8))]
+        struct Info([u8; OSVERSIONINFOEXW_SIZE]);
+        let mut info = Info([0; OSVERSIONINFOEXW_SIZE]);
+        info.0[..4].copy_from_slice(&(OSVERSIONINFOEXW_SIZE as u32).to_le_bytes());
+        // SAFETY: `info` is a writable RTL_OSVERSIONINFOEXW with its size filled in.
+        let status = unsafe { nt::RtlGetVersion((&mut info as *mut Info).cast()) };
+        if status < 0 {
+            return None;
+        }
+        let b = &info.0;
+        let u32_at = |o: usize| {
+            let mut a = [0u8; 4];
+            if let Some(s) = b.get(o..o + 4) {
+                a.copy_from_slice(s);
+            }
+            u32::from_le_bytes(a)
+        };
+        let u16_at = |o: usize| u32_at(o) as u16;
+        let csd: Vec<u16> = b
+            .get(0x14..0x114)
+            .unwrap_or(&[])
+            .chunks_exact(2)
+            .map(|c| {
+                u16::from_le_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.get(1).copied().unwrap_or(0),
+                ])
+            })
+            .take_while(|u| *u != 0)
+            .collect();
+        Some(OsVersion {
+            major: u32_at(4),
+            minor: u32_at(8),
+            build: u32_at(0xC),
+            platform_id: u32_at(0x10),
+            service_pack: registry::from_utf16(&csd),
+            service_pack_major: u16_at(0x114),
+            service_pack_minor: u16_at(0x116),
+            suite_mask: u16_at(0x118),
+            product_type: b.get(0x11A).copied().unwrap_or(0),
+        })
+    }
+
+    #[inline(never)]
+    fn capture_context(&self) -> Option<RegisterContext> {
+        // SAFETY: CONTEXT is plain data; all-zero is valid.
+        let mut context: CONTEXT = unsafe { core::mem::zeroed() };
+        // SAFETY: `context` is a writable, 16-byte aligned CONTEXT.
+        unsafe { RtlCaptureContext(&mut context) };
+        Some(context_layout::decode(context_bytes(&context)))
+    }
+
+    fn virtual_unwind(&self, context: &mut RegisterContext) -> bool {
+        let mut image_base = 0u64;
+        // SAFETY: looks up the loaded image's .pdata; no history table.
+        let entry =
+            unsafe { RtlLookupFunctionEntry(context.rip, &mut image_base, ptr::null_mut()) };
+        if entry.is_null() {
+            return false;
+        }
+        // SAFETY: CONTEXT is plain data; all-zero is valid.
+        let mut full: CONTEXT = unsafe { core::mem::zeroed() };
+        context_layout::encode(context, context_bytes_mut(&mut full));
+        full.ContextFlags = context_layout::CONTEXT_INTEGER_CONTROL_SEGMENTS;
+        let mut handler_data: *mut c_void = ptr::null_mut();
+        let mut establisher = 0u64;
+        // SAFETY: `entry` belongs to the image at `image_base`; the outputs are locals.
+        // RtlVirtualUnwind reads the stack the context describes, which the caller is
+        // walking on this processor (resident: kernel stacks of running threads are).
+        unsafe {
+            RtlVirtualUnwind(
+                UNW_FLAG_UHANDLER,
+                image_base,
+                context.rip,
+                entry,
+                &mut full,
+                &mut handler_data,
+                &mut establisher,
+                ptr::null_mut(),
+            )
+        };
+        *context = context_layout::decode(context_bytes(&full));
+        true
+    }
+
+    fn read_memory(&self, address: usize, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        let end = address
+            .checked_add(buffer.len())
+            .ok_or(xen_include::status::STATUS_INVALID_ADDRESS)?;
+        // Every page the range touches must be resident (MmIsAddressValid works at any
+        // IRQL); then the copy cannot fault.
+        let mut page = address & !(PAGE_SIZE - 1);
+        while page < end {
+            // SAFETY: MmIsAddressValid only probes the page tables.
+            if unsafe { MmIsAddressValid(page as *const c_void) } == 0 {
+                return Err(xen_include::status::STATUS_INVALID_ADDRESS);
+            }
+            page = match page.checked_add(PAGE_SIZE) {
+                Some(p) => p,
+                None => break,
+            };
+        }
+        // SAFETY: every page of [address, end) is mapped and resident (checked above);
+        // `buffer` is writable for its length.
+        unsafe {
+            ptr::copy_nonoverlapping(address as *const u8, buffer.as_mut_ptr(), buffer.len())
+        };
+        Ok(())
     }
 }

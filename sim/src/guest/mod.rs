@@ -13,10 +13,12 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::os::{
-    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, Page, RegValue,
+    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, OsVersion, Page,
+    RegValue, RegisterContext,
 };
 use xen_include::status::{
-    NtStatus, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND,
+    NtStatus, STATUS_INVALID_ADDRESS, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
+    STATUS_OBJECT_NAME_NOT_FOUND,
 };
 
 use crate::clock::Clock;
@@ -81,6 +83,42 @@ pub struct WindowsGuest {
     ram_pages: u64,
     /// How often each KEVENT address was signalled (`Os::set_event`).
     events: Mutex<std::collections::BTreeMap<usize, u64>>,
+    /// Active processors (at most `processors`, the maximum): processors can be hot-added.
+    active: std::sync::atomic::AtomicU32,
+    /// Kernel virtual memory, a captured context and unwind data for stack walks.
+    kernel: Mutex<KernelImage>,
+    /// What `RtlGetVersion` reports.
+    os_version: Mutex<Option<OsVersion>>,
+}
+
+/// The parts of kernel state a bug-check report reads: resident kernel virtual memory
+/// (regions a test writes), the context `RtlCaptureContext` returns and the functions
+/// with unwind data.
+#[derive(Default)]
+struct KernelImage {
+    memory: std::collections::BTreeMap<usize, Vec<u8>>,
+    context: Option<RegisterContext>,
+    /// `start → (end, frame size)`: a function whose frame takes `frame size` bytes below
+    /// its return address.
+    functions: std::collections::BTreeMap<u64, (u64, u64)>,
+}
+
+impl KernelImage {
+    fn read(&self, address: usize, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        let end = address
+            .checked_add(buffer.len())
+            .ok_or(STATUS_INVALID_ADDRESS)?;
+        let (base, bytes) = self
+            .memory
+            .range(..=address)
+            .next_back()
+            .ok_or(STATUS_INVALID_ADDRESS)?;
+        if end > base + bytes.len() {
+            return Err(STATUS_INVALID_ADDRESS);
+        }
+        buffer.copy_from_slice(&bytes[address - base..end - base]);
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -139,6 +177,19 @@ impl WindowsGuest {
             firmware: Mutex::new(Default::default()),
             safe_boot_mode: std::sync::atomic::AtomicU32::new(0),
             ram_pages: ram_gfns.end,
+            active: std::sync::atomic::AtomicU32::new(processors),
+            kernel: Mutex::new(KernelImage::default()),
+            os_version: Mutex::new(Some(OsVersion {
+                major: 10,
+                minor: 0,
+                build: 20348,
+                platform_id: 2,
+                service_pack: String::new(),
+                service_pack_major: 0,
+                service_pack_minor: 0,
+                suite_mask: 0x0110,
+                product_type: 3,
+            })),
         }
     }
 
@@ -248,6 +299,61 @@ impl WindowsGuest {
     }
 }
 
+impl WindowsGuest {
+    /// Start with only `active` of the machine's processors running (the others can be
+    /// hot-added with [`WindowsGuest::add_processor`]).
+    pub fn set_active_processors(&self, active: u32) {
+        self.active.store(
+            active.clamp(1, self.processors),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// Hot-add the next processor (as `KeProcessorAddCompleteNotify` reports it): returns
+    /// its index, or `None` when every processor of the machine is active already. The
+    /// test then delivers the notification to the driver's sink.
+    pub fn add_processor(&self) -> Option<u32> {
+        use std::sync::atomic::Ordering;
+        let cpu = self.active.load(Ordering::SeqCst);
+        (cpu < self.processors).then(|| {
+            self.active.store(cpu + 1, Ordering::SeqCst);
+            cpu
+        })
+    }
+
+    /// Make `bytes` resident kernel memory at `address` (replacing any region there).
+    pub fn set_kernel_memory(&self, address: usize, bytes: Vec<u8>) {
+        lock(&self.kernel).memory.insert(address, bytes);
+    }
+
+    /// Write the 64-bit words `words` as resident kernel memory at `address`.
+    pub fn set_kernel_words(&self, address: usize, words: &[u64]) {
+        self.set_kernel_memory(
+            address,
+            words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        );
+    }
+
+    /// What `RtlCaptureContext` returns (`None`: capture unavailable).
+    pub fn set_captured_context(&self, context: Option<RegisterContext>) {
+        lock(&self.kernel).context = context;
+    }
+
+    /// Give `[start, end)` unwind data: its frame takes `frame_size` bytes, so unwinding
+    /// from inside it reads the return address at `Rsp + frame_size` and leaves `Rsp`
+    /// just above it. Addresses without unwind data are leaves.
+    pub fn add_function(&self, start: u64, end: u64, frame_size: u64) {
+        lock(&self.kernel)
+            .functions
+            .insert(start, (end, frame_size));
+    }
+
+    /// What `RtlGetVersion` reports (`None`: it fails).
+    pub fn set_os_version(&self, version: Option<OsVersion>) {
+        *lock(&self.os_version) = version;
+    }
+}
+
 impl Os for WindowsGuest {
     fn alloc_page(&self) -> Option<Page> {
         let mut pages = lock(&self.pages);
@@ -284,7 +390,7 @@ impl Os for WindowsGuest {
     }
 
     fn processor_count(&self) -> u32 {
-        self.processors
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn maximum_processor_count(&self) -> u32 {
@@ -292,7 +398,7 @@ impl Os for WindowsGuest {
     }
 
     fn run_on_processor(&self, cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
-        if cpu >= self.processors {
+        if cpu >= self.processor_count() {
             return Err(STATUS_INVALID_PARAMETER);
         }
         run_on(cpu, f);
@@ -448,5 +554,36 @@ impl Os for WindowsGuest {
             eprintln!("{line}");
         }
         lock(&self.log).push(line.to_string());
+    }
+
+    fn os_version(&self) -> Option<OsVersion> {
+        lock(&self.os_version).clone()
+    }
+
+    fn capture_context(&self) -> Option<RegisterContext> {
+        lock(&self.kernel).context
+    }
+
+    fn virtual_unwind(&self, context: &mut RegisterContext) -> bool {
+        let k = lock(&self.kernel);
+        let Some((_, &(end, frame))) = k.functions.range(..=context.rip).next_back() else {
+            return false;
+        };
+        if context.rip >= end {
+            return false;
+        }
+        let slot = context.rsp().wrapping_add(frame);
+        let mut b = [0u8; 8];
+        // An unreadable return address ends the walk (the real unwinder would fault).
+        context.rip = match usize::try_from(slot).map(|a| k.read(a, &mut b)) {
+            Ok(Ok(())) => u64::from_le_bytes(b),
+            _ => 0,
+        };
+        context.set_rsp(slot.wrapping_add(8));
+        true
+    }
+
+    fn read_memory(&self, address: usize, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        lock(&self.kernel).read(address, buffer)
     }
 }
