@@ -355,8 +355,10 @@ pub trait Os: Sync {
         None
     }
 
-    /// The caller's register context (`RtlCaptureContext`), the start of a stack walk;
-    /// `None` when the edge cannot capture one.
+    /// The caller's register context (`RtlCaptureContext`, then unwound out of this
+    /// method's own frame): RIP at the return into the caller, RSP at the caller's frame.
+    /// It describes live stack only while the caller has not returned, so the caller walks
+    /// it itself (or in its callees). `None` when the edge cannot capture one.
     fn capture_context(&self) -> Option<RegisterContext> {
         None
     }

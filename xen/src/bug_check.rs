@@ -247,25 +247,14 @@ impl Report<'_> {
         }
     }
 
-    /// The context named by `source`, or `None` (logged) when it cannot be had.
-    pub fn context(&self, source: ContextSource) -> Option<RegisterContext> {
-        match source {
-            ContextSource::Captured => {
-                let c = self.os.capture_context();
-                if c.is_none() {
-                    self.line(format_args!("NO CONTEXT"));
-                }
-                c
-            }
-            ContextSource::At(address) => {
-                let mut bytes = [0u8; context_layout::SIZE];
-                if address == 0 || self.os.read_memory(address, &mut bytes).is_err() {
-                    self.line(format_args!("CONTEXT ({address:016X}): UNREADABLE"));
-                    return None;
-                }
-                Some(context_layout::decode(&bytes))
-            }
+    /// The `CONTEXT` at `address` (a bug-check parameter), or `None` (logged).
+    fn context_at(&self, address: usize) -> Option<RegisterContext> {
+        let mut bytes = [0u8; context_layout::SIZE];
+        if address == 0 || self.os.read_memory(address, &mut bytes).is_err() {
+            self.line(format_args!("CONTEXT ({address:016X}): UNREADABLE"));
+            return None;
         }
+        Some(context_layout::decode(&bytes))
     }
 
     /// The registers of the context named by `source`, then at most [`MAXIMUM_FRAMES`]
@@ -274,7 +263,19 @@ impl Report<'_> {
     /// stack. Each frame prints its RSP, the first [`FRAME_PARAMETERS`] stack words and
     /// its RIP as `module + offset`.
     pub fn stack_dump(&self, source: ContextSource) {
-        let Some(mut c) = self.context(source) else {
+        // The captured context describes this function's frame: it is walked here, before
+        // this frame returns.
+        let context = match source {
+            ContextSource::Captured => {
+                let c = self.os.capture_context();
+                if c.is_none() {
+                    self.line(format_args!("NO CONTEXT"));
+                }
+                c
+            }
+            ContextSource::At(address) => self.context_at(address),
+        };
+        let Some(mut c) = context else {
             return;
         };
         self.dump_context(&c);

@@ -568,7 +568,11 @@ impl Os for KernelOs {
         let mut context: CONTEXT = unsafe { core::mem::zeroed() };
         // SAFETY: `context` is a writable, 16-byte aligned CONTEXT.
         unsafe { RtlCaptureContext(&mut context) };
-        Some(context_layout::decode(context_bytes(&context)))
+        let mut captured = context_layout::decode(context_bytes(&context));
+        // This frame is gone once we return: hand back the caller's context instead (its
+        // frame stays live while the caller walks it).
+        self.virtual_unwind(&mut captured);
+        Some(captured)
     }
 
     fn virtual_unwind(&self, context: &mut RegisterContext) -> bool {
@@ -608,8 +612,11 @@ impl Os for KernelOs {
         let end = address
             .checked_add(buffer.len())
             .ok_or(xen_include::status::STATUS_INVALID_ADDRESS)?;
-        // Every page the range touches must be resident (MmIsAddressValid works at any
-        // IRQL); then the copy cannot fault.
+        // Every page the range touches must be resident; then the copy cannot fault.
+        // MmIsAddressValid is documented for IRQL <= DISPATCH_LEVEL; the bug-check report
+        // calls this at HIGH_LEVEL with the other processors frozen, where the probe (a
+        // read of the page tables, taking no lock) is what crash-time code relies on —
+        // upstream guards the same reads with SEH, which Rust code cannot use.
         let mut page = address & !(PAGE_SIZE - 1);
         while page < end {
             // SAFETY: MmIsAddressValid only probes the page tables.
