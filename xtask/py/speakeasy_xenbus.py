@@ -37,6 +37,8 @@ class XenStandIn:
         self.work_items = []
         self.work_items_freed = []
         self.work_items_queued = []
+        self.identity_queries = 0
+        self.events = []
 
     def log_printf(self, emu, argv):
         text = emu.read_mem_string(argv[2], 1) if argv[1] and argv[2] else ""
@@ -85,6 +87,11 @@ class XenStandIn:
             se.add_api_hook(lambda emu, api, orig, argv: function(emu, argv), "ntoskrnl", name,
                             argc=argc, **kwargs)
 
+        for name in ("ConfigSetActive", "ConfigUpdateActive", "ConfigClearActive",
+                     "ConfigQuerySystemStartOption"):
+            xen(name, 3, lambda emu, argv, name=name: self.calls.append(name) or STATUS_OBJECT_NAME_NOT_FOUND)
+        xen("ConfigFreeSzValue", 1, lambda emu, argv: 0)
+        nt("IoCreateNotificationEvent", 2, self.named_event)
         nt("IoAllocateWorkItem", 1, self.allocate_work_item)
         nt("IoFreeWorkItem", 1, lambda emu, argv: self.work_items_freed.append(argv[0]) or 0)
         nt("IoQueueWorkItem", 4, lambda emu, argv: self.work_items_queued.append(argv[0]) or 0)
@@ -92,6 +99,14 @@ class XenStandIn:
         nt("ObfReferenceObject", 1, lambda emu, argv: 1, call_conv=1)
         nt("PoStartNextPowerIrp", 1, lambda emu, argv: 0)
         nt("PoSetPowerState", 3, lambda emu, argv: 0)
+
+    def named_event(self, emu, argv):
+        """IoCreateNotificationEvent (the balloon's LowMemoryCondition): an event block and
+        a handle outside the registry's range."""
+        event = emu.mem_map(0x40, tag="xtask.event")
+        emu.mem_write(argv[1], struct.pack("<Q", 0x9000 + len(self.work_items)))
+        self.events.append(event)
+        return event
 
     def allocate_work_item(self, emu, argv):
         item = emu.mem_map(0x40, tag="xtask.workitem")
@@ -110,6 +125,12 @@ IRP_MN_REMOVE_DEVICE = 0x02
 IRP_MN_QUERY_DEVICE_RELATIONS = 0x07
 IRP_MN_QUERY_CAPABILITIES = 0x09
 IRP_MN_QUERY_PNP_DEVICE_STATE = 0x14
+IRP_MN_QUERY_ID = 0x13
+IRP_MN_QUERY_DEVICE_TEXT = 0x0C
+# The legacy platform device as PCI.sys names it; xen.sys's record (Pnp.ACTIVE) names
+# another device, so this FDO is not the active one.
+PLATFORM_IDS = {0: "PCI\\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01", 3: "3&267a616a&0&18"}
+PLATFORM_LOCATION = "PCI bus 0, device 3, function 0"
 REMOVABLE = 1 << 4
 DRIVER_EXTENSION = 0x30
 DRIVER_UNLOAD = 0x68
@@ -136,10 +157,29 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     pnp.pdo = emu.mem_map(0x200, tag="xtask.pdo")
     emu.mem_write(pnp.pdo, bytes(0x200))
     emu.mem_write(pnp.pdo + STACK_SIZE, bytes([1]))
+    # The platform PCI PDO answers its identity (PCI.sys's QUERY_ID/QUERY_DEVICE_TEXT).
+    bus_answer = pnp.answer
+
+    def answer(emu, device, irp, lower):
+        major, minor = struct.unpack("<BB", emu.mem_read(lower, 2))
+        argument, = struct.unpack("<I", emu.mem_read(lower + 8, 4))
+        if device == pnp.pdo and major == IRP_MJ_PNP:
+            text = None
+            if minor == IRP_MN_QUERY_ID:
+                text = PLATFORM_IDS.get(argument)
+            elif minor == IRP_MN_QUERY_DEVICE_TEXT and argument == 1:
+                text = PLATFORM_LOCATION
+            if text is not None:
+                stand_in.identity_queries += 1
+                return pnp.pool_block(emu, (text + "\0").encode("utf-16le"))
+        return bus_answer(emu, device, irp, lower)
+
+    pnp.answer = answer
     se.call(add_device, [driver, pnp.pdo])
     devices = [source for source, target in pnp.attached if target == pnp.pdo]
-    out.append("pnp add_device attached=%d filters_installed=%d work_items=%d" % (
-        len(devices), stand_in.calls.count("FiltersInstall"), len(stand_in.work_items)))
+    out.append("pnp add_device attached=%d filters_installed=%d work_items=%d identity_queries=%d" % (
+        len(devices), stand_in.calls.count("FiltersInstall"), len(stand_in.work_items),
+        stand_in.identity_queries))
     if not devices:
         return
     fdo = devices[0]

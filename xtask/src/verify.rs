@@ -140,8 +140,10 @@ pub fn check_one(
 }
 
 /// The kernel routines xenbus.sys's WDM edge must import from ntoskrnl.exe: the bus FDO's
-/// device object, PnP forwarding and completion, power IRPs (device power work items, the
-/// system→device power translation) and the BusRelations answer.
+/// device object, PnP forwarding and completion, identity queries sent down, power IRPs
+/// (device power work items, the system→device power translation), the BusRelations
+/// answer and invalidation, the FDO runtime's system threads, the balloon's pages and
+/// low-memory event, and the runtime's bug check.
 pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoCreateDevice",
     "IoAttachDeviceToDeviceStack",
@@ -161,6 +163,19 @@ pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoInvalidateDeviceState",
     "ObfReferenceObject",
     "ExAllocatePoolWithTag",
+    "IoAllocateIrp",
+    "IoFreeIrp",
+    "IoInvalidateDeviceRelations",
+    "PsCreateSystemThread",
+    "PsTerminateSystemThread",
+    "ObReferenceObjectByHandle",
+    "ObfDereferenceObject",
+    "KeClearEvent",
+    "MmAllocatePagesForMdlEx",
+    "MmAddPhysicalMemory",
+    "IoCreateNotificationEvent",
+    "KeGetCurrentProcessorNumberEx",
+    "KeBugCheckEx",
 ];
 
 /// Every name in `wanted` is imported from ntoskrnl.exe.
@@ -607,9 +622,33 @@ fn xenbus_mismatch(run: &Emulation) -> Check {
     }
 }
 
-/// xenbus.sys's bus FDO over a stand-in platform PCI PDO (spec §5.1, §5.3).
+/// xenbus.sys's bus FDO over a stand-in platform PCI PDO (spec §5.1–5.3).
 fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
+    let decision = run
+        .logs
+        .iter()
+        .find(|l| l.contains("AddDevice: PCI\\VEN_5853&DEV_0001"))
+        .cloned();
+    let queries = run
+        .pnp
+        .iter()
+        .find(|(step, _)| step == "add_device")
+        .and_then(|(_, v)| v.iter().find(|(k, _)| k == "identity_queries"))
+        .map(|(_, v)| v.clone());
+    let identity_ok = queries.as_deref() == Some("3")
+        && decision
+            .as_deref()
+            .is_some_and(|l| l.ends_with(" inactive"));
     vec![
+        Check {
+            name: "emulated-fdo-identity",
+            ok: identity_ok,
+            detail: format!(
+                "AddDevice asked the PCI PDO for DeviceID, InstanceID and LocationInformation ({} queries) and, xen.sys recording another active device, created an inactive FDO (logged {:?})",
+                queries.as_deref().unwrap_or("?"),
+                decision.as_deref().unwrap_or("nothing")
+            ),
+        },
         run.pnp_expect(
             "emulated-fdo-filters",
             &[

@@ -140,8 +140,25 @@ impl Event {
 /// What a system thread's body sees: its wake event and alert flag (upstream
 /// `ThreadGetEvent`/`ThreadIsAlerted`).
 pub struct ThreadControl {
-    event: Box<Event>,
+    event: ThreadEvent,
     alerted: AtomicBool,
+}
+
+/// The wake event of a thread: its own, or one made earlier (and never freed) because
+/// other code must be able to signal it before the thread exists.
+enum ThreadEvent {
+    Own(Box<Event>),
+    Static(&'static Event),
+}
+
+impl core::ops::Deref for ThreadEvent {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        match self {
+            ThreadEvent::Own(event) => event,
+            ThreadEvent::Static(event) => event,
+        }
+    }
 }
 
 impl ThreadControl {
@@ -200,10 +217,26 @@ unsafe extern "system" fn thread_start(context: *mut c_void) {
 }
 
 impl SystemThread {
-    /// Create the thread (PASSIVE_LEVEL).
+    /// Create the thread (PASSIVE_LEVEL) with a wake event of its own.
     pub fn spawn(body: Box<dyn FnOnce(&ThreadControl) + Send>) -> Result<SystemThread, NTSTATUS> {
+        Self::start(ThreadEvent::Own(Event::notification()), body)
+    }
+
+    /// Create the thread (PASSIVE_LEVEL) woken by `event`, which may be signalled before
+    /// and after the thread's life.
+    pub fn spawn_on(
+        event: &'static Event,
+        body: Box<dyn FnOnce(&ThreadControl) + Send>,
+    ) -> Result<SystemThread, NTSTATUS> {
+        Self::start(ThreadEvent::Static(event), body)
+    }
+
+    fn start(
+        event: ThreadEvent,
+        body: Box<dyn FnOnce(&ThreadControl) + Send>,
+    ) -> Result<SystemThread, NTSTATUS> {
         let control = Arc::new(ThreadControl {
-            event: Event::notification(),
+            event,
             alerted: AtomicBool::new(false),
         });
         let start = Box::into_raw(Box::new(Start {

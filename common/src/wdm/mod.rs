@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod codec;
 pub mod irp;
 pub mod log;
 pub mod modules;
@@ -33,6 +34,8 @@ pub mod kernel;
 pub mod ntoskrnl;
 #[cfg(windows)]
 pub mod os;
+#[cfg(windows)]
+pub mod request;
 #[cfg(all(windows, feature = "xen-imports"))]
 pub mod xen_imports;
 

@@ -33,6 +33,8 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::System::Power::{PowerDeviceD0, PowerDeviceD3, PowerSystemShutdown};
 
 use super::device::{complete, destroy_fdo, Dx, PnpState};
+use super::runtime::FdoRuntime;
+use crate::fdo::FdoResources;
 
 /// Pool tag of BusRelations answers (`FDO`, shown reversed: upstream `' ODF'`).
 const TAG: u32 = u32::from_le_bytes(*b"FDO ");
@@ -61,6 +63,8 @@ pub struct Fdo {
     usages: [AtomicU32; 3],
     /// The child PDOs (device objects referenced by the PnP manager once reported).
     children: SpinLock<Vec<usize>>,
+    /// The FDO runtime (subsystems, threads) of this platform device.
+    runtime: FdoRuntime,
 }
 
 // SAFETY: the raw device pointers are kernel objects valid for the FDO's life; the mutable
@@ -79,7 +83,10 @@ impl Fdo {
         pdo: *mut DEVICE_OBJECT,
         lower: *mut DEVICE_OBJECT,
     ) -> Result<Fdo, NTSTATUS> {
+        // SAFETY: forwarded caller contract (AddDevice, PASSIVE_LEVEL).
+        let runtime = unsafe { super::runtime::create(pdo, lower)? };
         Ok(Fdo {
+            runtime,
             device,
             pdo,
             lower,
@@ -157,6 +164,13 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
         match minor {
             IRP_MN_START_DEVICE => forward_then(dx, fdo, irp, |status| {
                 if status >= 0 {
+                    // Interrupt resources are not connected yet: no per-CPU upcall vector
+                    // and no callback via (EVTCHN polls).
+                    if let Err(status) = fdo.runtime.start(FdoResources::default()) {
+                        log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
+                        return status;
+                    }
+                    set_device_power(fdo, PowerDeviceD0);
                     dx.set_state(PnpState::Started);
                     log(Level::Info, format_args!("FDO started"));
                 } else {
@@ -168,6 +182,12 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
                 status
             }),
             IRP_MN_QUERY_STOP_DEVICE | IRP_MN_QUERY_REMOVE_DEVICE => {
+                if let Err(status) = fdo.runtime.runtime.query_stop() {
+                    // Vetoed while the balloon is inflated.
+                    let status = complete(irp, status);
+                    dx.release();
+                    return status;
+                }
                 dx.set_state(if minor == IRP_MN_QUERY_STOP_DEVICE {
                     PnpState::StopPending
                 } else {
@@ -183,6 +203,10 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
                 })
             }
             IRP_MN_STOP_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
+                if minor == IRP_MN_STOP_DEVICE {
+                    fdo.runtime.runtime.d0_to_d3();
+                    set_device_power(fdo, PowerDeviceD3);
+                }
                 dx.set_state(if minor == IRP_MN_STOP_DEVICE {
                     PnpState::Stopped
                 } else {
@@ -268,6 +292,17 @@ fn count_usage(fdo: &Fdo, usage: i32, in_path: bool) {
 
 /// A pool `DEVICE_RELATIONS` listing the child PDOs, each referenced for the PnP manager.
 fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
+    let classes = fdo.runtime.bus_relations();
+    if !classes.is_empty() {
+        // Child PDO objects come with the PDO state machine that answers their IRPs.
+        log(
+            Level::Warning,
+            format_args!(
+                "BusRelations: {} child class(es) without a PDO object",
+                classes.len()
+            ),
+        );
+    }
     let children = fdo.children.lock();
     let bytes = size_of::<DEVICE_RELATIONS>() + children.len() * size_of::<*mut DEVICE_OBJECT>();
     // SAFETY: plain allocation, fully written before it is handed out; each PDO is one of
@@ -294,6 +329,8 @@ fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
 /// # Safety
 /// As for [`dispatch`].
 unsafe fn remove(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
+    fdo.runtime.remove();
+    set_device_power(fdo, PowerDeviceD3);
     dx.set_state(PnpState::Deleted);
     dx.release();
     dx.release_and_wait();
@@ -414,7 +451,12 @@ unsafe extern "system" fn device_powered_up(
             let work = work;
             // SAFETY: see PowerContext.
             let (dx, fdo) = (&*work.dx, &*work.fdo);
-            set_device_power(fdo, PowerDeviceD0);
+            if let Err(status) = fdo.runtime.power_up() {
+                log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
+                irp::set_status(work.irp, status, 0);
+            } else {
+                set_device_power(fdo, PowerDeviceD0);
+            }
             PoStartNextPowerIrp(work.irp);
             irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
             dx.release();
@@ -446,6 +488,7 @@ unsafe fn device_power_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP, target: i32) -> N
         let queued = fdo.device_power.queue(alloc::boxed::Box::new(move || {
             let work = work;
             let (dx, fdo) = (&*work.dx, &*work.fdo);
+            fdo.runtime.runtime.d0_to_d3();
             set_device_power(fdo, target);
             PoStartNextPowerIrp(work.irp);
             irp::skip_current_stack_location(work.irp);

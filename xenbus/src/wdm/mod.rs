@@ -8,3 +8,6 @@ mod device;
 mod entry;
 #[cfg(windows)]
 mod fdo;
+pub mod ids;
+#[cfg(windows)]
+mod runtime;

@@ -2,13 +2,13 @@
 //! (`XenTouch`) and registers `AddDevice`, the dispatch routines and `DriverUnload`; on a
 //! version mismatch the driver stays loaded but inert (spec §6.1).
 
-pub mod codec;
+pub use common::wdm::codec;
 pub use common::wdm::remove_lock;
 
 #[cfg(windows)]
 mod driver;
 #[cfg(windows)]
-mod request;
+use common::wdm::request;
 
 #[cfg(windows)]
 mod entry {

@@ -1,6 +1,6 @@
-//! Pure encodings of the filter's WDM edge: UTF-16 ID strings and MULTI_SZ lists as the
-//! PnP manager hands them out, the UTF-16 answers the child filter gives back, and the
-//! rewrite of a `DEVICE_RELATIONS` list to the PDOs the filter reports. Host-tested.
+//! Pure encodings of the WDM edges: UTF-16 ID strings and MULTI_SZ lists as the PnP
+//! manager hands them out, the UTF-16 answers a driver gives back, and the rewrite of a
+//! `DEVICE_RELATIONS` list to the PDOs a filter reports. Host-tested.
 #![forbid(unsafe_code)]
 
 use alloc::string::String;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
 
-use common::wdm::irp;
+use super::irp;
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP, KEVENT};
 use windows_sys::Wdk::System::SystemServices::{
     DeviceTextLocationInformation, ExFreePoolWithTag, Executive, IoAllocateIrp, IoFreeIrp,
@@ -33,7 +33,7 @@ unsafe extern "system" fn signal(
     _irp: *mut IRP,
     context: *mut c_void,
 ) -> NTSTATUS {
-    // SAFETY: `context` is the KEVENT on the stack of `send`/`forward_and_wait`, which
+    // SAFETY: `context` is the KEVENT on the stack of `send`, which
     // waits for this routine before the event goes out of scope.
     unsafe { KeSetEvent(context.cast::<KEVENT>(), 0, false) };
     irp::STATUS_MORE_PROCESSING_REQUIRED
@@ -53,33 +53,7 @@ pub fn wait(event: &mut KEVENT) {
     }
 }
 
-/// Pass `irp` (owned by the caller's dispatch routine) to `lower` and wait until it comes
-/// back; the caller completes it afterwards. PASSIVE_LEVEL only.
-///
-/// # Safety
-/// `irp` is owned by the caller and has a location below the current one; `lower` is the
-/// device below the caller's.
-pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: a zeroed KEVENT is initialised before use; the IRP comes back to us through
-    // `signal` (MORE_PROCESSING_REQUIRED) before this frame returns.
-    unsafe {
-        let mut event: KEVENT = core::mem::zeroed();
-        KeInitializeEvent(&mut event, NotificationEvent, false);
-        irp::copy_current_stack_location_to_next(irp);
-        irp::set_completion_routine(
-            irp,
-            signal,
-            (&mut event as *mut KEVENT).cast(),
-            irp::InvokeOn::ALWAYS,
-        );
-        let mut status = irp::call_driver(lower, irp);
-        if status == STATUS_PENDING {
-            wait(&mut event);
-            status = irp::status(irp);
-        }
-        status
-    }
-}
+pub use super::irp::forward_and_wait;
 
 /// Send a new PnP IRP with minor code `minor` to `device`, parameters set by `fill`, and
 /// wait for it; the reply's `IoStatus.Information` on success.
