@@ -18,5 +18,6 @@ extern crate alloc;
 pub mod hypercall;
 pub mod interface;
 pub mod os;
+pub mod pnp;
 pub mod sync;
 pub mod wdm;
