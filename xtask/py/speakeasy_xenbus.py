@@ -139,6 +139,19 @@ ADD_DEVICE = 0x08
 STACK_SIZE = 0x4C
 
 
+def resource_list(emu, translated):
+    """A CM_RESOURCE_LIST (pack(4)) of a memory BAR, a line and a message interrupt."""
+    partials = [
+        struct.pack("<BBHQI4x", 3, 1, 0, 0xF2000000, 0x01000000),
+        struct.pack("<BBHHHIQ", 2, 3, 0, 9 if translated else 0, 0, 0x81 if translated else 28, 1),
+        struct.pack("<BBHHHIQ", 2, 1, 3, 9 if translated else 0, 0, 0x92, 1),
+    ]
+    data = struct.pack("<IIIHHI", 1, 5, 0, 1, 1, len(partials)) + b"".join(partials)
+    block = emu.mem_map(0x1000, tag="xtask.resources")
+    emu.mem_write(block, data)
+    return block
+
+
 def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     """The bus FDO's life: AddDevice over a stand-in platform PCI PDO, START_DEVICE,
     QUERY_CAPABILITIES, BusRelations, QUERY_PNP_DEVICE_STATE, REMOVE_DEVICE, DriverUnload.
@@ -193,9 +206,15 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
         lower = [c for c in pnp.calls[calls:] if c[1] == irp]
         return status, information, lower
 
-    status, _, lower = send("start", IRP_MN_START_DEVICE)
+    # START_DEVICE with PCI.sys's resources: a memory BAR, the line interrupt and one
+    # message interrupt (as if added at FILTER_RESOURCE_REQUIREMENTS), raw and translated.
+    raw, translated = resource_list(emu, False), resource_list(emu, True)
+    status, _, lower = send("start", IRP_MN_START_DEVICE, struct.pack("<QQ", raw, translated))
     # forward_and_wait copies the location to the next one: the lower driver sees its own.
-    out.append("pnp start status=%#x passed_down=%d" % (status, len(lower)))
+    kinds = lambda list: [emu.mem_read(list + 20 + 20 * i, 1)[0] for i in range(3)]
+    out.append("pnp start status=%#x passed_down=%d raw_types=%s translated_types=%s" % (
+        status, len(lower), "/".join("%x" % k for k in kinds(raw)),
+        "/".join("%x" % k for k in kinds(translated))))
     capabilities = emu.mem_map(0x1000, tag="xtask.caps")
     emu.mem_write(capabilities, struct.pack("<HHI", 0x40, 1, REMOVABLE | 1) + bytes(0x38))
     status, _, lower = send("capabilities", IRP_MN_QUERY_CAPABILITIES, struct.pack("<Q", capabilities))

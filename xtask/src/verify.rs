@@ -143,7 +143,8 @@ pub fn check_one(
 /// device object, PnP forwarding and completion, identity queries sent down, power IRPs
 /// (device power work items, the system→device power translation), the BusRelations
 /// answer and invalidation, the FDO runtime's system threads, the balloon's pages and
-/// low-memory event, and the runtime's bug check.
+/// low-memory event, the runtime's bug check, and the interrupts (one message interrupt
+/// per processor plus the line interrupt).
 pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoCreateDevice",
     "IoAttachDeviceToDeviceStack",
@@ -176,6 +177,10 @@ pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoCreateNotificationEvent",
     "KeGetCurrentProcessorNumberEx",
     "KeBugCheckEx",
+    "IoConnectInterruptEx",
+    "IoDisconnectInterruptEx",
+    "KeGetProcessorIndexFromNumber",
+    "KeQueryActiveProcessorCountEx",
 ];
 
 /// Every name in `wanted` is imported from ntoskrnl.exe.
@@ -667,8 +672,16 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
         ),
         run.pnp_expect(
             "emulated-fdo-start",
-            &[("start", &[("status", "0x0"), ("passed_down", "1")])],
-            "START_DEVICE goes down first and completes with the lower status",
+            &[(
+                "start",
+                &[
+                    ("status", "0x0"),
+                    ("passed_down", "1"),
+                    ("raw_types", "3/2/81"),
+                    ("translated_types", "3/2/81"),
+                ],
+            )],
+            "START_DEVICE goes down with its message interrupt hidden as DevicePrivate (0x81) in both lists, and completes with the lower status",
         ),
         run.pnp_expect(
             "emulated-fdo-capabilities",

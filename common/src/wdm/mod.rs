@@ -23,11 +23,14 @@ pub mod modules;
 pub mod pool;
 pub mod registry;
 pub mod remove_lock;
+pub mod resources;
 
 #[cfg(windows)]
 pub mod callbacks;
 #[cfg(windows)]
 pub mod device;
+#[cfg(windows)]
+pub mod interrupt;
 #[cfg(windows)]
 pub mod kernel;
 #[cfg(windows)]

@@ -13,19 +13,21 @@ use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use common::sync::SpinLock;
-use common::wdm::irp;
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
+use common::wdm::resources::{self, Partial};
+use common::wdm::{interrupt, irp};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Wdk::System::SystemServices::{
     BusRelations, DevicePowerState, DeviceUsageTypeDumpFile, DeviceUsageTypeHibernation,
-    DeviceUsageTypePaging, ExAllocatePoolWithTag, IoInvalidateDeviceState, ObfReferenceObject,
-    PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState,
-    DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER, IRP_MN_CANCEL_REMOVE_DEVICE,
-    IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION, IRP_MN_QUERY_CAPABILITIES,
-    IRP_MN_QUERY_DEVICE_RELATIONS, IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE,
-    IRP_MN_QUERY_STOP_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE,
-    IRP_MN_STOP_DEVICE, IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
+    DeviceUsageTypePaging, ExAllocatePoolWithTag, ExFreePool, IoInvalidateDeviceState,
+    ObfReferenceObject, PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp,
+    SystemPowerState, DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER,
+    IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
+    IRP_MN_FILTER_RESOURCE_REQUIREMENTS, IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_DEVICE_RELATIONS,
+    IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE,
+    IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE, IRP_MN_STOP_DEVICE,
+    IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
 };
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_PENDING, STATUS_SUCCESS,
@@ -162,25 +164,39 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
     unsafe {
         let location = irp::current_stack_location(irp);
         match minor {
-            IRP_MN_START_DEVICE => forward_then(dx, fdo, irp, |status| {
-                if status >= 0 {
-                    // Interrupt resources are not connected yet: no per-CPU upcall vector
-                    // and no callback via (EVTCHN polls).
-                    if let Err(status) = fdo.runtime.start(FdoResources::default()) {
-                        log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
-                        return status;
+            IRP_MN_FILTER_RESOURCE_REQUIREMENTS if fdo.runtime.runtime.is_active() => {
+                forward_then(dx, fdo, irp, |status| {
+                    if status >= 0 {
+                        add_message_interrupts(irp);
                     }
-                    set_device_power(fdo, PowerDeviceD0);
-                    dx.set_state(PnpState::Started);
-                    log(Level::Info, format_args!("FDO started"));
-                } else {
-                    log(
-                        Level::Error,
-                        format_args!("START_DEVICE failed below ({status:#010x})"),
-                    );
-                }
-                status
-            }),
+                    irp::status(irp)
+                })
+            }
+            IRP_MN_START_DEVICE => {
+                let (raw, translated) = start_resources(irp);
+                forward_then(dx, fdo, irp, |status| {
+                    if status >= 0 {
+                        let resources = if fdo.runtime.runtime.is_active() {
+                            fdo.runtime.connect_interrupts(fdo.pdo, &raw, &translated)
+                        } else {
+                            FdoResources::default()
+                        };
+                        if let Err(status) = fdo.runtime.start(resources) {
+                            log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
+                            return status;
+                        }
+                        set_device_power(fdo, PowerDeviceD0);
+                        dx.set_state(PnpState::Started);
+                        log(Level::Info, format_args!("FDO started"));
+                    } else {
+                        log(
+                            Level::Error,
+                            format_args!("START_DEVICE failed below ({status:#010x})"),
+                        );
+                    }
+                    status
+                })
+            }
             IRP_MN_QUERY_STOP_DEVICE | IRP_MN_QUERY_REMOVE_DEVICE => {
                 if let Err(status) = fdo.runtime.runtime.query_stop() {
                     // Vetoed while the balloon is inflated.
@@ -205,6 +221,7 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
             IRP_MN_STOP_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
                 if minor == IRP_MN_STOP_DEVICE {
                     fdo.runtime.runtime.d0_to_d3();
+                    fdo.runtime.disconnect_interrupts();
                     set_device_power(fdo, PowerDeviceD3);
                 }
                 dx.set_state(if minor == IRP_MN_STOP_DEVICE {
@@ -260,6 +277,91 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
             }
             _ => pass_down(dx, fdo, irp),
         }
+    }
+}
+
+/// Largest resource list this driver reads (partial descriptors).
+const MAX_PARTIALS: usize = 256;
+
+/// Copy the START_DEVICE list at `list` (a `CM_RESOURCE_LIST`), decoded, then hide its
+/// message interrupts from PCI.sys (they are this driver's additions).
+///
+/// # Safety
+/// `list` is NULL or a CM_RESOURCE_LIST of the IRP the caller owns.
+unsafe fn take_resource_list(list: *mut u8) -> Vec<Partial> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the header (full count, then the first full descriptor's partial count) is
+    // inside any CM_RESOURCE_LIST; the partials follow, `count` of them.
+    unsafe {
+        let full = list.cast::<u32>().read_unaligned();
+        let count = list
+            .add(resources::RESOURCE_LIST_COUNT_OFFSET)
+            .cast::<u32>()
+            .read_unaligned() as usize;
+        if full != 1 || count > MAX_PARTIALS {
+            log(
+                Level::Error,
+                format_args!("START_DEVICE: {full} lists, {count} descriptors: not used"),
+            );
+            return Vec::new();
+        }
+        let bytes = core::slice::from_raw_parts_mut(list, resources::resource_list_size(count));
+        let partials = resources::partials(bytes).unwrap_or_default();
+        let _ = resources::hide_message_interrupts(bytes);
+        partials
+    }
+}
+
+/// The raw and translated resources of a START_DEVICE IRP (message interrupts hidden in
+/// the IRP's lists before it goes down).
+///
+/// # Safety
+/// `irp` is a START_DEVICE IRP owned by the caller.
+unsafe fn start_resources(irp: *mut IRP) -> (Vec<Partial>, Vec<Partial>) {
+    // SAFETY: the StartDevice parameters of a START_DEVICE IRP.
+    unsafe {
+        let start = (*irp::current_stack_location(irp)).Parameters.StartDevice;
+        (
+            take_resource_list(start.AllocatedResources.cast()),
+            take_resource_list(start.AllocatedResourcesTranslated.cast()),
+        )
+    }
+}
+
+/// FILTER_RESOURCE_REQUIREMENTS after the lower drivers: replace the list with one that
+/// has a message interrupt per processor (and the line interrupt on CPU 0).
+///
+/// # Safety
+/// `irp` is owned by the caller and completed successfully below.
+unsafe fn add_message_interrupts(irp: *mut IRP) {
+    // SAFETY: a successful reply is NULL or a pool IO_RESOURCE_REQUIREMENTS_LIST of
+    // `ListSize` bytes the requester owns; it is replaced by a new pool block and freed.
+    unsafe {
+        let old = (*irp).IoStatus.Information as *mut u8;
+        if old.is_null() {
+            return;
+        }
+        let size = old.cast::<u32>().read_unaligned() as usize;
+        let bytes = core::slice::from_raw_parts(old, size);
+        let new = match resources::filter_requirements(bytes, &interrupt::processors()) {
+            Ok(new) => new,
+            Err(error) => {
+                log(
+                    Level::Error,
+                    format_args!("FILTER_RESOURCE_REQUIREMENTS: {error:?}: left unchanged"),
+                );
+                return;
+            }
+        };
+        let block = ExAllocatePoolWithTag(NON_PAGED_POOL_NX, new.len(), TAG).cast::<u8>();
+        if block.is_null() {
+            return;
+        }
+        ptr::copy_nonoverlapping(new.as_ptr(), block, new.len());
+        ExFreePool(old.cast());
+        irp::set_status(irp, STATUS_SUCCESS, block as usize);
     }
 }
 

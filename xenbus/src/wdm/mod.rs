@@ -9,5 +9,6 @@ mod entry;
 #[cfg(windows)]
 mod fdo;
 pub mod ids;
+pub mod resources;
 #[cfg(windows)]
 mod runtime;

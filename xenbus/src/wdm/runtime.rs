@@ -15,10 +15,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use common::sync::SpinLock;
+use common::wdm::interrupt::{processor_index, ConnectedInterrupt};
 use common::wdm::kernel::{Event, SystemThread};
 use common::wdm::log::{log, Level};
 use common::wdm::os::KernelOs;
 use common::wdm::request;
+use common::wdm::resources::Partial;
 use windows_sys::Wdk::Foundation::DEVICE_OBJECT;
 use windows_sys::Wdk::System::SystemServices::{
     BusQueryDeviceID, BusQueryInstanceID, BusRelations, IoInvalidateDeviceRelations, KeBugCheckEx,
@@ -92,6 +94,8 @@ pub struct FdoRuntime {
     threads: SpinLock<Vec<SystemThread>>,
     /// What START_DEVICE gave the FDO, for every later D3→D0.
     resources: SpinLock<FdoResources>,
+    /// The connected interrupts (active FDO, between START and STOP/REMOVE).
+    interrupts: SpinLock<Vec<ConnectedInterrupt>>,
 }
 
 /// The balloon's page allocator, shared by every FDO (only the active one balloons).
@@ -172,6 +176,7 @@ pub unsafe fn create(
         runtime,
         threads: SpinLock::new(Vec::new()),
         resources: SpinLock::new(FdoResources::default()),
+        interrupts: SpinLock::new(Vec::new()),
     };
     if active {
         fdo.spawn_threads(events);
@@ -265,6 +270,67 @@ impl FdoRuntime {
         Ok(())
     }
 
+    /// After the lower drivers started: connect every translated interrupt (the line one
+    /// delivers CPU 0's events through the callback via, each message one its CPU's) and
+    /// work out the runtime's resources. Only the active FDO connects anything.
+    ///
+    /// # Safety
+    /// `pdo` is the platform PCI PDO; PASSIVE_LEVEL; the lists are START_DEVICE's.
+    pub unsafe fn connect_interrupts(
+        &self,
+        pdo: *mut DEVICE_OBJECT,
+        raw: &[Partial],
+        translated: &[Partial],
+    ) -> FdoResources {
+        let runtime = self.runtime;
+        let mut connected = Vec::new();
+        for partial in translated {
+            let Partial::Interrupt(interrupt) = partial else {
+                continue;
+            };
+            let cpu = if interrupt.message {
+                interrupt
+                    .processor()
+                    .map_or(0, |number| processor_index(interrupt.group, number))
+            } else {
+                0
+            };
+            // SAFETY: forwarded caller contract.
+            let result = unsafe {
+                ConnectedInterrupt::connect(
+                    pdo,
+                    interrupt,
+                    Box::new(move || runtime.interrupt(cpu)),
+                )
+            };
+            match result {
+                Ok(done) => {
+                    log(
+                        Level::Info,
+                        format_args!(
+                            "{} interrupt: CPU {cpu} vector {:#04x}",
+                            if interrupt.message { "message" } else { "line" },
+                            done.vector
+                        ),
+                    );
+                    connected.push(done);
+                }
+                Err(status) => log(
+                    Level::Error,
+                    format_args!("IoConnectInterruptEx failed ({status:#010x})"),
+                ),
+            }
+        }
+        *self.interrupts.lock() = connected;
+        super::resources::fdo_resources(raw, translated)
+    }
+
+    /// STOP/REMOVE after D0→D3: disconnect the interrupts.
+    pub fn disconnect_interrupts(&self) {
+        let interrupts: Vec<ConnectedInterrupt> = core::mem::take(&mut *self.interrupts.lock());
+        drop(interrupts);
+    }
+
     /// D3→D0 with START's resources (a device power IRP to D0).
     pub fn power_up(&self) -> Result<(), NTSTATUS> {
         let resources = *self.resources.lock();
@@ -274,6 +340,7 @@ impl FdoRuntime {
     /// REMOVE_DEVICE: D0→D3, stop the threads, tear the runtime down.
     pub fn remove(&self) {
         self.runtime.d0_to_d3();
+        self.disconnect_interrupts();
         let threads: Vec<SystemThread> = core::mem::take(&mut *self.threads.lock());
         for thread in threads {
             thread.join();
