@@ -20,6 +20,7 @@ pub mod codec;
 pub mod irp;
 pub mod log;
 pub mod modules;
+pub mod pnp_codec;
 pub mod pool;
 pub mod registry;
 pub mod remove_lock;
@@ -37,6 +38,8 @@ pub mod kernel;
 pub mod ntoskrnl;
 #[cfg(windows)]
 pub mod os;
+#[cfg(windows)]
+pub mod pnp_irp;
 #[cfg(windows)]
 pub mod request;
 #[cfg(all(windows, feature = "xen-imports"))]

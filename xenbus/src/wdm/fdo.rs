@@ -8,7 +8,6 @@
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
@@ -16,22 +15,20 @@ use common::sync::SpinLock;
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
 use common::wdm::resources::{self, Partial};
-use common::wdm::{interrupt, irp};
+use common::wdm::{interrupt, irp, pnp_irp};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Wdk::System::SystemServices::{
     BusRelations, DevicePowerState, DeviceUsageTypeDumpFile, DeviceUsageTypeHibernation,
     DeviceUsageTypePaging, ExAllocatePoolWithTag, ExFreePool, IoInvalidateDeviceState,
-    ObfReferenceObject, PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp,
-    SystemPowerState, DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER,
-    IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
+    PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState,
+    DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER, IRP_MN_CANCEL_REMOVE_DEVICE,
+    IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
     IRP_MN_FILTER_RESOURCE_REQUIREMENTS, IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_DEVICE_RELATIONS,
     IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE,
     IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE, IRP_MN_STOP_DEVICE,
     IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
 };
-use windows_sys::Win32::Foundation::{
-    NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_PENDING, STATUS_SUCCESS,
-};
+use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
 use windows_sys::Win32::System::Power::{PowerDeviceD0, PowerDeviceD3, PowerSystemShutdown};
 
 use super::device::{complete, destroy_fdo, Dx, PnpState};
@@ -405,24 +402,13 @@ fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
             ),
         );
     }
-    let children = fdo.children.lock();
-    let bytes = size_of::<DEVICE_RELATIONS>() + children.len() * size_of::<*mut DEVICE_OBJECT>();
-    // SAFETY: plain allocation, fully written before it is handed out; each PDO is one of
-    // this FDO's live children.
-    unsafe {
-        let relations =
-            ExAllocatePoolWithTag(NON_PAGED_POOL_NX, bytes, TAG).cast::<DEVICE_RELATIONS>();
-        if relations.is_null() {
-            return Err(STATUS_INSUFFICIENT_RESOURCES);
-        }
-        (*relations).Count = children.len() as u32;
-        let objects = ptr::addr_of_mut!((*relations).Objects).cast::<*mut DEVICE_OBJECT>();
-        for (index, &child) in children.iter().enumerate() {
-            ObfReferenceObject(child as *const c_void);
-            *objects.add(index) = child as *mut DEVICE_OBJECT;
-        }
-        Ok(relations)
-    }
+    let children: Vec<*mut DEVICE_OBJECT> = fdo
+        .children
+        .lock()
+        .iter()
+        .map(|&child| child as *mut DEVICE_OBJECT)
+        .collect();
+    pnp_irp::relations(&children).map(|block| block as *mut DEVICE_RELATIONS)
 }
 
 /// REMOVE_DEVICE: refuse new IRPs, wait for those in flight, pass the IRP down, then leave
