@@ -743,8 +743,9 @@ pub enum PnpRequest {
     QueryBusInformation,
     /// `IRP_MN_DEVICE_USAGE_NOTIFICATION` (type, `InPath`).
     DeviceUsageNotification(UsageKind, bool),
-    /// `IRP_MN_QUERY_PNP_DEVICE_STATE` with the bits set so far.
-    QueryPnpDeviceState(u32),
+    /// `IRP_MN_QUERY_PNP_DEVICE_STATE` with `IoStatus.Status` as it arrived and the bits
+    /// in `Information` so far (meaningful when that status is success).
+    QueryPnpDeviceState(NtStatus, u32),
     /// `IRP_MN_EJECT`.
     Eject,
     /// Any other minor function (`READ_CONFIG`, `SET_LOCK`, …).
@@ -773,7 +774,7 @@ impl PnpRequest {
             PnpRequest::QueryId(_) => minor::QUERY_ID,
             PnpRequest::QueryBusInformation => minor::QUERY_BUS_INFORMATION,
             PnpRequest::DeviceUsageNotification(..) => minor::DEVICE_USAGE_NOTIFICATION,
-            PnpRequest::QueryPnpDeviceState(_) => minor::QUERY_PNP_DEVICE_STATE,
+            PnpRequest::QueryPnpDeviceState(..) => minor::QUERY_PNP_DEVICE_STATE,
             PnpRequest::Eject => minor::EJECT,
             PnpRequest::Other(minor) => *minor,
         }
@@ -850,6 +851,8 @@ pub enum PnpAction {
     ForwardAndWait {
         /// The request as the lower driver sees it.
         forward: PnpRequest,
+        /// The answer put in the IRP before passing it down (e.g. BusRelations).
+        set: Option<PnpAnswer>,
     },
 }
 
@@ -912,13 +915,16 @@ pub enum PowerRequest {
 pub enum PowerStep {
     /// Complete the IRP with this status (after `PoStartNextPowerIrp` where needed).
     Complete(NtStatus),
+    /// Complete the IRP leaving its status as it arrived (a PDO's other power minors).
+    CompleteUnchanged,
     /// Pass the IRP down without waiting (`PoCallDriver`).
     PassDown,
     /// Pass the IRP down, wait, and call the machine's `power_finish` with
     /// [`PowerStage::Lower`] and the lower status.
     ForwardAndWait,
-    /// Request a D-IRP (`PoRequestPowerIrp`) to this state on the own stack, wait for it and
-    /// call `power_finish` with [`PowerStage::DeviceIrp`] and its status.
+    /// Request a D-IRP (`PoRequestPowerIrp`, with the S-IRP's minor function: SET or QUERY)
+    /// to this state on the own stack, wait for it and call `power_finish` with
+    /// [`PowerStage::DeviceIrp`] and its status.
     RequestDevicePower(DevicePower),
 }
 

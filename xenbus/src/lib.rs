@@ -29,6 +29,7 @@ pub mod fdo;
 pub mod gnttab;
 pub mod interface;
 pub mod pdo;
+pub mod pnp;
 pub mod range_set;
 pub mod shared;
 pub mod shared_info;

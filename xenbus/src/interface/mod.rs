@@ -14,6 +14,7 @@ pub mod console;
 pub mod debug;
 pub mod evtchn;
 pub mod gnttab;
+pub mod query;
 pub mod range_set;
 pub mod references;
 pub mod shared_info;
