@@ -140,9 +140,10 @@ pub unsafe fn decode_pnp(irp: *mut IRP) -> PnpRequest {
                 let u = parameters.UsageNotification;
                 PnpRequest::DeviceUsageNotification(UsageKind::from_raw(u.Type as u32), u.InPath)
             }
-            minor::QUERY_PNP_DEVICE_STATE => {
-                PnpRequest::QueryPnpDeviceState((*irp).IoStatus.Information as u32)
-            }
+            minor::QUERY_PNP_DEVICE_STATE => PnpRequest::QueryPnpDeviceState(
+                (*irp).IoStatus.Anonymous.Status,
+                (*irp).IoStatus.Information as u32,
+            ),
             minor::EJECT => PnpRequest::Eject,
             other => PnpRequest::Other(other),
         }
