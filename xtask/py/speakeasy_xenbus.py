@@ -38,6 +38,9 @@ class XenStandIn:
         self.work_items_freed = []
         self.work_items_queued = []
         self.identity_queries = 0
+        self.power_requests = []
+        self.po_calls = []
+        self.power_states = []
         self.events = []
 
     def log_printf(self, emu, argv):
@@ -94,11 +97,16 @@ class XenStandIn:
         nt("IoCreateNotificationEvent", 2, self.named_event)
         nt("IoAllocateWorkItem", 1, self.allocate_work_item)
         nt("IoFreeWorkItem", 1, lambda emu, argv: self.work_items_freed.append(argv[0]) or 0)
-        nt("IoQueueWorkItem", 4, lambda emu, argv: self.work_items_queued.append(argv[0]) or 0)
+        nt("IoQueueWorkItem", 4,
+           lambda emu, argv: self.work_items_queued.append((argv[0], argv[1], argv[3])) or 0)
+        nt("PoRequestPowerIrp", 6,
+           lambda emu, argv: self.power_requests.append((argv[2] & 0xFFFFFFFF, argv[3], argv[4])) or 0)
+        nt("PoCallDriver", 2, lambda emu, argv: self.po_calls.append((argv[0], argv[1])) or 0)
         nt("IoInvalidateDeviceState", 1, lambda emu, argv: 0)
         nt("ObfReferenceObject", 1, lambda emu, argv: 1, call_conv=1)
         nt("PoStartNextPowerIrp", 1, lambda emu, argv: 0)
-        nt("PoSetPowerState", 3, lambda emu, argv: 0)
+        nt("PoSetPowerState", 3,
+           lambda emu, argv: self.power_states.append((argv[1] & 0xFFFFFFFF, argv[2] & 0xFFFFFFFF)) or 0)
 
     def named_event(self, emu, argv):
         """IoCreateNotificationEvent (the balloon's LowMemoryCondition): an event block and
@@ -126,6 +134,8 @@ IRP_MN_QUERY_DEVICE_RELATIONS = 0x07
 IRP_MN_QUERY_CAPABILITIES = 0x09
 IRP_MN_QUERY_PNP_DEVICE_STATE = 0x14
 IRP_MN_QUERY_ID = 0x13
+IRP_MJ_POWER = 0x16
+IRP_MN_SET_POWER = 0x02
 IRP_MN_QUERY_DEVICE_TEXT = 0x0C
 # The legacy platform device as PCI.sys names it; xen.sys's record (Pnp.ACTIVE) names
 # another device, so this FDO is not the active one.
@@ -216,7 +226,9 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
         status, len(lower), "/".join("%x" % k for k in kinds(raw)),
         "/".join("%x" % k for k in kinds(translated))))
     capabilities = emu.mem_map(0x1000, tag="xtask.caps")
-    emu.mem_write(capabilities, struct.pack("<HHI", 0x40, 1, REMOVABLE | 1) + bytes(0x38))
+    # DeviceState[]: S0 -> D0, S1..S5 -> D3 (as PCI.sys reports the platform device).
+    emu.mem_write(capabilities, struct.pack("<HHIII7I", 0x40, 1, REMOVABLE | 1, 0, 0, 0, 1, 4, 4, 4, 4, 4)
+                  + bytes(0x14))
     status, _, lower = send("capabilities", IRP_MN_QUERY_CAPABILITIES, struct.pack("<Q", capabilities))
     _, _, bits = struct.unpack("<HHI", emu.mem_read(capabilities, 8))
     out.append("pnp capabilities status=%#x passed_down=%d removable=%d d1=%d" % (
@@ -227,6 +239,34 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     out.append("pnp relations status=%#x passed_down=%d reported=%d" % (status, len(lower), count))
     status, information, lower = send("state", IRP_MN_QUERY_PNP_DEVICE_STATE)
     out.append("pnp device_state passed_down=%d information=%#x" % (len(lower), information))
+    # Device power to D3: done in the device power work item before the IRP goes down.
+    irp = new_irp(emu, IRP_MN_SET_POWER, struct.pack("<IiII", 0, 1, 4, 0))
+    emu.mem_write(irp + IRP_SIZE + STACK_LOCATION_SIZE, bytes([IRP_MJ_POWER]))
+    queued = len(stand_in.work_items_queued)
+    status = se.call(dispatch, [fdo, irp])
+    work = stand_in.work_items_queued[queued:]
+    for _, routine, context in work:
+        se.call(routine, [fdo, context])
+    out.append("pnp power_d3 queued=%d passed_down=%d state=%s" % (
+        len(work), len([c for c in stand_in.po_calls if c[1] == irp]),
+        ":".join("%d" % v for v in (stand_in.power_states[-1] if stand_in.power_states else ()))))
+    # System power to S4 (hibernate): the device IRP first (DeviceState[S4] from the lower
+    # capabilities), then S3->S4 in the system power work item, then the IRP goes down.
+    irp = new_irp(emu, IRP_MN_SET_POWER, struct.pack("<IiII", 0, 0, 5, 3))
+    emu.mem_write(irp + IRP_SIZE + STACK_LOCATION_SIZE, bytes([IRP_MJ_POWER]))
+    requests, queued = len(stand_in.power_requests), len(stand_in.work_items_queued)
+    se.call(dispatch, [fdo, irp])
+    requested = stand_in.power_requests[requests:]
+    status_block = emu.mem_map(0x10, tag="xtask.iosb")
+    emu.mem_write(status_block, bytes(0x10))
+    for state, completion, context in requested:
+        se.call(completion, [pnp.pdo, IRP_MN_SET_POWER, state, context, status_block])
+    work = stand_in.work_items_queued[queued:]
+    for _, routine, context in work:
+        se.call(routine, [fdo, context])
+    out.append("pnp hibernate requested=%s queued=%d passed_down=%d" % (
+        ",".join("D%d" % (r[0] - 1) for r in requested) or "-", len(work),
+        len([c for c in stand_in.po_calls if c[1] == irp])))
     pnp.calls = []
     irp = new_irp(emu, IRP_MN_REMOVE_DEVICE, b"")
     top = irp + IRP_SIZE + STACK_LOCATION_SIZE

@@ -665,10 +665,10 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
         run.pnp_expect(
             "emulated-fdo-work-items",
             &[
-                ("add_device", &[("work_items", "1")]),
-                ("remove", &[("work_items_freed", "1")]),
+                ("add_device", &[("work_items", "2")]),
+                ("remove", &[("work_items_freed", "2")]),
             ],
-            "AddDevice allocates the device power work item, REMOVE_DEVICE frees it",
+            "AddDevice allocates the device and system power work items, REMOVE_DEVICE frees them",
         ),
         run.pnp_expect(
             "emulated-fdo-start",
@@ -695,6 +695,20 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
                 ],
             )],
             "QUERY_CAPABILITIES after the lower stack: Removable cleared, the other bits kept",
+        ),
+        run.pnp_expect(
+            "emulated-fdo-power",
+            &[
+                (
+                    "power_d3",
+                    &[("queued", "1"), ("passed_down", "1"), ("state", "1:4")],
+                ),
+                (
+                    "hibernate",
+                    &[("requested", "D3"), ("queued", "1"), ("passed_down", "1")],
+                ),
+            ],
+            "SET_POWER D3 runs D0->D3 in the device power work item, records D3 (PoSetPowerState) and goes down; SET_POWER S4 requests the D-IRP its DeviceState[] names, runs S3->S4 in the system power work item, then goes down",
         ),
         run.pnp_expect(
             "emulated-fdo-relations",

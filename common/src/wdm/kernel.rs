@@ -384,12 +384,34 @@ impl WorkItem {
         if self.state.queued.swap(true, Ordering::AcqRel) {
             return false;
         }
+        self.enqueue(work);
+        true
+    }
+
+    /// Queue `work`, or run it here (with a log line) while the previous one has not
+    /// started yet: a request that must not be lost (a power IRP) goes on either way.
+    /// `true` when queued.
+    pub fn queue_or_run(&self, work: Box<dyn FnOnce() + Send>) -> bool {
+        if self.state.queued.swap(true, Ordering::AcqRel) {
+            log(
+                Level::Error,
+                format_args!("work item busy: running the work in place"),
+            );
+            work();
+            return false;
+        }
+        self.enqueue(work);
+        true
+    }
+
+    /// `IoQueueWorkItem` once the `queued` flag is ours.
+    fn enqueue(&self, work: Box<dyn FnOnce() + Send>) {
         let context = Box::into_raw(Box::new(WorkContext {
             state: self.state.clone(),
             work,
         }));
-        // SAFETY: the item is allocated and not queued (flag above); the routine takes
-        // ownership of `context`.
+        // SAFETY: the item is allocated and not queued (the caller set the flag); the
+        // routine takes ownership of `context`.
         unsafe {
             IoQueueWorkItem(
                 self.item,
@@ -398,7 +420,6 @@ impl WorkItem {
                 context.cast(),
             )
         };
-        true
     }
 
     /// True while queued and not yet started.

@@ -29,7 +29,9 @@ use windows_sys::Wdk::System::SystemServices::{
     IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
 };
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
-use windows_sys::Win32::System::Power::{PowerDeviceD0, PowerDeviceD3, PowerSystemShutdown};
+use windows_sys::Win32::System::Power::{
+    PowerDeviceD0, PowerDeviceD3, PowerSystemHibernate, PowerSystemShutdown, PowerSystemWorking,
+};
 
 use super::device::{complete, destroy_fdo, Dx, PnpState};
 use super::runtime::FdoRuntime;
@@ -58,6 +60,10 @@ pub struct Fdo {
     device_state: SpinLock<[i32; SYSTEM_STATES]>,
     /// The current device power state (`PowerDeviceD0`…).
     power: AtomicI32,
+    /// The current system power state (`PowerSystemWorking`…).
+    system_power: AtomicI32,
+    /// System power transitions into and out of hibernate run here.
+    system_power_work: WorkItem,
     /// Paging, hibernation and dump-file usages (DEVICE_USAGE_NOTIFICATION).
     usages: [AtomicU32; 3],
     /// The child PDOs (device objects referenced by the PnP manager once reported).
@@ -93,6 +99,9 @@ impl Fdo {
             device_power: unsafe { WorkItem::new(device)? },
             device_state: SpinLock::new([PowerDeviceD3; SYSTEM_STATES]),
             power: AtomicI32::new(PowerDeviceD3),
+            system_power: AtomicI32::new(PowerSystemWorking),
+            // SAFETY: as above.
+            system_power_work: unsafe { WorkItem::new(device)? },
             usages: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
             children: SpinLock::new(Vec::new()),
         })
@@ -456,9 +465,28 @@ unsafe fn power(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
         } else if parameters.Type == SystemPowerState
             && parameters.State.SystemState < PowerSystemShutdown
         {
-            // After the lower drivers saw it, request the device IRP its DeviceState[]
-            // entry names; the system IRP completes with the device IRP.
-            power_down_then(fdo, irp, system_powered)
+            let target = parameters.State.SystemState;
+            if target <= fdo.system_power.load(Ordering::Acquire) {
+                // Towards S0: the lower drivers first, then (out of hibernate: S4→S3 in a
+                // work item) the device IRP, which completes the system IRP.
+                power_down_then(fdo, irp, system_powered_up)
+            } else {
+                // Away from S0: the device IRP first, then (into hibernate: S3→S4 in a
+                // work item) the system IRP goes down.
+                irp::mark_pending(irp);
+                let work = PowerContext {
+                    dx: dx as *const Dx,
+                    fdo: fdo as *const Fdo,
+                    irp,
+                };
+                if let Err(status) = request_device_power(work, target, device_irp_down_done) {
+                    irp::set_status(irp, status, 0);
+                    PoStartNextPowerIrp(irp);
+                    irp::complete_request(irp, irp::IO_NO_INCREMENT);
+                    dx.release();
+                }
+                STATUS_PENDING
+            }
         } else {
             // Shutdown and beyond: no device IRP, the system IRP just goes down.
             power_down_the_stack(dx, fdo, irp)
@@ -535,27 +563,21 @@ unsafe extern "system" fn device_powered_up(
             fdo: fdo as *const Fdo,
             irp,
         };
-        let queued = fdo.device_power.queue(alloc::boxed::Box::new(move || {
-            let work = work;
-            // SAFETY: see PowerContext.
-            let (dx, fdo) = (&*work.dx, &*work.fdo);
-            if let Err(status) = fdo.runtime.power_up() {
-                log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
-                irp::set_status(work.irp, status, 0);
-            } else {
-                set_device_power(fdo, PowerDeviceD0);
-            }
-            PoStartNextPowerIrp(work.irp);
-            irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
-            dx.release();
-        }));
-        if !queued {
-            log(Level::Error, format_args!("D0: power work item busy"));
-            set_device_power(fdo, PowerDeviceD0);
-            PoStartNextPowerIrp(irp);
-            dx.release();
-            return irp::STATUS_CONTINUE_COMPLETION;
-        }
+        fdo.device_power
+            .queue_or_run(alloc::boxed::Box::new(move || {
+                let work = work;
+                // SAFETY: see PowerContext.
+                let (dx, fdo) = (&*work.dx, &*work.fdo);
+                if let Err(status) = fdo.runtime.power_up() {
+                    log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
+                    irp::set_status(work.irp, status, 0);
+                } else {
+                    set_device_power(fdo, PowerDeviceD0);
+                }
+                PoStartNextPowerIrp(work.irp);
+                irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
+                dx.release();
+            }));
         irp::STATUS_MORE_PROCESSING_REQUIRED
     }
 }
@@ -573,24 +595,17 @@ unsafe fn device_power_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP, target: i32) -> N
     // SAFETY: forwarded caller contract; see PowerContext.
     unsafe {
         irp::mark_pending(irp);
-        let queued = fdo.device_power.queue(alloc::boxed::Box::new(move || {
-            let work = work;
-            let (dx, fdo) = (&*work.dx, &*work.fdo);
-            fdo.runtime.runtime.d0_to_d3();
-            set_device_power(fdo, target);
-            PoStartNextPowerIrp(work.irp);
-            irp::skip_current_stack_location(work.irp);
-            PoCallDriver(fdo.lower, work.irp);
-            dx.release();
-        }));
-        if !queued {
-            log(Level::Error, format_args!("D3: power work item busy"));
-            set_device_power(fdo, target);
-            PoStartNextPowerIrp(irp);
-            irp::skip_current_stack_location(irp);
-            PoCallDriver(fdo.lower, irp);
-            dx.release();
-        }
+        fdo.device_power
+            .queue_or_run(alloc::boxed::Box::new(move || {
+                let work = work;
+                let (dx, fdo) = (&*work.dx, &*work.fdo);
+                fdo.runtime.runtime.d0_to_d3();
+                set_device_power(fdo, target);
+                PoStartNextPowerIrp(work.irp);
+                irp::skip_current_stack_location(work.irp);
+                PoCallDriver(fdo.lower, work.irp);
+                dx.release();
+            }));
     }
     STATUS_PENDING
 }
@@ -623,7 +638,76 @@ type PowerCompletion = unsafe extern "system" fn(
     status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
 );
 
-unsafe extern "system" fn system_powered(
+/// The device IRP for system state `system` (its `DeviceState[]` entry), with `done`
+/// receiving `work` when it completes.
+///
+/// # Safety
+/// `work` names a pending system IRP holding a remove-lock reference.
+unsafe fn request_device_power(
+    work: PowerContext,
+    system: i32,
+    done: PowerCompletion,
+) -> Result<(), NTSTATUS> {
+    // SAFETY: the FDO outlives the IRP (remove lock); the context box is handed to `done`
+    // exactly once, or reclaimed here when the request fails.
+    unsafe {
+        let fdo = &*work.fdo;
+        let device_state = usize::try_from(system)
+            .ok()
+            .and_then(|s| fdo.device_state.lock().get(s).copied())
+            .unwrap_or(PowerDeviceD3);
+        let context = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(work));
+        let status = PoRequestPowerIrp(
+            fdo.pdo,
+            IRP_MN_SET_POWER as u8,
+            POWER_STATE {
+                DeviceState: device_state,
+            },
+            Some(core::mem::transmute::<
+                PowerCompletion,
+                unsafe extern "system" fn(),
+            >(done)),
+            context.cast(),
+            ptr::null_mut(),
+        );
+        if status < 0 {
+            drop(alloc::boxed::Box::from_raw(context));
+            return Err(status);
+        }
+        Ok(())
+    }
+}
+
+/// The system state a system IRP asks for.
+///
+/// # Safety
+/// `irp` is a system SET_POWER IRP whose current location is ours.
+unsafe fn system_target(irp: *mut IRP) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        (*irp::current_stack_location(irp))
+            .Parameters
+            .Power
+            .State
+            .SystemState
+    }
+}
+
+/// Finish a system IRP with `status` and drop its remove-lock reference.
+///
+/// # Safety
+/// `work` names a pending system IRP the caller owns.
+unsafe fn complete_system(work: &PowerContext, status: NTSTATUS) {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        irp::set_status(work.irp, status, 0);
+        PoStartNextPowerIrp(work.irp);
+        irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
+        (*work.dx).release();
+    }
+}
+
+unsafe extern "system" fn system_powered_up(
     device: *const DEVICE_OBJECT,
     irp: *mut IRP,
     context: *mut c_void,
@@ -635,66 +719,136 @@ unsafe extern "system" fn system_powered(
         let Some(dx) = super::device::dx_of(device) else {
             return irp::STATUS_CONTINUE_COMPLETION;
         };
-        let state = (*irp::current_stack_location(irp))
-            .Parameters
-            .Power
-            .State
-            .SystemState;
-        let device_state = usize::try_from(state)
-            .ok()
-            .and_then(|s| fdo.device_state.lock().get(s).copied())
-            .unwrap_or(PowerDeviceD3);
-        if irp::status(irp) >= 0 {
-            let routine: PowerCompletion = device_irp_done;
-            let work = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(PowerContext {
-                dx: dx as *const Dx,
-                fdo: fdo as *const Fdo,
-                irp,
-            }));
-            let status = PoRequestPowerIrp(
-                fdo.pdo,
-                IRP_MN_SET_POWER as u8,
-                POWER_STATE {
-                    DeviceState: device_state,
-                },
-                Some(core::mem::transmute::<
-                    PowerCompletion,
-                    unsafe extern "system" fn(),
-                >(routine)),
-                work.cast(),
-                ptr::null_mut(),
-            );
-            if status >= 0 {
-                return irp::STATUS_MORE_PROCESSING_REQUIRED;
-            }
-            drop(alloc::boxed::Box::from_raw(work));
-            irp::set_status(irp, status, 0);
+        if irp::status(irp) < 0 {
+            PoStartNextPowerIrp(irp);
+            dx.release();
+            return irp::STATUS_CONTINUE_COMPLETION;
         }
-        PoStartNextPowerIrp(irp);
-        dx.release();
-        irp::STATUS_CONTINUE_COMPLETION
+        let target = system_target(irp);
+        let work = PowerContext {
+            dx: dx as *const Dx,
+            fdo: fdo as *const Fdo,
+            irp,
+        };
+        let from_hibernate = fdo.system_power.load(Ordering::Acquire) >= PowerSystemHibernate
+            && target < PowerSystemHibernate;
+        if from_hibernate {
+            fdo.system_power_work
+                .queue_or_run(alloc::boxed::Box::new(move || {
+                    let work = work;
+                    let fdo = &*work.fdo;
+                    fdo.runtime.runtime.s4_to_s3();
+                    fdo.system_power.store(target, Ordering::Release);
+                    if let Err(status) =
+                        request_device_power(PowerContext { ..work }, target, device_irp_up_done)
+                    {
+                        complete_system(&work, status);
+                    }
+                }));
+            return irp::STATUS_MORE_PROCESSING_REQUIRED;
+        }
+        fdo.system_power.store(target, Ordering::Release);
+        let work = PowerContext {
+            dx: dx as *const Dx,
+            fdo: fdo as *const Fdo,
+            irp,
+        };
+        match request_device_power(work, target, device_irp_up_done) {
+            Ok(()) => irp::STATUS_MORE_PROCESSING_REQUIRED,
+            Err(status) => {
+                irp::set_status(irp, status, 0);
+                PoStartNextPowerIrp(irp);
+                dx.release();
+                irp::STATUS_CONTINUE_COMPLETION
+            }
+        }
     }
 }
 
-unsafe extern "system" fn device_irp_done(
+/// The status of a completed device IRP.
+///
+/// # Safety
+/// `status` is NULL or the device IRP's IO_STATUS_BLOCK.
+unsafe fn device_irp_status(
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) -> NTSTATUS {
+    if status.is_null() {
+        STATUS_SUCCESS
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { (*status).Anonymous.Status }
+    }
+}
+
+unsafe extern "system" fn device_irp_up_done(
     _device: *const DEVICE_OBJECT,
     _minor: u8,
     _state: POWER_STATE,
     context: *const c_void,
     status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
 ) {
-    // SAFETY: `context` is the PowerContext leaked by `system_powered` for the system IRP
-    // it held back, handed over once; the Dx stays valid until the release below.
+    // SAFETY: `context` is the PowerContext boxed by `request_device_power` for the system
+    // IRP held back, handed over once.
     unsafe {
         let work = alloc::boxed::Box::from_raw(context.cast_mut().cast::<PowerContext>());
-        let result = if status.is_null() {
-            STATUS_SUCCESS
-        } else {
-            (*status).Anonymous.Status
+        complete_system(&work, device_irp_status(status));
+    }
+}
+
+unsafe extern "system" fn device_irp_down_done(
+    _device: *const DEVICE_OBJECT,
+    _minor: u8,
+    _state: POWER_STATE,
+    context: *const c_void,
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) {
+    // SAFETY: as in `device_irp_up_done`; the system IRP is still ours (not yet passed
+    // down).
+    unsafe {
+        let work = *alloc::boxed::Box::from_raw(context.cast_mut().cast::<PowerContext>());
+        let status = device_irp_status(status);
+        if status < 0 {
+            complete_system(&work, status);
+            return;
+        }
+        let fdo = &*work.fdo;
+        let target = system_target(work.irp);
+        let into_hibernate = target >= PowerSystemHibernate
+            && fdo.system_power.load(Ordering::Acquire) < PowerSystemHibernate;
+        let pass_down = move |work: PowerContext| {
+            let fdo = &*work.fdo;
+            fdo.system_power.store(target, Ordering::Release);
+            PoStartNextPowerIrp(work.irp);
+            irp::copy_current_stack_location_to_next(work.irp);
+            PoCallDriver(fdo.lower, work.irp);
+            (*work.dx).release();
         };
-        irp::set_status(work.irp, result, 0);
-        PoStartNextPowerIrp(work.irp);
-        irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
-        (*work.dx).release();
+        if into_hibernate {
+            let runtime = fdo.runtime.runtime;
+            fdo.system_power_work
+                .queue_or_run(alloc::boxed::Box::new(move || {
+                    fdo_hibernate(runtime);
+                    pass_down(work);
+                }));
+            return;
+        }
+        pass_down(work);
+    }
+}
+
+/// `FdoS3ToS4`: a child still holding an interface is a bug check, as upstream.
+fn fdo_hibernate(runtime: &crate::fdo::Fdo) {
+    if let Err(reason) = runtime.s3_to_s4() {
+        log(Level::Error, format_args!("hibernate with {reason:?}"));
+        // SAFETY: KeBugCheckEx takes plain numbers and does not return.
+        unsafe {
+            windows_sys::Wdk::System::SystemServices::KeBugCheckEx(
+                super::runtime::BUGCHECK_XENBUS_FDO,
+                2,
+                0,
+                0,
+                0,
+            )
+        };
     }
 }
