@@ -8,6 +8,7 @@ pub mod hv;
 pub mod machine;
 pub mod platform;
 pub mod pnp;
+pub mod pnp_manager;
 pub mod toolstack;
 pub mod xenconsoled;
 pub mod xenstored;

@@ -1,0 +1,1002 @@
+//! xenbus's FDO and PDO machines, over the real FDO runtime on the simulated machine,
+//! driven by the simulator's PnP manager: boot and enumeration, the active platform device
+//! among two, children following xenstore, every interface version obtained through a
+//! child PDO and called through its C vtable, QUERY_INTERFACE edge cases, stop/remove/
+//! eject and system power.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::os::{Os, RegValue};
+use common::pnp::*;
+use xen::driver::Xen;
+use xen_include::guid::Guid;
+use xen_include::interfaces::{
+    cache::*, console::*, debug::*, emulated::GUID_XENFILT_EMULATED_INTERFACE, evtchn::*,
+    gnttab::*, range_set::*, shared_info::*, store::*, suspend::*, unplug::*, Interface,
+    VersionedInterface,
+};
+use xen_include::status::*;
+use xen_sim::guest::HKLM;
+use xen_sim::hv::HvConfig;
+use xen_sim::machine::{Machine, MachineConfig};
+use xen_sim::platform::{Device, DeviceKind};
+use xen_sim::pnp_manager::{DeviceStack, NodeState, PciPdo, PnpManager};
+use xen_sim::toolstack::machine::{HvGrants, StoreService};
+use xen_sim::toolstack::{BackendMode, DeviceClass, Toolstack};
+use xen_sim::xenstored::Xenstored;
+use xenbus::fdo::{
+    decide_active, vendor_name, ChildState, Fdo, FdoBugCheck, FdoKernel, FdoResources, FdoSetup,
+    FdoThread, OsBalloonMemory,
+};
+use xenbus::interface::query::{query, Providers, XenbusInterface};
+use xenbus::pdo::RemovalPolicy;
+use xenbus::pnp::fdo::{BusResources, BusServices, FdoMachine, InterruptConnection};
+use xenbus::pnp::pdo::{ChildServices, PdoMachine};
+use xenbus::pnp::PnpState;
+
+const PARAMETERS: &str = r"SYSTEM\CurrentControlSet\Services\xenbus\Parameters";
+const PREFIX: &str = "XP";
+
+fn leak<T>(t: T) -> &'static T {
+    Box::leak(Box::new(t))
+}
+
+#[derive(Default)]
+struct Kernel {
+    invalidations: AtomicU32,
+    bug_checks: Mutex<Vec<FdoBugCheck>>,
+}
+
+impl FdoKernel for Kernel {
+    fn thread_event(&self, thread: FdoThread) -> usize {
+        0x7100 + thread as usize
+    }
+    fn invalidate_bus_relations(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+    }
+    fn bug_check(&self, reason: FdoBugCheck) {
+        self.bug_checks.lock().unwrap().push(reason);
+    }
+}
+
+/// The booted machine: hypervisor, guest, xen.sys's core and the toolstack.
+struct World {
+    m: &'static Machine,
+    xen: &'static Xen<'static>,
+    ts: Mutex<Toolstack>,
+    domid: u32,
+    vcpus: u32,
+}
+
+impl World {
+    fn boot(vcpus: u32, vendor: Option<&'static str>) -> World {
+        let m: &'static Machine = leak(Machine::with_config(MachineConfig {
+            hv: HvConfig {
+                vcpus,
+                ..HvConfig::default()
+            },
+            ..MachineConfig::default()
+        }));
+        {
+            let mut r = m.guest.registry();
+            let xen_parameters = format!(r"{HKLM}\{}\Parameters", xen::registry::SERVICE_PATH);
+            r.create_key(&xen_parameters, false).unwrap();
+            r.set_value(&xen_parameters, "RegisterVcpuInfo", RegValue::Dword(1))
+                .unwrap();
+            let parameters = format!(r"{HKLM}\{PARAMETERS}");
+            r.create_key(&parameters, false).unwrap();
+            r.set_value(
+                &parameters,
+                "SupportedClasses",
+                RegValue::MultiSz(vec![
+                    "VIF".into(),
+                    "VBD".into(),
+                    "VKBD".into(),
+                    "IFACE".into(),
+                ]),
+            )
+            .unwrap();
+            r.set_value(
+                &parameters,
+                "SyntheticClasses",
+                RegValue::MultiSz(vec!["IFACE".into()]),
+            )
+            .unwrap();
+            let vkbd = format!(r"{HKLM}\{PARAMETERS}\VKBD");
+            r.create_key(&vkbd, false).unwrap();
+            r.set_value(&vkbd, "AllowPdoRemove", RegValue::Dword(0))
+                .unwrap();
+            let xenfilt = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Services\XENFILT\Parameters");
+            r.create_key(&xenfilt, false).unwrap();
+            let control = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Control");
+            r.create_key(&control, false).unwrap();
+            r.set_value(&control, "SystemStartOptions", RegValue::Sz(String::new()))
+                .unwrap();
+            if let Some(v) = vendor {
+                r.create_key(
+                    &format!(
+                        r"{HKLM}\SYSTEM\CurrentControlSet\Enum\PCI\VEN_5853&DEV_{v}&SUBSYS_{v}5853&REV_01"
+                    ),
+                    false,
+                )
+                .unwrap();
+            }
+        }
+        if vendor.is_some() {
+            m.hv.platform().add_vendor_device(0xC000);
+        }
+        let xen: &'static Xen<'static> = leak(Xen::new(&*m.hv, &*m.guest, None, vendor));
+        xen.initialize().unwrap();
+        let xs = Arc::new(Mutex::new(Xenstored::default()));
+        let svc = StoreService::attach(m, &xs);
+        m.hv.set_suspend_hook(Some(svc.suspend_hook()));
+        let mut ts = Toolstack::new(&xs, Box::new(HvGrants::new(m.hv.clone())));
+        let cfg = StoreService::domain_config(m);
+        ts.create_domain(&cfg).unwrap();
+        ts.add_device(
+            cfg.domid,
+            DeviceClass::Vbd {
+                vdev: 51712,
+                params: "/srv/disk0.img".into(),
+                sectors: 1024,
+            },
+            51712,
+            BackendMode::Normal,
+        )
+        .unwrap();
+        World {
+            m,
+            xen,
+            ts: Mutex::new(ts),
+            domid: cfg.domid,
+            vcpus,
+        }
+    }
+
+    fn platform_devices(&self) -> Vec<Device> {
+        self.m
+            .hv
+            .platform()
+            .devices()
+            .iter()
+            .filter(|d| d.kind == DeviceKind::XenPlatform)
+            .cloned()
+            .collect()
+    }
+
+    fn mkdir(&self, node: &str) {
+        let path = format!("/local/domain/{}/{node}", self.domid);
+        self.ts.lock().unwrap().client().mkdir(0, &path).unwrap();
+    }
+
+    fn rm(&self, node: &str) {
+        let path = format!("/local/domain/{}/{node}", self.domid);
+        self.ts.lock().unwrap().client().rm(0, &path).unwrap();
+    }
+}
+
+/// The runtime behind one FDO, as its machines' services see it.
+struct Runtime {
+    fdo: &'static Fdo,
+    kernel: &'static Kernel,
+    vcpus: u32,
+    pci_device_id: u16,
+    log: RefCell<Vec<String>>,
+}
+
+impl Runtime {
+    fn note(&self, s: String) {
+        self.log.borrow_mut().push(s);
+    }
+}
+
+/// The runtime handle the FDO machine owns.
+#[derive(Clone)]
+struct Rt(Rc<Runtime>);
+
+impl std::ops::Deref for Rt {
+    type Target = Runtime;
+    fn deref(&self) -> &Runtime {
+        &self.0
+    }
+}
+
+impl BusServices for Rt {
+    fn is_active(&self) -> bool {
+        self.fdo.is_active()
+    }
+    fn processors(&self) -> Vec<(u16, u8)> {
+        (0..self.vcpus).map(|i| (0, i as u8)).collect()
+    }
+    fn connect_interrupts(&self, interrupts: &[InterruptConnection]) -> Result<(), NtStatus> {
+        let messages = interrupts.iter().filter(|i| i.message).count();
+        self.note(format!(
+            "connect {} interrupts ({messages} messages)",
+            interrupts.len()
+        ));
+        Ok(())
+    }
+    fn disconnect_interrupts(&self) {
+        self.note("disconnect".into());
+    }
+    fn start_threads(&self) -> Result<(), NtStatus> {
+        self.note("threads".into());
+        Ok(())
+    }
+    fn stop_threads(&self) {
+        self.note("join threads".into());
+    }
+    fn power_up(&self, resources: &BusResources) -> Result<(), NtStatus> {
+        self.note("D3->D0".into());
+        self.fdo.d3_to_d0(FdoResources {
+            upcall_vector: resources.upcall_vector(0),
+            callback_via: u64::from(resources.line_gsi().unwrap_or(0)),
+            memory_bar: resources
+                .memory
+                .map(|(start, length)| (start >> 12, u64::from(length) >> 12)),
+        })
+    }
+    fn power_down(&self) {
+        self.note("D0->D3".into());
+        self.fdo.d0_to_d3();
+    }
+    fn hibernate_enter(&self) {
+        self.note("S3->S4".into());
+        if let Err(reason) = self.fdo.s3_to_s4() {
+            self.kernel.bug_check(reason);
+        }
+    }
+    fn hibernate_exit(&self) {
+        self.note("S4->S3".into());
+        self.fdo.s4_to_s3();
+    }
+    fn after_start(&self) {
+        // The balloon thread's first pass, then the scan thread.
+        self.fdo.balloon_step();
+        self.fdo.scan_step();
+    }
+    fn balloon_inflated(&self) -> bool {
+        self.fdo.veto_stop()
+    }
+    fn wait_scan(&self) {
+        self.fdo.scan_step();
+    }
+    fn report_children(&self) -> Vec<String> {
+        self.fdo.bus_relations()
+    }
+    fn reap_children(&self) {}
+    fn surprise_removed(&self) {
+        self.note("children missing".into());
+    }
+    fn remove_children(&self) {
+        self.note("children removed".into());
+    }
+    fn invalidate_device_state(&self) {
+        self.note("device state invalidated".into());
+    }
+    fn destroy(&self) {
+        self.note("destroy".into());
+        self.fdo.destroy();
+    }
+}
+
+/// The FDO's stack: the machine over the PCI bus driver's PDO.
+struct FdoInner {
+    machine: FdoMachine<Rt>,
+    lower: PciPdo,
+}
+
+#[derive(Clone)]
+struct FdoStack {
+    inner: Rc<RefCell<FdoInner>>,
+    runtime: Rc<Runtime>,
+}
+
+impl FdoStack {
+    fn send(&self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
+        let action = self.inner.borrow_mut().machine.pnp(request);
+        match action {
+            PnpAction::Complete(answer) => answer,
+            PnpAction::CompleteUnchanged => incoming,
+            PnpAction::PassDown { set } => {
+                let mut inner = self.inner.borrow_mut();
+                inner.lower.answer(request, set.unwrap_or(incoming))
+            }
+            PnpAction::ForwardAndWait { forward, set } => {
+                let lower = self
+                    .inner
+                    .borrow_mut()
+                    .lower
+                    .answer(&forward, set.unwrap_or(incoming));
+                self.inner.borrow_mut().machine.pnp_finish(request, lower)
+            }
+        }
+    }
+
+    fn send_power(&self, request: &PowerRequest) -> NtStatus {
+        let mut step = self.inner.borrow_mut().machine.power(request);
+        loop {
+            step = match step {
+                PowerStep::Complete(status) => return status,
+                PowerStep::CompleteUnchanged => return STATUS_NOT_SUPPORTED,
+                PowerStep::PassDown => {
+                    self.runtime.note(format!("{request:?} passed down"));
+                    return STATUS_SUCCESS;
+                }
+                PowerStep::ForwardAndWait => self.inner.borrow_mut().machine.power_finish(
+                    request,
+                    PowerStage::Lower,
+                    STATUS_SUCCESS,
+                ),
+                PowerStep::RequestDevicePower(d) => {
+                    let inner = match request {
+                        PowerRequest::Query(..) => {
+                            PowerRequest::Query(PowerState::Device(d), PowerAction::None)
+                        }
+                        _ => PowerRequest::Set(PowerState::Device(d), PowerAction::None),
+                    };
+                    let status = self.send_power(&inner);
+                    self.inner.borrow_mut().machine.power_finish(
+                        request,
+                        PowerStage::DeviceIrp,
+                        status,
+                    )
+                }
+            };
+        }
+    }
+}
+
+impl DeviceStack for FdoStack {
+    fn pnp(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
+        self.send(request, incoming)
+    }
+    fn power(&mut self, request: &PowerRequest) -> NtStatus {
+        self.send_power(request)
+    }
+    fn child(&mut self, name: &str) -> Option<Box<dyn DeviceStack>> {
+        let mut machine = PdoMachine::new(name);
+        machine.enumerated();
+        Some(Box::new(PdoStack {
+            machine,
+            services: ChildRuntime { fdo: self.clone() },
+        }))
+    }
+}
+
+/// What a child PDO reaches: its FDO's stack and runtime.
+struct ChildRuntime {
+    fdo: FdoStack,
+}
+
+impl ChildServices for ChildRuntime {
+    fn vendor_prefix(&self) -> &str {
+        PREFIX
+    }
+    fn pci_device_id(&self) -> u16 {
+        self.fdo.runtime.pci_device_id
+    }
+    fn removal_policy(&self, class: &str) -> RemovalPolicy {
+        // AllowPdoRemove = 0 for VKBD in the registry of this machine.
+        RemovalPolicy::from_registry((class == "VKBD").then_some(0), None)
+    }
+    fn query_interface(&self, which: XenbusInterface, q: &InterfaceQuery) -> NtStatus {
+        let Some(subsystems) = self.fdo.runtime.fdo.subsystems() else {
+            return STATUS_NOT_SUPPORTED;
+        };
+        let providers = Providers::from_subsystems(subsystems);
+        // SAFETY: the buffer is the PnP manager's, `q.size` bytes, 8-aligned; the
+        // providers live as long as the driver.
+        unsafe { query(&providers, which, q) }
+    }
+    fn query_bus_interface(&self, _class: &str, _q: &InterfaceQuery) -> NtStatus {
+        // The simulated PCI bus has no BUS_INTERFACE_STANDARD to forward to.
+        STATUS_NOT_SUPPORTED
+    }
+    fn delegate(&self, request: &PnpRequest) -> PnpAnswer {
+        self.fdo
+            .send(request, PnpAnswer::status(STATUS_NOT_SUPPORTED))
+    }
+    fn power_up(&self, class: &str) -> Result<(), NtStatus> {
+        self.fdo.runtime.note(format!("{class} D3->D0"));
+        Ok(())
+    }
+    fn power_down(&self, class: &str) {
+        self.fdo.runtime.note(format!("{class} D0->D3"));
+    }
+    fn is_missing(&self, class: &str) -> bool {
+        self.fdo
+            .runtime
+            .fdo
+            .children()
+            .iter()
+            .any(|c| c.class == class && c.state == ChildState::Missing)
+    }
+    fn eject(&self, class: &str) {
+        self.fdo.runtime.fdo.child_ejected(class);
+    }
+    fn removed(&self, class: &str, destroy: bool) {
+        self.fdo
+            .runtime
+            .note(format!("{class} removed (destroy {destroy})"));
+        self.fdo.runtime.fdo.child_removed(class);
+    }
+}
+
+struct PdoStack {
+    machine: PdoMachine,
+    services: ChildRuntime,
+}
+
+impl DeviceStack for PdoStack {
+    fn pnp(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
+        match self.machine.pnp(&self.services, request) {
+            PnpAction::Complete(answer) => answer,
+            _ => incoming,
+        }
+    }
+    fn power(&mut self, request: &PowerRequest) -> NtStatus {
+        match self.machine.power(&self.services, request) {
+            PowerStep::Complete(status) => status,
+            _ => STATUS_NOT_SUPPORTED,
+        }
+    }
+    fn child(&mut self, _name: &str) -> Option<Box<dyn DeviceStack>> {
+        None
+    }
+}
+
+/// AddDevice for a platform device: identity from the PCI PDO, the active decision
+/// through xen.sys's Config* record, the runtime, the FDO machine.
+fn add_device(world: &World, device: Device) -> FdoStack {
+    let mut lower = PciPdo::new(device.clone(), 28);
+    let text = |lower: &mut PciPdo, request| match lower
+        .answer(&request, PnpAnswer::status(STATUS_NOT_SUPPORTED))
+        .reply
+    {
+        PnpReply::Text(text) => text,
+        other => panic!("{other:?}"),
+    };
+    let device_id = text(&mut lower, PnpRequest::QueryId(IdKind::DeviceId));
+    let instance_id = text(&mut lower, PnpRequest::QueryId(IdKind::InstanceId));
+    let location = text(
+        &mut lower,
+        PnpRequest::QueryDeviceText(TextKind::LocationInformation, 0x409),
+    );
+    xenbus::fdo::check_platform_vendor(device.vendor).unwrap();
+    let mut config = xenbus::active::XenApiActive::new(world.xen);
+    let active = decide_active(None, &device_id, &instance_id, &location, &mut config);
+    let kernel: &'static Kernel = leak(Kernel::default());
+    let parameters = world.m.guest.registry_open(None, PARAMETERS).ok();
+    let fdo = Fdo::create(FdoSetup {
+        api: world.xen,
+        os: &*world.m.guest,
+        kernel,
+        balloon_memory: leak(OsBalloonMemory::new(&*world.m.guest)),
+        parameters,
+        vendor_name: vendor_name(PREFIX, device.device),
+        active,
+    });
+    if active {
+        let slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
+        slot.set(fdo).ok();
+        world.m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+            if let Some(f) = slot.get() {
+                f.interrupt(vcpu);
+            }
+        })));
+    }
+    let runtime = Rc::new(Runtime {
+        fdo,
+        kernel,
+        vcpus: world.vcpus,
+        pci_device_id: device.device,
+        log: RefCell::new(Vec::new()),
+    });
+    FdoStack {
+        inner: Rc::new(RefCell::new(FdoInner {
+            machine: FdoMachine::new(Rt(runtime.clone())),
+            lower,
+        })),
+        runtime,
+    }
+}
+
+fn boot_one(vcpus: u32) -> (World, FdoStack, PnpManager) {
+    let world = World::boot(vcpus, None);
+    let device = world.platform_devices().remove(0);
+    let stack = add_device(&world, device);
+    let mut pnp = PnpManager::new(28);
+    assert_eq!(
+        pnp.add_root("XEN", Box::new(stack.clone())),
+        NodeState::Started
+    );
+    (world, stack, pnp)
+}
+
+fn header(buffer: &[u8]) -> (u16, u16, u64, u64, u64) {
+    let word = |o: usize| u64::from_le_bytes(buffer[o..o + 8].try_into().unwrap());
+    (
+        u16::from_le_bytes([buffer[0], buffer[1]]),
+        u16::from_le_bytes([buffer[2], buffer[3]]),
+        word(8),
+        word(16),
+        word(24),
+    )
+}
+
+#[test]
+fn boot_starts_the_fdo_with_per_cpu_interrupts_and_enumerates_children() {
+    let (_world, stack, mut pnp) = boot_one(2);
+    let fdo = pnp.node(&["XEN"]).unwrap();
+    assert_eq!(
+        fdo.device_id,
+        r"PCI\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01"
+    );
+    // FILTER added one message interrupt per CPU; START gave them with the line and BAR.
+    let requirements = fdo.requirements.as_ref().unwrap();
+    let messages = requirements.alternatives[0]
+        .iter()
+        .filter(|d| matches!(d.requirement, Requirement::Interrupt { flags: f, .. } if f & flags::INTERRUPT_MESSAGE != 0))
+        .count();
+    assert_eq!(messages, 2);
+    assert_eq!(
+        fdo.resources.translated.len(),
+        5,
+        "2 BARs, line, 2 messages"
+    );
+    let log = stack.runtime.log.borrow().clone();
+    assert_eq!(
+        log[..3],
+        ["connect 3 interrupts (2 messages)", "threads", "D3->D0"]
+    );
+    {
+        let inner = stack.inner.borrow();
+        let resources = inner.machine.resources().unwrap();
+        assert_eq!(resources.line_gsi(), Some(28));
+        assert_eq!(resources.upcall_vector(0), Some(0xA0));
+        assert_eq!(resources.upcall_vector(1), Some(0xA1));
+        assert_eq!(inner.machine.pnp_state(), PnpState::Started);
+    }
+    assert!(stack.runtime.fdo.is_d0());
+    // Children: VBD from device/vbd, IFACE synthetic — one PDO per class.
+    let children: Vec<&String> = fdo.children.keys().collect();
+    assert_eq!(children, ["IFACE", "VBD"]);
+    let vbd = pnp.node(&["XEN", "VBD"]).unwrap();
+    assert_eq!(vbd.state, NodeState::Started);
+    assert_eq!(vbd.instance_path(), r"XENBUS\VEN_XP&DEV_VBD\_");
+    assert_eq!(
+        vbd.hardware_ids[0],
+        r"XENBUS\VEN_XP0001&DEV_VBD&REV_0900000C"
+    );
+    assert_eq!(vbd.hardware_ids.last().unwrap(), "XENCLASS");
+    assert_eq!(vbd.compatible_ids, vbd.hardware_ids);
+    assert_eq!(vbd.description.as_deref(), Some("XP0001 XENBUS VBD"));
+    assert_eq!(vbd.location.as_deref(), Some("VBD"));
+    let caps = vbd.capabilities.unwrap();
+    assert!(caps.unique_id && caps.removable && caps.eject_supported && caps.silent_install);
+    assert_eq!(
+        vbd.bus_information.unwrap().bus_type,
+        GUID_BUS_TYPE_INTERNAL
+    );
+    // The child's own requirements: a page and an interrupt, assigned by the manager.
+    assert_eq!(vbd.resources.translated.len(), 2);
+    assert_eq!(vbd.device_power, DevicePower::D0);
+    let fdo_caps = pnp.node(&["XEN"]).unwrap().capabilities.unwrap();
+    assert!(!fdo_caps.removable, "the bus FDO is never removable");
+    let found: Vec<String> = pnp.take_log();
+    assert!(found
+        .iter()
+        .any(|l| l.starts_with(r"start XENBUS\VEN_XP&DEV_IFACE\_: ok")));
+}
+
+#[test]
+fn two_platform_devices_make_the_vendor_device_active() {
+    let world = World::boot(1, Some("C000"));
+    let devices = world.platform_devices();
+    assert_eq!(
+        devices.iter().map(|d| d.device).collect::<Vec<_>>(),
+        [1, 0xC000]
+    );
+    let mut pnp = PnpManager::new(28);
+    let legacy = add_device(&world, devices[0].clone());
+    let vendor = add_device(&world, devices[1].clone());
+    pnp.add_root("LEGACY", Box::new(legacy.clone()));
+    pnp.add_root("VENDOR", Box::new(vendor.clone()));
+    assert!(!legacy.runtime.fdo.is_active());
+    assert!(vendor.runtime.fdo.is_active());
+    // Only the active FDO adds interrupts and has children.
+    let l = pnp.node(&["LEGACY"]).unwrap();
+    assert_eq!(l.state, NodeState::Started);
+    assert!(l.children.is_empty());
+    assert!(!legacy
+        .runtime
+        .log
+        .borrow()
+        .iter()
+        .any(|s| s.starts_with("connect")));
+    let v = pnp.node(&["VENDOR"]).unwrap();
+    assert_eq!(v.children.keys().collect::<Vec<_>>(), ["IFACE", "VBD"]);
+    let vbd = pnp.node(&["VENDOR", "VBD"]).unwrap();
+    assert_eq!(
+        vbd.hardware_ids[0],
+        r"XENBUS\VEN_XPC000&DEV_VBD&REV_0900000C"
+    );
+    assert_eq!(vbd.description.as_deref(), Some("XPC000 XENBUS VBD"));
+    // DeviceID has no vendor name: the instance path does not change with the device.
+    assert_eq!(vbd.instance_path(), r"XENBUS\VEN_XP&DEV_VBD\_");
+}
+
+#[test]
+fn children_appear_and_vanish_with_xenstore() {
+    let (world, stack, mut pnp) = boot_one(1);
+    pnp.take_log();
+    let invalidations = || stack.runtime.kernel.invalidations.load(Ordering::SeqCst);
+    let before = invalidations();
+    world.mkdir("device/vif/0");
+    world.mkdir("device/vkbd/0");
+    world.mkdir("device/unknown/0");
+    stack.runtime.fdo.scan_step();
+    assert!(
+        invalidations() > before,
+        "the scan invalidates BusRelations"
+    );
+    pnp.enumerate_all();
+    pnp.take_log();
+    let names: Vec<String> = pnp
+        .node(&["XEN"])
+        .unwrap()
+        .children
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        names,
+        ["IFACE", "VBD", "VIF", "VKBD"],
+        "UNKNOWN is not supported"
+    );
+    // AllowPdoRemove = 0 for VKBD.
+    let vkbd = pnp.node(&["XEN", "VKBD"]).unwrap().capabilities.unwrap();
+    assert!(!vkbd.removable && !vkbd.surprise_removal_ok && vkbd.eject_supported);
+    // The VIF class vanishes: PnP surprise-removes and removes the missing PDO, which is
+    // destroyed.
+    world.rm("device/vif");
+    pnp.enumerate_all();
+    assert!(pnp.node(&["XEN", "VIF"]).is_none());
+    let log = pnp.take_log();
+    assert_eq!(
+        log,
+        [
+            r"surprise-remove XENBUS\VEN_XP&DEV_VIF\_: ok",
+            r"remove XENBUS\VEN_XP&DEV_VIF\_: ok"
+        ]
+    );
+    assert!(!stack
+        .runtime
+        .fdo
+        .children()
+        .iter()
+        .any(|c| c.class == "VIF"));
+    assert!(stack
+        .runtime
+        .log
+        .borrow()
+        .contains(&"VIF removed (destroy true)".to_string()));
+    // It comes back: a fresh PDO.
+    world.mkdir("device/vif/1");
+    pnp.enumerate_all();
+    assert_eq!(pnp.node(&["XEN", "VIF"]).unwrap().state, NodeState::Started);
+    // Eject VKBD: query-remove, remove, eject; the PDO is missing, relations invalidated,
+    // and the next enumeration leaves it out.
+    let before = invalidations();
+    pnp.eject(&["XEN", "VKBD"]).unwrap();
+    assert!(invalidations() > before);
+    assert!(stack
+        .runtime
+        .fdo
+        .children()
+        .iter()
+        .any(|c| c.class == "VKBD" && c.state == ChildState::Missing));
+    // An orderly removal of a present child puts it back to Enumerated (still reported).
+    pnp.remove(&["XEN", "IFACE"]).unwrap();
+    assert!(stack
+        .runtime
+        .fdo
+        .children()
+        .iter()
+        .any(|c| c.class == "IFACE" && c.state == ChildState::Enumerated));
+}
+
+#[test]
+fn enumerate_zero_suppresses_children_changes() {
+    let world = World::boot(1, None);
+    {
+        let mut r = world.m.guest.registry();
+        r.set_value(
+            &format!(r"{HKLM}\{PARAMETERS}"),
+            "Enumerate",
+            RegValue::Dword(0),
+        )
+        .unwrap();
+    }
+    let device = world.platform_devices().remove(0);
+    let stack = add_device(&world, device);
+    let mut pnp = PnpManager::new(28);
+    pnp.add_root("XEN", Box::new(stack.clone()));
+    assert!(pnp.node(&["XEN"]).unwrap().children.is_empty());
+}
+
+/// The first two methods of every XENBUS interface: Acquire, Release.
+type AcquireFn = unsafe extern "C" fn(*mut Interface) -> NtStatus;
+type ReleaseFn = unsafe extern "C" fn(*mut Interface);
+
+macro_rules! versions {
+    ($($t:ty),* $(,)?) => {
+        [$((<$t>::GUID, <$t>::VERSION, <$t>::SIZE as u16, stringify!($t))),*]
+    };
+}
+
+#[test]
+fn every_interface_version_through_a_child_pdo_and_its_vtable() {
+    let (_world, _stack, mut pnp) = boot_one(2);
+    let all = versions!(
+        SuspendInterfaceV1,
+        SharedInfoInterfaceV2,
+        SharedInfoInterfaceV3,
+        SharedInfoInterfaceV4,
+        EvtchnInterfaceV5,
+        EvtchnInterfaceV6,
+        EvtchnInterfaceV7,
+        EvtchnInterfaceV8,
+        EvtchnInterfaceV9,
+        DebugInterfaceV1,
+        StoreInterfaceV2,
+        RangeSetInterfaceV1,
+        CacheInterfaceV1,
+        CacheInterfaceV2,
+        GnttabInterfaceV2,
+        GnttabInterfaceV3,
+        GnttabInterfaceV4,
+        UnplugInterfaceV1,
+        UnplugInterfaceV2,
+        UnplugInterfaceV3,
+        ConsoleInterfaceV1,
+    );
+    let vbd = ["XEN", "VBD"];
+    for (guid, version, size, name) in all {
+        let mut got = pnp
+            .query_interface(&vbd, guid, version, size, STATUS_NOT_SUPPORTED)
+            .unwrap();
+        assert_eq!(got.status, STATUS_SUCCESS, "{name}");
+        assert_eq!(got.reply, PnpReply::Nothing, "{name}: Information = 0");
+        let (s, v, context, reference, dereference) = header(&got.bytes());
+        assert_eq!((s, v), (size, version), "{name}");
+        assert!(context != 0, "{name}");
+        assert_eq!((reference, dereference), (0, 0), "{name}");
+        // Every function pointer is filled.
+        let bytes = got.bytes();
+        for offset in (32..usize::from(size)).step_by(8) {
+            let f = u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap());
+            assert!(f != 0, "{name}: slot at {offset} empty");
+        }
+        // Used as a C driver would: Acquire then Release through the table.
+        let interface = got.as_ptr().cast::<Interface>();
+        // SAFETY: the buffer holds the interface just filled; slots 32 and 40 are Acquire
+        // and Release of every XENBUS interface.
+        unsafe {
+            let acquire: AcquireFn = std::mem::transmute(bytes_fn(&bytes, 32));
+            let release: ReleaseFn = std::mem::transmute(bytes_fn(&bytes, 40));
+            assert_eq!(acquire(interface), STATUS_SUCCESS, "{name} Acquire");
+            release(interface);
+        }
+    }
+
+    // STORE v2 used for real: Read("domid") through the vtable, then Free.
+    let mut store = pnp
+        .query_interface(
+            &vbd,
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            136,
+            STATUS_NOT_SUPPORTED,
+        )
+        .unwrap();
+    let interface = store.as_ptr().cast::<StoreInterfaceV2>();
+    // SAFETY: filled by the PDO above; C-ABI calls with valid arguments.
+    unsafe {
+        let table = *interface;
+        let pi = interface.cast::<Interface>();
+        assert_eq!((table.store_acquire.unwrap())(pi), STATUS_SUCCESS);
+        let mut value: *mut c_char = std::ptr::null_mut();
+        let status = (table.store_read.unwrap())(
+            pi,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            c"name".as_ptr() as *mut c_char,
+            &mut value,
+        );
+        assert_eq!(status, STATUS_SUCCESS);
+        assert!(!CStr::from_ptr(value).to_bytes().is_empty());
+        (table.store_free.unwrap())(pi, value);
+        (table.store_release.unwrap())(pi);
+    }
+    // SUSPEND v1: GetCount through the vtable.
+    let mut suspend = pnp
+        .query_interface(
+            &vbd,
+            GUID_XENBUS_SUSPEND_INTERFACE,
+            1,
+            80,
+            STATUS_NOT_SUPPORTED,
+        )
+        .unwrap();
+    let interface = suspend.as_ptr().cast::<SuspendInterfaceV1>();
+    // SAFETY: as above.
+    unsafe {
+        let table = *interface;
+        let pi = interface.cast::<Interface>();
+        assert_eq!((table.acquire.unwrap())(pi), STATUS_SUCCESS);
+        assert_eq!((table.get_count.unwrap())(pi), 0);
+        (table.release.unwrap())(pi);
+    }
+}
+
+fn bytes_fn(bytes: &[u8], offset: usize) -> *const c_void {
+    u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap()) as usize as *const c_void
+}
+
+#[test]
+fn query_interface_edge_cases() {
+    let (_world, _stack, mut pnp) = boot_one(1);
+    let vif = ["XEN", "VBD"];
+    let mut q = |guid: Guid, version, size, incoming| {
+        let got = pnp
+            .query_interface(&vif, guid, version, size, incoming)
+            .unwrap();
+        (got.status, got.bytes().iter().all(|&b| b == 0))
+    };
+    // Version above MAX and below MIN: NOT_SUPPORTED, buffer untouched.
+    assert_eq!(
+        q(
+            GUID_XENBUS_EVTCHN_INTERFACE,
+            XENBUS_EVTCHN_INTERFACE_VERSION_MAX + 1,
+            200,
+            STATUS_NOT_SUPPORTED
+        ),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+    assert_eq!(
+        q(
+            GUID_XENBUS_EVTCHN_INTERFACE,
+            XENBUS_EVTCHN_INTERFACE_VERSION_MIN - 1,
+            200,
+            STATUS_NOT_SUPPORTED
+        ),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+    // One byte short: BUFFER_OVERFLOW, untouched.
+    assert_eq!(
+        q(GUID_XENBUS_STORE_INTERFACE, 2, 135, STATUS_NOT_SUPPORTED),
+        (STATUS_BUFFER_OVERFLOW, true)
+    );
+    // Bigger than needed: fine.
+    assert_eq!(
+        q(GUID_XENBUS_STORE_INTERFACE, 2, 256, STATUS_NOT_SUPPORTED),
+        (STATUS_SUCCESS, false)
+    );
+    // Status already set by a driver above: passed through untouched.
+    assert_eq!(
+        q(GUID_XENBUS_STORE_INTERFACE, 2, 136, STATUS_SUCCESS),
+        (STATUS_SUCCESS, true)
+    );
+    assert_eq!(
+        q(GUID_XENBUS_STORE_INTERFACE, 2, 136, STATUS_UNSUCCESSFUL),
+        (STATUS_UNSUCCESSFUL, true)
+    );
+    // Unknown GUID and the internal BALLOON: not served.
+    assert_eq!(
+        q(Guid::from_u128(0xDEADBEEF), 1, 64, STATUS_NOT_SUPPORTED),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+    assert_eq!(
+        q(
+            xen_include::interfaces::balloon::GUID_XENBUS_BALLOON_INTERFACE,
+            1,
+            64,
+            STATUS_NOT_SUPPORTED
+        ),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+    // EMULATED is delegated down the FDO's stack (no xenfilt here: still NOT_SUPPORTED).
+    assert_eq!(
+        q(GUID_XENFILT_EMULATED_INTERFACE, 3, 64, STATUS_NOT_SUPPORTED),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+    // The bus interface: wrong size is BUFFER_TOO_SMALL, wrong version NOT_SUPPORTED.
+    assert_eq!(
+        q(GUID_BUS_INTERFACE_STANDARD, 1, 32, STATUS_NOT_SUPPORTED),
+        (STATUS_BUFFER_TOO_SMALL, true)
+    );
+    assert_eq!(
+        q(GUID_BUS_INTERFACE_STANDARD, 2, 64, STATUS_NOT_SUPPORTED),
+        (STATUS_NOT_SUPPORTED, true)
+    );
+}
+
+#[test]
+fn stop_usage_power_and_remove_of_the_bus() {
+    let (_world, stack, mut pnp) = boot_one(1);
+    stack.runtime.log.borrow_mut().clear();
+    // Rebalance: QUERY_STOP, STOP (D0->D3, threads, interrupts), START again.
+    pnp.stop_and_restart(&["XEN"]).unwrap();
+    assert_eq!(
+        *stack.runtime.log.borrow(),
+        [
+            "D0->D3",
+            "join threads",
+            "disconnect",
+            "connect 2 interrupts (1 messages)",
+            "threads",
+            "D3->D0"
+        ]
+    );
+    assert!(stack.runtime.fdo.is_d0());
+    // A paging file on a child: delegated to the FDO, which becomes not disableable.
+    let answer = pnp
+        .request(
+            &["XEN", "VBD"],
+            &PnpRequest::DeviceUsageNotification(UsageKind::Paging, true),
+        )
+        .unwrap();
+    assert_eq!(answer.status, STATUS_SUCCESS);
+    let state = pnp
+        .request(
+            &["XEN"],
+            &PnpRequest::QueryPnpDeviceState(STATUS_NOT_SUPPORTED, 0),
+        )
+        .unwrap();
+    assert_eq!(
+        state.reply,
+        PnpReply::DeviceState(device_state::NOT_DISABLEABLE)
+    );
+    // Hibernate and back: the D-IRPs power the bus down and up around S3->S4 / S4->S3.
+    stack.runtime.log.borrow_mut().clear();
+    pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
+        .unwrap();
+    assert!(!stack.runtime.fdo.is_d0());
+    assert!(stack.runtime.kernel.bug_checks.lock().unwrap().is_empty());
+    pnp.set_system_power(SystemPower::Working, PowerAction::None)
+        .unwrap();
+    assert!(stack.runtime.fdo.is_d0());
+    let log = stack.runtime.log.borrow().clone();
+    let pos = |s: &str| {
+        log.iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s}: {log:?}"))
+    };
+    assert!(
+        pos("VBD D0->D3") < pos("D0->D3"),
+        "children first going down"
+    );
+    assert!(pos("D0->D3") < pos("S3->S4"));
+    assert!(pos("S3->S4") < pos("S4->S3"));
+    assert!(pos("S4->S3") < pos("D3->D0"));
+    // Shutdown: the S-IRP goes down without a D-IRP; the bus stays in D0.
+    stack.runtime.log.borrow_mut().clear();
+    pnp.set_system_power(SystemPower::Shutdown, PowerAction::ShutdownOff)
+        .unwrap();
+    assert!(stack.runtime.fdo.is_d0());
+    assert!(!stack.runtime.log.borrow().iter().any(|l| l == "D0->D3"));
+    // Orderly removal of the whole bus: children first, then the FDO is destroyed.
+    stack.runtime.log.borrow_mut().clear();
+    pnp.remove(&["XEN"]).unwrap();
+    let log = stack.runtime.log.borrow().clone();
+    assert!(log.iter().any(|l| l == "children removed"));
+    assert_eq!(log.last().unwrap(), "destroy");
+    assert!(!stack.runtime.fdo.is_d0());
+    assert_eq!(stack.inner.borrow().machine.pnp_state(), PnpState::Deleted);
+}
