@@ -31,15 +31,14 @@ use xen_sim::toolstack::machine::{HvGrants, StoreService};
 use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest, Toolstack};
 use xen_sim::xenstored::Xenstored;
 use xenbus::active::XenApiActive;
-use xenbus::evtchn::Evtchn;
-use xenbus::fdo::{self, ActiveConfig, Children, FilterActivation};
-use xenbus::gnttab::Gnttab;
+use xenbus::fdo::{
+    self, ActiveConfig, Fdo, FdoBugCheck, FdoKernel, FdoResources, FdoSetup, FdoThread,
+    FilterActivation, OsBalloonMemory,
+};
 use xenbus::interface::{evtchn as evtchn_if, gnttab as gnttab_if, range_set as range_set_if};
 use xenbus::interface::{store as store_if, suspend as suspend_if};
 use xenbus::pdo::{self, DeviceText, RemovalPolicy};
-use xenbus::shared_info::SharedInfo;
-use xenbus::store::{EvtchnStoreChannel, Store};
-use xenbus::suspend::{Phase, Suspend, SuspendCallback};
+use xenbus::store::Store;
 use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
 use xenfilt::interface::EmulatedProvider;
@@ -189,23 +188,19 @@ fn device_dir(store: &Store) -> Vec<String> {
     }
 }
 
-/// One FDO scan (`FdoEnumerate`): classes from `device` ∪ SyntheticClasses ∩ SupportedClasses,
-/// reconciled into the child list, printed.
-fn scan(
-    out: &mut dyn Write,
-    store: &Store,
-    children: &mut Children,
-    synthetic: &[&str],
-) -> io::Result<xenbus::fdo::Reconciled> {
+/// One pass of the FDO's scan thread (`FdoScan`): classes from `device` ∪
+/// SyntheticClasses ∩ SupportedClasses reconciled into the child list, printed.
+fn scan(out: &mut dyn Write, fdo: &Fdo, kernel: &DemoKernel) -> io::Result<fdo::Reconciled> {
+    let store = fdo.subsystems().ok_or_else(|| err("inactive FDO"))?.store;
     let dir = device_dir(store);
-    let supported = fdo::default_supported_classes();
-    let supported: Vec<&str> = supported.iter().map(String::as_str).collect();
-    let classes = fdo::child_classes(
-        dir.iter().map(String::as_str),
-        synthetic.iter().copied(),
-        &supported,
-    );
-    let outcome = children.reconcile(&classes, true);
+    let before = kernel.invalidations.load(Ordering::SeqCst);
+    let outcome = fdo.scan_step();
+    let classes: Vec<String> = fdo
+        .children()
+        .into_iter()
+        .filter(|c| c.state != fdo::ChildState::Missing)
+        .map(|c| c.class)
+        .collect();
     writeln!(
         out,
         "xenbus scan: device/ = {dir:?} -> classes {classes:?}; created {:?}, destroyed {:?}, \
@@ -213,7 +208,7 @@ fn scan(
         outcome.created,
         outcome.destroyed,
         outcome.missing,
-        if outcome.changed() {
+        if kernel.invalidations.load(Ordering::SeqCst) != before {
             " -> IoInvalidateDeviceRelations(BusRelations)"
         } else {
             ""
@@ -222,21 +217,39 @@ fn scan(
     Ok(outcome)
 }
 
-/// A resume step's action.
-type Action = Box<dyn Fn() + Send + Sync>;
+/// The kernel side of the demo's FDO: thread events (KEVENT addresses the watches set)
+/// and the PnP/bug-check requests it makes.
+#[derive(Default)]
+struct DemoKernel {
+    invalidations: AtomicU32,
+}
 
-struct Step(&'static str, Action);
+const SCAN_EVENT: usize = 0x6000;
+const SUSPEND_EVENT: usize = 0x5000;
+const BALLOON_EVENT: usize = 0x4000;
 
-/// The xenbus subsystems' suspend callbacks, in the order they ran.
-static RESUME_LOG: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-
-impl SuspendCallback for Step {
-    fn call(&self) {
-        if let Ok(mut log) = RESUME_LOG.lock() {
-            log.push(self.0);
+impl FdoKernel for DemoKernel {
+    fn thread_event(&self, thread: FdoThread) -> usize {
+        match thread {
+            FdoThread::Scan => SCAN_EVENT,
+            FdoThread::Suspend => SUSPEND_EVENT,
+            FdoThread::Balloon => BALLOON_EVENT,
         }
-        (self.1)();
     }
+    fn invalidate_bus_relations(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+    }
+    fn bug_check(&self, reason: FdoBugCheck) {
+        eprintln!("xenbus asked for a bug check: {reason:?}");
+    }
+}
+
+/// The FDO's steps whose name starts with `prefix`, without it.
+fn steps(fdo: &Fdo, prefix: &str) -> Vec<&'static str> {
+    fdo.trace()
+        .into_iter()
+        .filter_map(|t| t.strip_prefix(prefix))
+        .collect()
 }
 
 static ISR_HITS: AtomicU32 = AtomicU32::new(0);
@@ -607,6 +620,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "\n-- 4. xenbus: the FDO on the platform device and its children --"
     )?;
+    let mut any_active = false;
     for child in pci_children(&after) {
         let vendor =
             u16::from_str_radix(child.device_id.get(8..12).unwrap_or("0"), 16).map_err(err)?;
@@ -638,6 +652,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
                     &child.location,
                     &mut config,
                 );
+                any_active |= active;
                 writeln!(
                     out,
                     "AddDevice {}: Xen platform device, VendorName {vendor_name}, \"{}\", \
@@ -655,9 +670,25 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    // xenbus consumed EMULATED from xenfilt: it records the version it uses, so an
-    // installer can check a new xenfilt against it (seed README "Interfaces").
-    xenbus::subscription::record(&*m.guest).map_err(err)?;
+    let platform_device = after
+        .iter()
+        .find(|d| d.kind == DeviceKind::XenPlatform)
+        .map(|d| d.device)
+        .ok_or_else(|| err("platform device gone"))?;
+    let vendor_name = fdo::vendor_name(xenbus_rs::VENDOR_PREFIX, platform_device);
+    // The active FDO: creating it records the EMULATED subscription (xenbus consumed
+    // EMULATED from xenfilt: an installer can check a new xenfilt against the version it
+    // uses, seed README "Interfaces") and initialises its subsystems.
+    let kernel: &'static DemoKernel = leak(DemoKernel::default());
+    let fdo = Fdo::create(FdoSetup {
+        api: xen,
+        os: &*m.guest,
+        kernel,
+        balloon_memory: leak(OsBalloonMemory::new(&*m.guest)),
+        parameters: None,
+        vendor_name: vendor_name.clone(),
+        active: any_active,
+    });
     let recorded_version = m.guest.registry().query_value(
         &format!(r"{SERVICES}\XENFILT\Interfaces\XENBUS"),
         "EMULATED",
@@ -666,102 +697,44 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "subscription recorded: Services\\XENFILT\\Interfaces\\XENBUS\\EMULATED = {recorded_version:?}"
     )?;
-    let platform_device = after
-        .iter()
-        .find(|d| d.kind == DeviceKind::XenPlatform)
-        .map(|d| d.device)
-        .ok_or_else(|| err("platform device gone"))?;
-    let vendor_name = fdo::vendor_name(xenbus_rs::VENDOR_PREFIX, platform_device);
 
-    // Subsystems of the active FDO: SHARED_INFO, EVTCHN, STORE over the real ring.
-    let si: &'static SharedInfo = leak(SharedInfo::new(xen, &*m.guest));
-    si.acquire().map_err(err)?;
-    let evtchn: &'static Evtchn = leak(Evtchn::new(xen, &*m.guest, si));
-    let evtchn_slot: &'static OnceLock<&'static Evtchn> = leak(OnceLock::new());
-    let _ = evtchn_slot.set(evtchn);
+    // START: the FDO goes to D0 and brings its subsystems up; its interrupt (the
+    // callback via, no per-CPU vectors on this machine) polls EVTCHN.
+    let fdo_slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
+    let _ = fdo_slot.set(fdo);
     m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
-        if let Some(e) = evtchn_slot.get() {
-            e.interrupt(vcpu);
+        if let Some(f) = fdo_slot.get() {
+            f.interrupt(vcpu);
         }
     })));
-    evtchn.enable_interrupts(None, 28);
-    let store: &'static Store = leak(Store::new(xen, &*m.guest, 0x5eed_0001));
-    let channel: &'static Mutex<Option<&'static EvtchnStoreChannel>> = leak(Mutex::new(None));
-    {
-        let opened: &'static EvtchnStoreChannel =
-            leak(EvtchnStoreChannel::open(xen, evtchn, store).map_err(err)?);
-        let ring = xenbus::shared::map_pfn(&*m.guest, m.layout().store_gfn)
-            .ok_or_else(|| err("store ring not mappable"))?;
-        store.connect(ring, Arc::new(opened));
-        *channel.lock().map_err(err)? = Some(opened);
-    }
-    let gnttab: &'static Gnttab = leak(Gnttab::new(xen, &*m.guest));
-    let suspend: &'static Suspend = leak(Suspend::new(xen, &*m.guest));
+    fdo.d3_to_d0(FdoResources {
+        upcall_vector: None,
+        callback_via: 28,
+        memory_bar: None,
+    })
+    .map_err(err)?;
+    let subsystems = fdo.subsystems().ok_or_else(|| err("inactive FDO"))?;
+    let store = subsystems.store;
     let gfn = m.layout().store_gfn;
-    let guest = &*m.guest;
-    let steps: Vec<(Phase, &'static str, Action)> = vec![
-        (
-            Phase::Early,
-            "evtchn",
-            Box::new(move || evtchn.suspend_early()),
-        ),
-        (
-            Phase::Early,
-            "shared_info",
-            Box::new(move || si.suspend_early()),
-        ),
-        (
-            Phase::Early,
-            "gnttab",
-            Box::new(move || gnttab.suspend_early()),
-        ),
-        (
-            Phase::Early,
-            "store",
-            Box::new(move || store.suspend_early()),
-        ),
-        (
-            Phase::Late,
-            "evtchn",
-            Box::new(move || evtchn.enable_interrupts(None, 28)),
-        ),
-        (
-            Phase::Late,
-            "store",
-            Box::new(move || {
-                let Ok(mut c) = channel.lock() else { return };
-                if let Some(old) = c.take() {
-                    old.close();
-                }
-                if let (Ok(new), Some(ring)) = (
-                    EvtchnStoreChannel::open(xen, evtchn, store),
-                    xenbus::shared::map_pfn(guest, gfn),
-                ) {
-                    let new: &'static EvtchnStoreChannel = leak(new);
-                    *c = Some(new);
-                    store.resume_late(ring, Arc::new(new));
-                }
-            }),
-        ),
-    ];
-    for (phase, name, f) in steps {
-        suspend
-            .register(phase, Arc::new(Step(name, f)))
-            .map_err(err)?;
-    }
     let name = store.read(None, None, b"name").map_err(err)?;
     writeln!(
         out,
-        "subsystems up: SHARED_INFO, EVTCHN (callback via), STORE connected on ring gfn \
-         {gfn:#x}; STORE core reads name = {:?}; SUSPEND with {} resume callbacks",
+        "xenbus FDO created: initialise {:?}",
+        steps(fdo, "initialise ")
+    )?;
+    writeln!(
+        out,
+        "xenbus FDO D3->D0: acquire {:?}; STORE connected on ring gfn {gfn:#x}, reads name = \
+         {:?}; drivers/{} = {:?}; SUSPEND with {} resume callbacks",
+        steps(fdo, "acquire "),
         String::from_utf8_lossy(&name),
-        suspend.registered()
+        fdo.driver_slot().unwrap_or(0),
+        String::from_utf8_lossy(&store.read(None, None, b"drivers/0").unwrap_or_default()),
+        subsystems.suspend.registered()
     )?;
 
-    let mut children = Children::new();
-    let synthetic: [&str; 0] = [];
-    scan(out, store, &mut children, &synthetic)?;
-    let reported = children.report();
+    scan(out, fdo, kernel)?;
+    let reported = fdo.bus_relations();
     writeln!(out, "BusRelations of the xenbus FDO: {reported:?}")?;
     for class in &reported {
         let names = IdNames {
@@ -799,8 +772,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "\n-- 5. A child driver using the interfaces through the C vtables --"
     )?;
-    let store_provider: &'static store_if::StoreProvider =
-        leak(store_if::StoreProvider::new(store));
+    let store_provider = subsystems.store_provider;
     let mut st = StoreInterfaceV2::EMPTY;
     // SAFETY: `st` is a whole V2 table; the provider is leaked ('static).
     check("STORE get_interface(2)", unsafe {
@@ -862,8 +834,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
 
-    let evtchn_provider: &'static evtchn_if::EvtchnProvider =
-        leak(evtchn_if::EvtchnProvider::new(evtchn));
+    let evtchn_provider = subsystems.evtchn_provider;
     let mut ev = EvtchnInterfaceV9::EMPTY;
     // SAFETY: `ev` is a whole V9 table; the provider is leaked ('static).
     check("EVTCHN get_interface(9)", unsafe {
@@ -911,8 +882,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
 
-    let gnttab_provider: &'static gnttab_if::GnttabProvider =
-        leak(gnttab_if::GnttabProvider::new(gnttab));
+    let gnttab_provider = subsystems.gnttab_provider;
     let mut gt = GnttabInterfaceV4::EMPTY;
     // SAFETY: `gt` is a whole V4 table; the provider is leaked ('static).
     check("GNTTAB get_interface(4)", unsafe {
@@ -978,8 +948,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     }
     common::os::Os::free_page(&*m.guest, page);
 
-    let range_provider: &'static range_set_if::RangeSetProvider =
-        leak(range_set_if::RangeSetProvider::new());
+    let range_provider = subsystems.range_set;
     let mut rs = RangeSetInterfaceV1::EMPTY;
     // SAFETY: `rs` is a whole V1 table; the provider is leaked ('static).
     check("RANGE_SET get_interface(1)", unsafe {
@@ -1015,8 +984,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
 
-    let suspend_provider: &'static suspend_if::SuspendProvider =
-        leak(suspend_if::SuspendProvider::new(suspend));
+    let suspend_provider = subsystems.suspend_provider;
     let mut sp = SuspendInterfaceV1::EMPTY;
     // SAFETY: `sp` is a whole V1 table; the provider is leaked ('static).
     check("SUSPEND get_interface(1)", unsafe {
@@ -1065,16 +1033,15 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "\n-- 6. A vif hot-added and removed by the toolstack --"
     )?;
-    // The FDO's scan thread is woken by its watch on `device` (a KEVENT in the driver).
-    let scan_event = 0x6000usize;
-    let device_watch = store.watch_add(None, b"device", scan_event).map_err(err)?;
-    let mut wakeups = m.guest.event_sets(scan_event);
+    // The FDO's scan thread is woken by its watch on `device` (added at D3->D0 on the
+    // thread's KEVENT).
+    let mut wakeups = m.guest.event_sets(SCAN_EVENT);
     writeln!(
         out,
-        "xenbus: watch on device/ registered (fired {wakeups} time at registration)"
+        "xenbus: watch on device/ registered at D3->D0 (fired {wakeups} time at registration)"
     )?;
     let mut woken = |out: &mut dyn Write| -> io::Result<()> {
-        let now = m.guest.event_sets(scan_event);
+        let now = m.guest.event_sets(SCAN_EVENT);
         writeln!(
             out,
             "  the watch on device/ set the scan thread's event {} time(s)",
@@ -1095,11 +1062,11 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         .map_err(err)?;
     writeln!(out, "toolstack: add vif 0 (mac 00:16:3e:5a:5a:01)")?;
     woken(out)?;
-    scan(out, store, &mut children, &synthetic)?;
+    scan(out, fdo, kernel)?;
     writeln!(
         out,
         "BusRelations of the xenbus FDO: {:?}",
-        children.report()
+        fdo.bus_relations()
     )?;
     ts.remove_device(&vif).map_err(err)?;
     let backend = format!("/local/domain/0/backend/vif/{domid}/0");
@@ -1128,7 +1095,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "device/vif now holds {instances:?} instances; the class directory itself remains"
     )?;
-    scan(out, store, &mut children, &synthetic)?;
+    scan(out, fdo, kernel)?;
     writeln!(
         out,
         "  (as upstream, a class PDO lives while its directory under device/ exists; the \
@@ -1137,28 +1104,23 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     ts.client().rm(0, &class_dir).map_err(err)?;
     writeln!(out, "toolstack (dom0): xenstore-rm {class_dir}")?;
     woken(out)?;
-    let outcome = scan(out, store, &mut children, &synthetic)?;
+    let outcome = scan(out, fdo, kernel)?;
     writeln!(
         out,
         "BusRelations of the xenbus FDO: {:?}",
-        children.report()
+        fdo.bus_relations()
     )?;
-    store.watch_remove(device_watch).map_err(err)?;
     for class in &outcome.missing {
         writeln!(
             out,
             "IRP_MN_REMOVE_DEVICE on the {class} PDO -> destroyed: {}",
-            children.removed(class)
+            fdo.child_removed(class)
         )?;
     }
 
     // ---------------------------------------------------------------- 7. suspend/resume
     writeln!(out, "\n-- 7. Suspend and resume --")?;
-    let event = 0x5000usize;
-    let watch = store
-        .watch_add(None, b"control/shutdown", event)
-        .map_err(err)?;
-    let sets = m.guest.event_sets(event);
+    let sets = m.guest.event_sets(SUSPEND_EVENT);
     ts.request_shutdown(domid, ShutdownRequest::Suspend)
         .map_err(err)?;
     let request = store.read(None, None, b"control/shutdown").map_err(err)?;
@@ -1166,29 +1128,34 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         out,
         "toolstack: control/shutdown = {:?}; xenbus's watch event fired {} time(s)",
         String::from_utf8_lossy(&request),
-        m.guest.event_sets(event) - sets
+        m.guest.event_sets(SUSPEND_EVENT) - sets
     )?;
-    store
-        .write(None, None, b"control/shutdown", b"")
-        .map_err(err)?;
-    store.watch_remove(watch).map_err(err)?;
     let old_port = xen
         .hvm_get_param(xen_include::xen::hvm::params::HvmParam::STORE_EVTCHN.0)
         .map_err(err)?;
     m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+    let before = fdo.trace().len();
+    // The suspend thread's pass: clears the request and triggers SUSPEND.
+    let step = fdo.suspend_step();
+    let resumed: Vec<&str> = fdo.trace().get(before..).unwrap_or_default().to_vec();
+    let cleared = store.read(None, None, b"control/shutdown").map_err(err)?;
     // SAFETY (block): calls through the child's SUSPEND and STORE tables as before.
     unsafe {
-        check("SuspendTrigger", slot(sp.trigger)?(spi))?;
         let count = slot(sp.get_count)?(spi);
         let new_port = xen
             .hvm_get_param(xen_include::xen::hvm::params::HvmParam::STORE_EVTCHN.0)
             .map_err(err)?;
         writeln!(
             out,
+            "xenbus suspend thread: {step:?}, control/shutdown now {:?}",
+            String::from_utf8_lossy(&cleared)
+        )?;
+        writeln!(
+            out,
             "SuspendTrigger: SCHEDOP_shutdown(suspend) -> resumed on a new host; GetCount = \
-             {count}; xenbus resume callbacks ran in order {:?}; the child's EARLY ran {} and \
-             LATE {} time(s); store event channel re-opened (port {old_port} before, {new_port} after)",
-            RESUME_LOG.lock().map_err(err)?.clone(),
+             {count}; xenbus resume callbacks ran in order {resumed:?}; the child's EARLY ran {} \
+             and LATE {} time(s); store event channel re-opened (port {old_port} before, \
+             {new_port} after)",
             CHILD_EARLY.load(Ordering::SeqCst),
             CHILD_LATE.load(Ordering::SeqCst)
         )?;
@@ -1198,7 +1165,14 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             "after resume the child reads name through its STORE vtable again: {again:?}"
         )?;
         slot(st.store_release)?(si_);
+        slot(sp.release)?(spi);
     }
+    fdo.d0_to_d3();
+    writeln!(
+        out,
+        "xenbus FDO D0->D3 (STOP): release {:?}",
+        steps(fdo, "release ")
+    )?;
     writeln!(
         out,
         "\n-- 8. Another machine: legacy and vendor platform devices (a VENDOR_DEVICE_ID=C000 \
@@ -1265,6 +1239,9 @@ mod tests {
         has(
             r"PCI\VEN_5853&DEV_C000&SUBSYS_C0005853&REV_01 (PCI bus 0, device 6, function 0): ACTIVE FDO",
         );
-        has("resume callbacks ran in order [\"evtchn\", \"shared_info\", \"gnttab\", \"store\", \"evtchn\", \"store\"]");
+        has("resume callbacks ran in order [\"early evtchn\", \"early shared_info\", \"early gnttab\", \"early store\", \"late evtchn\", \"late store\", \"late console\", \"late fdo\"]");
+        has("initialise [\"debug\", \"suspend\", \"shared_info\", \"evtchn\", \"range_set\", \"cache\", \"gnttab\", \"store\", \"console\", \"unplug\", \"balloon\"]");
+        has("release [\"balloon\", \"console\", \"store\", \"gnttab\", \"evtchn\", \"shared_info\", \"hole\", \"range_set\", \"suspend\", \"debug\"]");
+        has("control/shutdown now \"\"");
     }
 }

@@ -334,6 +334,8 @@ struct Up {
     resources: FdoResources,
     hole: Arc<Hole<'static>>,
     callbacks: Vec<CallbackHandle>,
+    shared_info: bool,
+    gnttab: bool,
     console: bool,
     fdo_late: Option<CallbackHandle>,
 }
@@ -663,6 +665,8 @@ impl Fdo {
             resources,
             hole,
             callbacks: Vec::new(),
+            shared_info: false,
+            gnttab: false,
             console: false,
             fdo_late: None,
         };
@@ -690,7 +694,11 @@ impl Fdo {
     }
 
     fn acquire_rest(&'static self, s: &Subsystems, up: &mut Up) -> Result<(), NtStatus> {
-        s.shared_info.acquire()?;
+        let status = s.shared_info_provider.acquire();
+        if status != xen_include::status::STATUS_SUCCESS {
+            return Err(status);
+        }
+        up.shared_info = true;
         self.note("acquire shared_info");
         s.evtchn.use_fifo(self.config.use_evtchn_fifo_abi);
         s.evtchn
@@ -698,7 +706,8 @@ impl Fdo {
         self.note("acquire evtchn");
         self.register(s, up, Phase::Early, ResumeStep::EvtchnEarly);
         self.register(s, up, Phase::Early, ResumeStep::SharedInfoEarly);
-        s.gnttab.acquire()?;
+        s.gnttab_provider.acquire()?;
+        up.gnttab = true;
         self.note("acquire gnttab");
         self.register(s, up, Phase::Early, ResumeStep::GnttabEarly);
         let channel = s.store.acquire(s.gnttab, s.evtchn)?;
@@ -741,11 +750,11 @@ impl Fdo {
             channel.close();
             self.note("release store");
         }
-        if s.gnttab.frames() != 0 {
-            s.gnttab.release();
+        if up.gnttab {
+            s.gnttab_provider.release();
             self.note("release gnttab");
         }
-        if s.shared_info.is_mapped() {
+        if up.shared_info {
             s.evtchn.disable_interrupts();
             s.evtchn.use_fifo(false);
             if s.evtchn.open_channels() != 0 {
@@ -756,7 +765,7 @@ impl Fdo {
                 );
             }
             self.note("release evtchn");
-            s.shared_info.release();
+            s.shared_info_provider.release();
             self.note("release shared_info");
         }
         s.shared_info.set_hole(None);

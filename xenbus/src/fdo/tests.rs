@@ -522,6 +522,13 @@ fn a_suspend_through_control_shutdown_runs_early_then_late_callbacks_and_everyth
     let w = boot(Options::default());
     w.up();
     exercise(&w);
+    // A child taking and dropping GNTTAB and SHARED_INFO leaves the FDO's in place.
+    w.s().gnttab_provider.acquire().unwrap();
+    w.s().gnttab_provider.release();
+    assert_eq!(w.s().shared_info_provider.acquire(), 0);
+    w.s().shared_info_provider.release();
+    assert_eq!(w.s().gnttab.frames(), 1);
+    assert!(w.s().shared_info.is_mapped());
     let log: &'static Mutex<Vec<String>> = leak(Mutex::new(Vec::new()));
     for (phase, name) in [(Phase::Early, "child early"), (Phase::Late, "child late")] {
         w.s()
@@ -789,4 +796,25 @@ fn children_follow_device_and_synthetic_classes() {
     off.up();
     assert_eq!(off.fdo.scan_step(), Reconciled::default());
     assert!(off.fdo.bus_relations().is_empty());
+}
+
+#[test]
+fn a_suspend_without_registered_vcpu_info_or_vectors() {
+    let w = boot(Options {
+        vcpus: 2,
+        register_vcpu_info: false,
+        ..Options::default()
+    });
+    w.fdo
+        .d3_to_d0(FdoResources {
+            upcall_vector: None,
+            callback_via: 28,
+            memory_bar: None,
+        })
+        .unwrap();
+    exercise(&w);
+    let step = suspend_through_control_shutdown(&w, SuspendOutcome::Resume);
+    assert_eq!(step, SuspendStep::Triggered(TriggerOutcome::Resumed));
+    exercise(&w);
+    w.fdo.d0_to_d3();
 }

@@ -43,16 +43,16 @@ pub struct EvtchnProvider {
 
 impl EvtchnProvider {
     /// A provider serving `evtchn`.
-    /// References taken with Acquire (by child drivers).
-    pub fn references(&self) -> u32 {
-        self.references.get()
-    }
-
     pub fn new(evtchn: &'static Evtchn) -> Self {
         Self {
             evtchn,
             references: super::References::new(),
         }
+    }
+
+    /// References taken with Acquire (child drivers and the FDO).
+    pub fn references(&self) -> u32 {
+        self.references.get()
     }
 }
 

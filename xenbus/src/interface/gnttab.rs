@@ -23,16 +23,34 @@ pub struct GnttabProvider {
 
 impl GnttabProvider {
     /// A provider serving `gnttab`.
-    /// References taken with Acquire (by child drivers).
-    pub fn references(&self) -> u32 {
-        self.references.get()
-    }
-
     pub fn new(gnttab: &'static Gnttab) -> Self {
         Self {
             gnttab,
             references: super::References::new(),
         }
+    }
+
+    /// Take a reference; the first brings the grant table up.
+    pub fn acquire(&self) -> Result<(), NtStatus> {
+        if self.references.acquire() == 1 {
+            if let Err(e) = self.gnttab.acquire() {
+                let _ = self.references.release();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop a reference; the last gives every frame back.
+    pub fn release(&self) {
+        if self.references.release() == Some(0) {
+            self.gnttab.release();
+        }
+    }
+
+    /// References taken with Acquire (child drivers and the FDO).
+    pub fn references(&self) -> u32 {
+        self.references.get()
     }
 }
 
@@ -114,21 +132,16 @@ unsafe extern "C" fn acquire(interface: PInterface) -> NtStatus {
     let Some(p) = (unsafe { provider(interface) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    if p.references.acquire() == 1 {
-        if let Err(e) = p.gnttab.acquire() {
-            let _ = p.references.release();
-            return e;
-        }
+    match p.acquire() {
+        Ok(()) => STATUS_SUCCESS,
+        Err(e) => e,
     }
-    STATUS_SUCCESS
 }
 
 unsafe extern "C" fn release(interface: PInterface) {
     // SAFETY: C caller passes the interface it obtained from us.
     if let Some(p) = unsafe { provider(interface) } {
-        if p.references.release() == Some(0) {
-            p.gnttab.release();
-        }
+        p.release();
     }
 }
 

@@ -22,16 +22,16 @@ pub struct SharedInfoProvider {
 
 impl SharedInfoProvider {
     /// A provider serving `shared_info`.
-    /// References taken with Acquire (by child drivers).
-    pub fn references(&self) -> u32 {
-        self.references.get()
-    }
-
     pub fn new(shared_info: &'static SharedInfo) -> Self {
         Self {
             shared_info,
             references: super::References::new(),
         }
+    }
+
+    /// References taken with Acquire (child drivers and the FDO).
+    pub fn references(&self) -> u32 {
+        self.references.get()
     }
 
     /// Take a reference (mapping on the first).
