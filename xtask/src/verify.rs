@@ -144,7 +144,8 @@ pub fn check_one(
 /// (device power work items, the system→device power translation), the BusRelations
 /// answer and invalidation, the FDO runtime's system threads, the balloon's pages and
 /// low-memory event, the runtime's bug check, and the interrupts (one message interrupt
-/// per processor plus the line interrupt).
+/// per processor plus the line interrupt), and the child PDOs' requests delegated to the
+/// top of the FDO's stack.
 pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoCreateDevice",
     "IoAttachDeviceToDeviceStack",
@@ -181,6 +182,7 @@ pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoDisconnectInterruptEx",
     "KeGetProcessorIndexFromNumber",
     "KeQueryActiveProcessorCountEx",
+    "IoGetAttachedDeviceReference",
 ];
 
 /// Every name in `wanted` is imported from ntoskrnl.exe.

@@ -60,7 +60,7 @@ pub use super::irp::forward_and_wait;
 ///
 /// # Safety
 /// `device` is a valid device object; PASSIVE_LEVEL.
-unsafe fn send(
+pub unsafe fn send(
     device: *mut DEVICE_OBJECT,
     minor: u32,
     fill: impl FnOnce(&mut IO_STACK_LOCATION),

@@ -75,9 +75,10 @@ impl PnpState {
 /// Which object a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// The bus FDO over the platform PCI device (child PDOs join with the PnP state
-    /// machine that answers for them).
+    /// The bus FDO over the platform PCI device.
     Fdo,
+    /// A child PDO.
+    Pdo,
 }
 
 /// The header of every device extension of this driver (upstream `XENBUS_DX`).
@@ -96,6 +97,8 @@ pub struct Dx {
     pub drained: Box<Event>,
     /// The FDO's state (`Kind::Fdo` only).
     pub fdo: *mut Fdo,
+    /// The PDO's state (`Kind::Pdo` only).
+    pub pdo: *mut super::pdo::Pdo,
 }
 
 impl Dx {
@@ -189,11 +192,13 @@ pub unsafe fn create_device(
             device,
             state: AtomicU8::new(match kind {
                 Kind::Fdo => PnpState::Added as u8,
+                Kind::Pdo => PnpState::Present as u8,
             }),
             previous: AtomicU8::new(PnpState::Present as u8),
             lock: RemoveCount::new(),
             drained: Event::notification(),
             fdo: ptr::null_mut(),
+            pdo: ptr::null_mut(),
         });
     }
     Ok(device)
@@ -337,8 +342,11 @@ pub unsafe extern "system" fn dispatch(device: *const DEVICE_OBJECT, irp: *mut I
         }
         match dx.kind {
             Kind::Fdo if !dx.fdo.is_null() => super::fdo::dispatch(dx, &*dx.fdo, irp, major, minor),
-            Kind::Fdo => {
-                // AddDevice failed half-way: nothing below to send it to.
+            Kind::Pdo if !dx.pdo.is_null() => {
+                super::pdo::dispatch(dx, device.cast_mut(), &*dx.pdo, irp, major)
+            }
+            Kind::Fdo | Kind::Pdo => {
+                // Half-made device: nothing to answer with.
                 let status = irp::status(irp);
                 irp::complete_request(irp, irp::IO_NO_INCREMENT);
                 dx.release();

@@ -19,10 +19,10 @@ use common::wdm::{interrupt, irp, pnp_irp};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Wdk::System::SystemServices::{
     BusRelations, DevicePowerState, DeviceUsageTypeDumpFile, DeviceUsageTypeHibernation,
-    DeviceUsageTypePaging, ExAllocatePoolWithTag, ExFreePool, IoInvalidateDeviceState,
-    PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState,
-    DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER, IRP_MN_CANCEL_REMOVE_DEVICE,
-    IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
+    DeviceUsageTypePaging, ExAllocatePoolWithTag, ExFreePool, IoInvalidateDeviceRelations,
+    IoInvalidateDeviceState, PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp,
+    SystemPowerState, DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER,
+    IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
     IRP_MN_FILTER_RESOURCE_REQUIREMENTS, IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_DEVICE_RELATIONS,
     IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE,
     IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE, IRP_MN_STOP_DEVICE,
@@ -398,26 +398,109 @@ fn count_usage(fdo: &Fdo, usage: i32, in_path: bool) {
     }
 }
 
-/// A pool `DEVICE_RELATIONS` listing the child PDOs, each referenced for the PnP manager.
-fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
+/// A pool `DEVICE_RELATIONS` listing the child PDOs of the classes the runtime reports
+/// (a PDO object is created the first time a class is reported), each referenced for the
+/// PnP manager; PDOs removed while missing and no longer reported are destroyed.
+///
+/// # Safety
+/// PASSIVE_LEVEL, from the FDO's BusRelations IRP.
+unsafe fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
     let classes = fdo.runtime.bus_relations();
-    if !classes.is_empty() {
-        // Child PDO objects come with the PDO state machine that answers their IRPs.
-        log(
-            Level::Warning,
-            format_args!(
-                "BusRelations: {} child class(es) without a PDO object",
-                classes.len()
-            ),
-        );
+    let mut reported: Vec<*mut DEVICE_OBJECT> = Vec::new();
+    let mut reaped: Vec<*mut DEVICE_OBJECT> = Vec::new();
+    {
+        let mut children = fdo.children.lock();
+        // SAFETY: every listed child is a live PDO of this FDO.
+        let class_of = |child: usize| unsafe { pdo_of(child).map(super::pdo::class_of) };
+        for class in &classes {
+            let existing = children
+                .iter()
+                .copied()
+                .find(|&child| class_of(child).as_deref() == Some(class.as_str()));
+            let device = match existing {
+                Some(device) => device as *mut DEVICE_OBJECT,
+                // SAFETY: our own FDO; PASSIVE_LEVEL.
+                None => match unsafe { super::pdo::create(fdo.device, fdo, class) } {
+                    Ok(device) => {
+                        children.push(device as usize);
+                        device
+                    }
+                    Err(status) => {
+                        log(
+                            Level::Error,
+                            format_args!("PDO {class} not created ({status:#010x})"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            // SAFETY: as above.
+            if let Some(pdo) = unsafe { pdo_of(device as usize) } {
+                super::pdo::enumerated(pdo);
+            }
+            reported.push(device);
+        }
+        children.retain(|&child| {
+            let gone = !reported.contains(&(child as *mut DEVICE_OBJECT))
+                // SAFETY: as above.
+                && unsafe { pdo_of(child) }.is_some_and(super::pdo::is_deleted);
+            if gone {
+                reaped.push(child as *mut DEVICE_OBJECT);
+            }
+            !gone
+        });
     }
-    let children: Vec<*mut DEVICE_OBJECT> = fdo
-        .children
-        .lock()
-        .iter()
-        .map(|&child| child as *mut DEVICE_OBJECT)
-        .collect();
-    pnp_irp::relations(&children).map(|block| block as *mut DEVICE_RELATIONS)
+    for device in reaped {
+        // SAFETY: removed by PnP while missing and now left out of the relations.
+        unsafe { super::pdo::destroy(device) };
+    }
+    pnp_irp::relations(&reported).map(|block| block as *mut DEVICE_RELATIONS)
+}
+
+/// The PDO state of a child device object.
+///
+/// # Safety
+/// `child` is a live device object of this driver.
+unsafe fn pdo_of<'a>(child: usize) -> Option<&'a super::pdo::Pdo> {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        let dx = super::device::dx_of(child as *const DEVICE_OBJECT)?;
+        dx.pdo.as_ref()
+    }
+}
+
+impl Fdo {
+    /// This FDO's device object.
+    pub fn device(&self) -> *mut DEVICE_OBJECT {
+        self.device
+    }
+
+    /// The FDO runtime.
+    pub fn runtime(&self) -> &FdoRuntime {
+        &self.runtime
+    }
+
+    /// `IoInvalidateDeviceRelations(BusRelations)` on the platform PDO.
+    pub fn invalidate_bus_relations(&self) {
+        // SAFETY: the PDO outlives the attached FDO.
+        unsafe { IoInvalidateDeviceRelations(self.pdo, BusRelations) };
+    }
+
+    /// A child PDO is being destroyed: out of the list.
+    pub fn forget_child(&self, device: *mut DEVICE_OBJECT) {
+        self.children
+            .lock()
+            .retain(|&child| child != device as usize);
+    }
+
+    /// Destroy every remaining child PDO (the FDO's REMOVE_DEVICE; PnP removed them).
+    fn destroy_children(&self) {
+        let children: Vec<usize> = core::mem::take(&mut *self.children.lock());
+        for child in children {
+            // SAFETY: the PnP manager removes children before their parent.
+            unsafe { super::pdo::destroy(child as *mut DEVICE_OBJECT) };
+        }
+    }
 }
 
 /// REMOVE_DEVICE: refuse new IRPs, wait for those in flight, pass the IRP down, then leave
@@ -427,6 +510,7 @@ fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
 /// As for [`dispatch`].
 unsafe fn remove(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
     fdo.runtime.remove();
+    fdo.destroy_children();
     set_device_power(fdo, PowerDeviceD3);
     dx.set_state(PnpState::Deleted);
     dx.release();

@@ -9,6 +9,8 @@ mod entry;
 #[cfg(windows)]
 mod fdo;
 pub mod ids;
+#[cfg(windows)]
+mod pdo;
 pub mod resources;
 #[cfg(windows)]
 mod runtime;

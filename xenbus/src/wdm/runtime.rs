@@ -90,6 +90,8 @@ impl FdoKernel for KernelFdo {
 pub struct FdoRuntime {
     /// The runtime (lives as long as the image).
     pub runtime: &'static Runtime,
+    /// The platform device's PCI device ID (children's IDs and text name it).
+    pub pci_device: u16,
     /// The threads of the active FDO (joined at REMOVE_DEVICE).
     threads: SpinLock<Vec<SystemThread>>,
     /// What START_DEVICE gave the FDO, for every later D3→D0.
@@ -174,6 +176,7 @@ pub unsafe fn create(
     );
     let fdo = FdoRuntime {
         runtime,
+        pci_device: device,
         threads: SpinLock::new(Vec::new()),
         resources: SpinLock::new(FdoResources::default()),
         interrupts: SpinLock::new(Vec::new()),
