@@ -32,7 +32,9 @@ use xenbus::fdo::{
     decide_active, vendor_name, ChildState, Fdo, FdoBugCheck, FdoKernel, FdoResources, FdoSetup,
     FdoThread, OsBalloonMemory,
 };
-use xenbus::interface::query::{query, Providers, XenbusInterface};
+use xenbus::interface::query::{
+    query, BusInterfaceStandard, PdoBusInterface, Providers, XenbusInterface,
+};
 use xenbus::pdo::RemovalPolicy;
 use xenbus::pnp::fdo::{BusResources, BusServices, FdoMachine, InterruptConnection};
 use xenbus::pnp::pdo::{ChildServices, PdoMachine};
@@ -186,6 +188,7 @@ struct Runtime {
     vcpus: u32,
     pci_device_id: u16,
     log: RefCell<Vec<String>>,
+    bus: &'static PdoBusInterface,
 }
 
 impl Runtime {
@@ -393,9 +396,10 @@ impl ChildServices for ChildRuntime {
         // providers live as long as the driver.
         unsafe { query(&providers, which, q) }
     }
-    fn query_bus_interface(&self, _class: &str, _q: &InterfaceQuery) -> NtStatus {
-        // The simulated PCI bus has no BUS_INTERFACE_STANDARD to forward to.
-        STATUS_NOT_SUPPORTED
+    fn query_bus_interface(&self, _class: &str, q: &InterfaceQuery) -> NtStatus {
+        // SAFETY: the PnP manager's buffer, `q.size` bytes, 8-aligned; the bus interface
+        // is leaked (lives as long as the test).
+        unsafe { self.fdo.runtime.bus.query(q) }
     }
     fn delegate(&self, request: &PnpRequest) -> PnpAnswer {
         self.fdo
@@ -450,6 +454,37 @@ impl DeviceStack for PdoStack {
     }
 }
 
+/// The PCI bus driver's BUS_INTERFACE_STANDARD context: the platform device's config space.
+struct PciConfig {
+    m: &'static Machine,
+    slot: u8,
+}
+
+/// `GetBusData(PCI_WHICHSPACE_CONFIG, …)` of the PCI bus driver.
+unsafe extern "C" fn pci_get_bus_data(
+    context: *mut c_void,
+    data_type: u32,
+    buffer: *mut c_void,
+    offset: u32,
+    length: u32,
+) -> u32 {
+    // SAFETY: the context is the leaked PciConfig; the buffer holds `length` bytes.
+    unsafe {
+        let pci = &*(context as *const PciConfig);
+        if data_type != 0 {
+            return 0;
+        }
+        let platform = pci.m.hv.platform();
+        for i in 0..length {
+            let byte_offset = offset + i;
+            let dword = platform.pci_config_read(pci.slot, 0, (byte_offset & !3) as u8);
+            let byte = (dword >> ((byte_offset & 3) * 8)) as u8;
+            buffer.cast::<u8>().add(i as usize).write(byte);
+        }
+        length
+    }
+}
+
 /// AddDevice for a platform device: identity from the PCI PDO, the active decision
 /// through xen.sys's Config* record, the runtime, the FDO machine.
 fn add_device(world: &World, device: Device) -> FdoStack {
@@ -490,12 +525,23 @@ fn add_device(world: &World, device: Device) -> FdoStack {
             }
         })));
     }
+    let pci: &'static PciConfig = leak(PciConfig {
+        m: world.m,
+        slot: device.slot,
+    });
     let runtime = Rc::new(Runtime {
         fdo,
         kernel,
         vcpus: world.vcpus,
         pci_device_id: device.device,
         log: RefCell::new(Vec::new()),
+        bus: leak(PdoBusInterface::new(BusInterfaceStandard {
+            interface: Interface::new(64, 1, pci as *const PciConfig as *mut c_void),
+            translate_bus_address: None,
+            get_dma_adapter: None,
+            set_bus_data: None,
+            get_bus_data: Some(pci_get_bus_data),
+        })),
     });
     FdoStack {
         inner: Rc::new(RefCell::new(FdoInner {
@@ -916,7 +962,41 @@ fn query_interface_edge_cases() {
         q(GUID_XENFILT_EMULATED_INTERFACE, 3, 64, STATUS_NOT_SUPPORTED),
         (STATUS_NOT_SUPPORTED, true)
     );
-    // The bus interface: wrong size is BUFFER_TOO_SMALL, wrong version NOT_SUPPORTED.
+    // The bus interface: forwarded to the PCI bus driver's; GetBusData reads the platform
+    // device's config space through it. Wrong size is BUFFER_TOO_SMALL, wrong version
+    // NOT_SUPPORTED.
+    {
+        let mut got = pnp
+            .query_interface(
+                &vif,
+                GUID_BUS_INTERFACE_STANDARD,
+                1,
+                64,
+                STATUS_NOT_SUPPORTED,
+            )
+            .unwrap();
+        assert_eq!(got.status, STATUS_SUCCESS);
+        // SAFETY: filled by the PDO; C-ABI calls with valid arguments.
+        unsafe {
+            let table = *got.as_ptr().cast::<BusInterfaceStandard>();
+            let mut id = [0u8; 4];
+            let n = (table.get_bus_data.unwrap())(
+                table.interface.context,
+                0,
+                id.as_mut_ptr().cast(),
+                0,
+                4,
+            );
+            assert_eq!((n, u32::from_le_bytes(id)), (4, 0x0001_5853));
+            (table.interface.interface_dereference.unwrap())(table.interface.context);
+        }
+    }
+    let mut q = |guid: Guid, version, size, incoming| {
+        let got = pnp
+            .query_interface(&vif, guid, version, size, incoming)
+            .unwrap();
+        (got.status, got.bytes().iter().all(|&b| b == 0))
+    };
     assert_eq!(
         q(GUID_BUS_INTERFACE_STANDARD, 1, 32, STATUS_NOT_SUPPORTED),
         (STATUS_BUFFER_TOO_SMALL, true)

@@ -244,6 +244,237 @@ pub fn bus_interface_check(query: &InterfaceQuery) -> Result<(), NtStatus> {
     Ok(())
 }
 
+/// `PTRANSLATE_BUS_ADDRESS`.
+pub type TranslateBusAddressFn = Option<
+    unsafe extern "C" fn(
+        context: *mut c_void,
+        bus_address: i64,
+        length: u32,
+        address_space: *mut u32,
+        translated: *mut i64,
+    ) -> u8,
+>;
+/// `PGET_DMA_ADAPTER`.
+pub type GetDmaAdapterFn = Option<
+    unsafe extern "C" fn(
+        context: *mut c_void,
+        description: *mut c_void,
+        map_registers: *mut u32,
+    ) -> *mut c_void,
+>;
+/// `PGET_SET_DEVICE_DATA`.
+pub type BusDataFn = Option<
+    unsafe extern "C" fn(
+        context: *mut c_void,
+        data_type: u32,
+        buffer: *mut c_void,
+        offset: u32,
+        length: u32,
+    ) -> u32,
+>;
+
+/// `BUS_INTERFACE_STANDARD` (version 1). Unlike the XENBUS interfaces its
+/// `InterfaceReference`/`InterfaceDereference` are set and take the context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BusInterfaceStandard {
+    /// `INTERFACE` header.
+    pub interface: xen_include::interfaces::Interface,
+    /// `TranslateBusAddress`.
+    pub translate_bus_address: TranslateBusAddressFn,
+    /// `GetDmaAdapter`.
+    pub get_dma_adapter: GetDmaAdapterFn,
+    /// `SetBusData`.
+    pub set_bus_data: BusDataFn,
+    /// `GetBusData`.
+    pub get_bus_data: BusDataFn,
+}
+
+const _: () =
+    assert!(core::mem::size_of::<BusInterfaceStandard>() == BUS_INTERFACE_STANDARD_SIZE as usize);
+
+/// Offset of `InterfaceType` in `DEVICE_DESCRIPTION` (Version, eight BOOLEANs, BusNumber,
+/// DmaChannel, InterfaceType).
+pub const DEVICE_DESCRIPTION_INTERFACE_TYPE: usize = 20;
+
+/// A child PDO's bus interface (`XENBUS_BUS_CONTEXT`): reference counted, every call
+/// forwarded to the FDO's lower (PCI) bus interface; `GetDmaAdapter` forces
+/// `InterfaceType = PCIBus` first. Adapters are not intercepted
+/// (`InterceptDmaAdapter` ≠ 0 is not implemented: see [`dma_adapter_type`]).
+pub struct PdoBusInterface {
+    references: core::sync::atomic::AtomicI32,
+    lower: BusInterfaceStandard,
+}
+
+impl PdoBusInterface {
+    /// A bus interface over `lower`, the FDO's `BUS_INTERFACE_STANDARD` from the PCI PDO.
+    pub fn new(lower: BusInterfaceStandard) -> Self {
+        Self {
+            references: core::sync::atomic::AtomicI32::new(0),
+            lower,
+        }
+    }
+
+    /// `InterfaceReference` calls minus `InterfaceDereference` calls.
+    pub fn references(&self) -> i32 {
+        self.references.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Copy the interface into the caller's buffer and take a reference
+    /// (`PdoQueryBusInterface`), after [`bus_interface_check`].
+    ///
+    /// # Safety
+    /// `query.buffer` is valid for `query.size` bytes and pointer-aligned; `self` outlives
+    /// every use of the copied interface.
+    pub unsafe fn query(&self, query: &InterfaceQuery) -> NtStatus {
+        if let Err(status) = bus_interface_check(query) {
+            return status;
+        }
+        let dst = query.buffer as *mut BusInterfaceStandard;
+        if dst.is_null() {
+            return xen_include::status::STATUS_INVALID_PARAMETER;
+        }
+        let context = self as *const Self as *mut c_void;
+        let table = BusInterfaceStandard {
+            interface: xen_include::interfaces::Interface {
+                size: BUS_INTERFACE_STANDARD_SIZE,
+                version: 1,
+                context,
+                interface_reference: Some(bus_reference),
+                interface_dereference: Some(bus_dereference),
+            },
+            translate_bus_address: Some(bus_translate),
+            get_dma_adapter: Some(bus_get_dma_adapter),
+            set_bus_data: Some(bus_set_data),
+            get_bus_data: Some(bus_get_data),
+        };
+        // SAFETY: caller contract on the buffer (size checked above).
+        unsafe { core::ptr::write(dst, table) };
+        self.references
+            .fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+        xen_include::status::STATUS_SUCCESS
+    }
+}
+
+/// # Safety
+/// `context` is NULL or a live [`PdoBusInterface`] (the context we handed out).
+unsafe fn bus_context<'a>(context: *mut c_void) -> Option<&'a PdoBusInterface> {
+    // SAFETY: caller contract.
+    unsafe { (context as *const PdoBusInterface).as_ref() }
+}
+
+unsafe extern "C" fn bus_reference(context: *mut c_void) {
+    // SAFETY: the context of an interface we filled.
+    if let Some(bus) = unsafe { bus_context(context) } {
+        bus.references
+            .fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+unsafe extern "C" fn bus_dereference(context: *mut c_void) {
+    // SAFETY: the context of an interface we filled.
+    if let Some(bus) = unsafe { bus_context(context) } {
+        let _ = bus.references.fetch_update(
+            core::sync::atomic::Ordering::AcqRel,
+            core::sync::atomic::Ordering::Acquire,
+            |r| (r > 0).then(|| r - 1),
+        );
+    }
+}
+
+unsafe extern "C" fn bus_translate(
+    context: *mut c_void,
+    bus_address: i64,
+    length: u32,
+    address_space: *mut u32,
+    translated: *mut i64,
+) -> u8 {
+    // SAFETY: the context of an interface we filled; the lower interface's contract is the
+    // caller's, forwarded unchanged.
+    unsafe {
+        match bus_context(context).and_then(|b| b.lower.translate_bus_address.map(|f| (b, f))) {
+            Some((bus, f)) => f(
+                bus.lower.interface.context,
+                bus_address,
+                length,
+                address_space,
+                translated,
+            ),
+            None => 0,
+        }
+    }
+}
+
+unsafe extern "C" fn bus_get_dma_adapter(
+    context: *mut c_void,
+    description: *mut c_void,
+    map_registers: *mut u32,
+) -> *mut c_void {
+    if description.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: `description` is the caller's DEVICE_DESCRIPTION (at least up to
+    // InterfaceType); PCIBus-style adapters are forced as upstream does.
+    unsafe {
+        description
+            .cast::<u8>()
+            .add(DEVICE_DESCRIPTION_INTERFACE_TYPE)
+            .cast::<u32>()
+            .write_unaligned(DMA_INTERFACE_TYPE);
+    }
+    // SAFETY: as for `bus_translate`.
+    unsafe {
+        match bus_context(context).and_then(|b| b.lower.get_dma_adapter.map(|f| (b, f))) {
+            Some((bus, f)) => f(bus.lower.interface.context, description, map_registers),
+            None => core::ptr::null_mut(),
+        }
+    }
+}
+
+unsafe extern "C" fn bus_set_data(
+    context: *mut c_void,
+    data_type: u32,
+    buffer: *mut c_void,
+    offset: u32,
+    length: u32,
+) -> u32 {
+    // SAFETY: as for `bus_translate`.
+    unsafe {
+        match bus_context(context).and_then(|b| b.lower.set_bus_data.map(|f| (b, f))) {
+            Some((bus, f)) => f(
+                bus.lower.interface.context,
+                data_type,
+                buffer,
+                offset,
+                length,
+            ),
+            None => 0,
+        }
+    }
+}
+
+unsafe extern "C" fn bus_get_data(
+    context: *mut c_void,
+    data_type: u32,
+    buffer: *mut c_void,
+    offset: u32,
+    length: u32,
+) -> u32 {
+    // SAFETY: as for `bus_translate`.
+    unsafe {
+        match bus_context(context).and_then(|b| b.lower.get_bus_data.map(|f| (b, f))) {
+            Some((bus, f)) => f(
+                bus.lower.interface.context,
+                data_type,
+                buffer,
+                offset,
+                length,
+            ),
+            None => 0,
+        }
+    }
+}
+
 /// How `GetDmaAdapter` on a child's bus interface wraps the lower adapter (spec §5.18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DmaAdapterType {
@@ -325,5 +556,122 @@ mod tests {
         assert_eq!(dma_adapter_type(1, 10, 0), DmaAdapterType::Passthru);
         assert_eq!(dma_callback_device(7, 7, 3), 3);
         assert_eq!(dma_callback_device(9, 7, 3), 9);
+    }
+
+    static LOWER_CALLS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    unsafe extern "C" fn lower_translate(
+        context: *mut c_void,
+        address: i64,
+        length: u32,
+        space: *mut u32,
+        out: *mut i64,
+    ) -> u8 {
+        LOWER_CALLS
+            .lock()
+            .unwrap()
+            .push(format!("translate {context:p} {address:#x} {length}"));
+        unsafe {
+            *space = 0;
+            *out = address + 0x1000;
+        }
+        1
+    }
+
+    unsafe extern "C" fn lower_adapter(
+        context: *mut c_void,
+        description: *mut c_void,
+        registers: *mut u32,
+    ) -> *mut c_void {
+        let kind = unsafe { description.cast::<u32>().add(5).read() };
+        LOWER_CALLS
+            .lock()
+            .unwrap()
+            .push(format!("adapter {context:p} type {kind}"));
+        unsafe { *registers = 16 };
+        0xADA0 as *mut c_void
+    }
+
+    unsafe extern "C" fn lower_data(
+        context: *mut c_void,
+        data_type: u32,
+        _buffer: *mut c_void,
+        offset: u32,
+        length: u32,
+    ) -> u32 {
+        LOWER_CALLS
+            .lock()
+            .unwrap()
+            .push(format!("data {context:p} {data_type} {offset} {length}"));
+        length
+    }
+
+    #[test]
+    fn bus_interface_forwards_to_the_lower_pci_interface() {
+        let lower = BusInterfaceStandard {
+            interface: xen_include::interfaces::Interface::new(64, 1, 0x5C1 as *mut c_void),
+            translate_bus_address: Some(lower_translate),
+            get_dma_adapter: Some(lower_adapter),
+            set_bus_data: Some(lower_data),
+            get_bus_data: Some(lower_data),
+        };
+        let bus = PdoBusInterface::new(lower);
+        let mut buffer = [0u64; 8];
+        let mut q = InterfaceQuery {
+            guid: GUID_BUS_INTERFACE_STANDARD,
+            size: 64,
+            version: 1,
+            buffer: buffer.as_mut_ptr() as usize,
+            specific: 0,
+            incoming: STATUS_NOT_SUPPORTED,
+        };
+        q.size = 48;
+        assert_eq!(unsafe { bus.query(&q) }, STATUS_BUFFER_TOO_SMALL);
+        assert_eq!(buffer, [0; 8]);
+        q.size = 64;
+        assert_eq!(unsafe { bus.query(&q) }, 0);
+        assert_eq!(bus.references(), 1, "the query references the interface");
+        let table = unsafe { *(buffer.as_ptr() as *const BusInterfaceStandard) };
+        assert_eq!((table.interface.size, table.interface.version), (64, 1));
+        let context = table.interface.context;
+        unsafe {
+            (table.interface.interface_reference.unwrap())(context);
+            (table.interface.interface_dereference.unwrap())(context);
+            (table.interface.interface_dereference.unwrap())(context);
+        }
+        assert_eq!(bus.references(), 0);
+        let mut space = 7u32;
+        let mut out = 0i64;
+        let ok = unsafe {
+            (table.translate_bus_address.unwrap())(context, 0xF000_0000, 4096, &mut space, &mut out)
+        };
+        assert_eq!((ok, space, out), (1, 0, 0xF000_1000));
+        // DEVICE_DESCRIPTION with InterfaceType = Internal (0) comes down as PCIBus (5).
+        let mut description = [0u32; 16];
+        description[5] = 0;
+        let mut registers = 0u32;
+        let adapter = unsafe {
+            (table.get_dma_adapter.unwrap())(
+                context,
+                description.as_mut_ptr().cast(),
+                &mut registers,
+            )
+        };
+        assert_eq!(
+            (adapter as usize, registers, description[5]),
+            (0xADA0, 16, 5)
+        );
+        let mut data = [0u8; 4];
+        let n =
+            unsafe { (table.get_bus_data.unwrap())(context, 4, data.as_mut_ptr().cast(), 0x40, 4) };
+        assert_eq!(n, 4);
+        assert_eq!(
+            *LOWER_CALLS.lock().unwrap(),
+            [
+                "translate 0x5c1 0xf0000000 4096",
+                "adapter 0x5c1 type 5",
+                "data 0x5c1 4 64 4"
+            ]
+        );
     }
 }
