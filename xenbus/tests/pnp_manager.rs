@@ -249,9 +249,8 @@ impl BusServices for Rt {
     }
     fn hibernate_enter(&self) {
         self.note("S3->S4".into());
-        if let Err(reason) = self.fdo.s3_to_s4() {
-            self.kernel.bug_check(reason);
-        }
+        // A child still holding an interface: the runtime bug-checks through its kernel.
+        let _ = self.fdo.s3_to_s4();
     }
     fn hibernate_exit(&self) {
         self.note("S4->S3".into());
@@ -1079,4 +1078,129 @@ fn stop_usage_power_and_remove_of_the_bus() {
     assert_eq!(log.last().unwrap(), "destroy");
     assert!(!stack.runtime.fdo.is_d0());
     assert_eq!(stack.inner.borrow().machine.pnp_state(), PnpState::Deleted);
+}
+
+static LATE_CALLS: AtomicU32 = AtomicU32::new(0);
+
+unsafe extern "C" fn child_late(argument: *mut c_void) {
+    assert_eq!(argument as usize, 0xC41D);
+    LATE_CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn a_suspend_keeps_a_childs_interfaces_working() {
+    use xen_sim::hv::SuspendOutcome;
+    use xen_sim::toolstack::ShutdownRequest;
+    use xenbus::fdo::SuspendStep;
+    use xenbus::suspend::TriggerOutcome;
+
+    let (world, stack, mut pnp) = boot_one(2);
+    let vbd = ["XEN", "VBD"];
+    let mut suspend = pnp
+        .query_interface(
+            &vbd,
+            GUID_XENBUS_SUSPEND_INTERFACE,
+            1,
+            80,
+            STATUS_NOT_SUPPORTED,
+        )
+        .unwrap();
+    let mut store = pnp
+        .query_interface(
+            &vbd,
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            136,
+            STATUS_NOT_SUPPORTED,
+        )
+        .unwrap();
+    let si = suspend.as_ptr().cast::<SuspendInterfaceV1>();
+    let st = store.as_ptr().cast::<StoreInterfaceV2>();
+    let read_name = || {
+        // SAFETY: the STORE interface filled by the PDO, acquired below.
+        unsafe {
+            let table = *st;
+            let mut value: *mut c_char = std::ptr::null_mut();
+            let status = (table.store_read.unwrap())(
+                st.cast(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                c"name".as_ptr() as *mut c_char,
+                &mut value,
+            );
+            assert_eq!(status, STATUS_SUCCESS);
+            let name = CStr::from_ptr(value).to_owned();
+            (table.store_free.unwrap())(st.cast(), value);
+            name
+        }
+    };
+    let mut callback: *mut SuspendCallback = std::ptr::null_mut();
+    // SAFETY: the SUSPEND interface filled by the PDO; C-ABI calls with valid arguments.
+    let get_count = unsafe {
+        let table = *si;
+        assert_eq!((table.acquire.unwrap())(si.cast()), STATUS_SUCCESS);
+        assert_eq!((*st).store_acquire.unwrap()(st.cast()), STATUS_SUCCESS);
+        assert_eq!(
+            (table.register.unwrap())(
+                si.cast(),
+                SuspendCallbackType::LATE,
+                Some(child_late),
+                0xC41D as *mut c_void,
+                &mut callback,
+            ),
+            STATUS_SUCCESS
+        );
+        move || (table.get_count.unwrap())(si.cast())
+    };
+    assert_eq!(get_count(), 0);
+    let name = read_name();
+    // A cancelled suspend: no callback, no count.
+    let suspend_through_control_shutdown = |outcome| {
+        world
+            .ts
+            .lock()
+            .unwrap()
+            .request_shutdown(world.domid, ShutdownRequest::Suspend)
+            .unwrap();
+        world.m.hv.set_suspend_outcome(outcome);
+        stack.runtime.fdo.suspend_step()
+    };
+    assert!(matches!(
+        suspend_through_control_shutdown(SuspendOutcome::Cancel),
+        SuspendStep::Triggered(TriggerOutcome::NotSuspended(_))
+    ));
+    assert_eq!((get_count(), LATE_CALLS.load(Ordering::SeqCst)), (0, 0));
+    // A real suspend and resume: the child's LATE callback runs once, the count moves,
+    // and the store it holds works on the new ring.
+    assert_eq!(
+        suspend_through_control_shutdown(SuspendOutcome::Resume),
+        SuspendStep::Triggered(TriggerOutcome::Resumed)
+    );
+    assert_eq!((get_count(), LATE_CALLS.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(read_name(), name);
+    // Children and PnP state are unchanged by a suspend.
+    pnp.enumerate_all();
+    assert_eq!(pnp.node(&vbd).unwrap().state, NodeState::Started);
+    // SAFETY: as above.
+    unsafe {
+        let table = *si;
+        (table.deregister.unwrap())(si.cast(), callback);
+        (table.release.unwrap())(si.cast());
+        ((*st).store_release.unwrap())(st.cast());
+    }
+    // With every reference dropped, hibernation does not bug-check.
+    pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
+        .unwrap();
+    assert!(stack.runtime.kernel.bug_checks.lock().unwrap().is_empty());
+    pnp.set_system_power(SystemPower::Working, PowerAction::None)
+        .unwrap();
+    // A child still holding STORE when the system hibernates is a bug check (S3->S4).
+    // SAFETY: as above.
+    unsafe { assert_eq!((*st).store_acquire.unwrap()(st.cast()), STATUS_SUCCESS) };
+    pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
+        .unwrap();
+    assert_eq!(
+        *stack.runtime.kernel.bug_checks.lock().unwrap(),
+        [FdoBugCheck::ReferencesAtHibernate("STORE")]
+    );
 }
