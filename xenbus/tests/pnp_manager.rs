@@ -1204,3 +1204,44 @@ fn a_suspend_keeps_a_childs_interfaces_working() {
         [FdoBugCheck::ReferencesAtHibernate("STORE")]
     );
 }
+
+#[test]
+fn an_inflated_balloon_vetoes_removal_and_stop_of_the_bus() {
+    let (world, stack, mut pnp) = boot_one(1);
+    let static_max_kib = 2 * 1024 * 1024 - 8 * 1024;
+    world
+        .ts
+        .lock()
+        .unwrap()
+        .set_balloon_target(world.domid, static_max_kib - 16 * 4)
+        .unwrap();
+    stack.runtime.fdo.balloon_step();
+    assert!(stack.runtime.fdo.veto_stop(), "the balloon holds pages");
+    // The veto comes back from QUERY_REMOVE; children that agreed get CANCEL_REMOVE and the
+    // tree is left as it was.
+    assert_eq!(pnp.remove(&["XEN"]), Err(STATUS_UNSUCCESSFUL));
+    let log = pnp.take_log();
+    assert!(log.iter().any(|l| l.contains("vetoed")), "{log:?}");
+    assert_eq!(pnp.node(&["XEN"]).unwrap().state, NodeState::Started);
+    assert_eq!(
+        stack.inner.borrow().machine.pnp_state(),
+        PnpState::Started,
+        "not left RemovePending"
+    );
+    assert_eq!(pnp.stop_and_restart(&["XEN"]), Err(STATUS_UNSUCCESSFUL));
+    assert!(
+        stack.runtime.fdo.is_d0(),
+        "a vetoed stop leaves the bus running"
+    );
+    // Deflated again: the removal goes through.
+    world
+        .ts
+        .lock()
+        .unwrap()
+        .set_balloon_target(world.domid, static_max_kib)
+        .unwrap();
+    stack.runtime.fdo.balloon_step();
+    assert!(!stack.runtime.fdo.veto_stop());
+    pnp.remove(&["XEN"]).unwrap();
+    assert_eq!(stack.inner.borrow().machine.pnp_state(), PnpState::Deleted);
+}
