@@ -8,12 +8,16 @@ mod runtime;
 #[cfg(test)]
 #[path = "tests.rs"]
 mod runtime_tests;
+mod services;
+#[cfg(test)]
+mod services_tests;
 mod threads;
 
 pub use runtime::{
     BalloonParts, Fdo, FdoBugCheck, FdoConfig, FdoKernel, FdoResources, FdoSetup, FdoThread,
     OsBalloonMemory, Subsystems,
 };
+pub use services::{BusEdge, ChildEdge, FdoServices, PdoServices, PASS_WAIT_SECONDS};
 pub use threads::SuspendStep;
 
 use alloc::string::{String, ToString};

@@ -598,9 +598,22 @@ impl Fdo {
         self.kernel
     }
 
+    pub(super) fn os(&self) -> &'static dyn Os {
+        self.os
+    }
+
+    pub(super) fn parameters(&self) -> Option<KeyHandle> {
+        self.parameters
+    }
+
     fn note(&self, step: &'static str) {
         self.trace.lock().push(step);
         info!(self.api, "FDO: {step}");
+    }
+
+    /// Set `thread`'s event (START's kicks, the balloon/suspend mutex hand-over).
+    pub fn wake_thread(&self, thread: FdoThread) {
+        self.wake(thread)
     }
 
     pub(super) fn wake(&self, thread: FdoThread) {

@@ -24,7 +24,7 @@ use crate::balloon::{Pass, StartupWait};
 use crate::evtchn::{EvtchnCallback, Kind};
 use crate::suspend::{Phase, SuspendCallback, TriggerOutcome};
 
-const SCAN_EVENT: usize = 0x7100;
+pub(super) const SCAN_EVENT: usize = 0x7100;
 const SUSPEND_EVENT: usize = 0x7200;
 const BALLOON_EVENT: usize = 0x7300;
 const PARAMETERS: &str = r"SYSTEM\CurrentControlSet\Services\xenbus\Parameters";
@@ -35,7 +35,7 @@ fn leak<T>(t: T) -> &'static T {
 }
 
 #[derive(Default)]
-struct TestKernel {
+pub(super) struct TestKernel {
     invalidations: AtomicU32,
     bug_checks: Mutex<Vec<FdoBugCheck>>,
 }
@@ -56,12 +56,12 @@ impl FdoKernel for TestKernel {
     }
 }
 
-struct Options {
-    vcpus: u32,
-    register_vcpu_info: bool,
-    params: Vec<(&'static str, RegValue)>,
-    start_options: &'static str,
-    active: bool,
+pub(super) struct Options {
+    pub(super) vcpus: u32,
+    pub(super) register_vcpu_info: bool,
+    pub(super) params: Vec<(&'static str, RegValue)>,
+    pub(super) start_options: &'static str,
+    pub(super) active: bool,
 }
 
 impl Default for Options {
@@ -76,13 +76,13 @@ impl Default for Options {
     }
 }
 
-struct World {
-    m: &'static Machine,
-    xen: &'static Xen<'static>,
-    ts: Mutex<Toolstack>,
-    domid: u32,
-    kernel: &'static TestKernel,
-    fdo: &'static Fdo,
+pub(super) struct World {
+    pub(super) m: &'static Machine,
+    pub(super) xen: &'static Xen<'static>,
+    pub(super) ts: Mutex<Toolstack>,
+    pub(super) domid: u32,
+    pub(super) kernel: &'static TestKernel,
+    pub(super) fdo: &'static Fdo,
 }
 
 impl World {
@@ -99,7 +99,7 @@ impl World {
         self.fdo.d3_to_d0(self.resources()).unwrap();
     }
 
-    fn s(&self) -> &'static Subsystems {
+    pub(super) fn s(&self) -> &'static Subsystems {
         self.fdo.subsystems().unwrap()
     }
 
@@ -112,7 +112,7 @@ impl World {
     }
 }
 
-fn boot(o: Options) -> World {
+pub(super) fn boot(o: Options) -> World {
     let m: &'static Machine = leak(Machine::with_config(MachineConfig {
         hv: HvConfig {
             vcpus: o.vcpus,

@@ -110,6 +110,20 @@ impl Fdo {
         ejected
     }
 
+    /// SURPRISE_REMOVAL or REMOVE of the FDO: every child is missing.
+    pub fn children_missing(&self) {
+        self.children.lock().mark_all_missing();
+    }
+
+    /// Whether the child of `class` is missing (its class vanished, or it was ejected).
+    pub fn child_is_missing(&self, class: &str) -> bool {
+        self.children
+            .lock()
+            .all()
+            .iter()
+            .any(|c| c.class == class && c.state == super::ChildState::Missing)
+    }
+
     /// The child list.
     pub fn children(&self) -> Vec<super::Child> {
         self.children.lock().all().to_vec()
