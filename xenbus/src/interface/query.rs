@@ -498,6 +498,28 @@ pub fn dma_adapter_type(intercept: u32, os_major: u32, os_minor: u32) -> DmaAdap
     }
 }
 
+/// `DMA_OPERATIONS.Size` of a version-1 table (x64): `Size` then 12 routines up to
+/// `PutScatterGatherList`.
+pub const DMA_OPERATIONS_SIZE1: u32 = 8 + 12 * 8;
+/// Version 2: `CalculateScatterGatherList`, `BuildScatterGatherList`,
+/// `BuildMdlFromScatterGatherList` added.
+pub const DMA_OPERATIONS_SIZE2: u32 = DMA_OPERATIONS_SIZE1 + 3 * 8;
+/// Version 3: the 13 routines `GetDmaAdapterInfo` … `CancelMappedTransfer` added.
+pub const DMA_OPERATIONS_SIZE3: u32 = DMA_OPERATIONS_SIZE2 + 13 * 8;
+
+/// The DMA_OPERATIONS version of a lower adapter, detected from its `Size` (upstream's
+/// switch on `DMA_OPERATIONS_SIZE1/2/3`). Upstream's SIZE3 is `sizeof (DMA_OPERATIONS)` of
+/// the WDK it was built with; here any larger table (later Windows additions, copied
+/// through unchanged) counts as version 3. `None` for a size no version has.
+pub fn dma_operations_version(size: u32) -> Option<u32> {
+    match size {
+        DMA_OPERATIONS_SIZE1 => Some(1),
+        DMA_OPERATIONS_SIZE2 => Some(2),
+        s if s >= DMA_OPERATIONS_SIZE3 && s % 8 == 0 => Some(3),
+        _ => None,
+    }
+}
+
 /// `INTERFACE_TYPE` forced into the child's `DEVICE_DESCRIPTION` before asking the lower
 /// bus interface for an adapter (`PCIBus`).
 pub const DMA_INTERFACE_TYPE: u32 = common::pnp::INTERFACE_TYPE_PCI_BUS;
@@ -556,6 +578,20 @@ mod tests {
         assert_eq!(dma_adapter_type(1, 10, 0), DmaAdapterType::Passthru);
         assert_eq!(dma_callback_device(7, 7, 3), 3);
         assert_eq!(dma_callback_device(9, 7, 3), 9);
+        assert_eq!(
+            (
+                DMA_OPERATIONS_SIZE1,
+                DMA_OPERATIONS_SIZE2,
+                DMA_OPERATIONS_SIZE3
+            ),
+            (104, 128, 232)
+        );
+        assert_eq!(dma_operations_version(104), Some(1));
+        assert_eq!(dma_operations_version(128), Some(2));
+        assert_eq!(dma_operations_version(232), Some(3));
+        assert_eq!(dma_operations_version(320), Some(3));
+        assert_eq!(dma_operations_version(112), None);
+        assert_eq!(dma_operations_version(0), None);
     }
 
     static LOWER_CALLS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
