@@ -818,3 +818,38 @@ fn a_suspend_without_registered_vcpu_info_or_vectors() {
     exercise(&w);
     w.fdo.d0_to_d3();
 }
+
+#[test]
+fn a_failed_bring_up_releases_what_was_acquired() {
+    use xen_include::xen::grant_table::GnttabOp;
+    use xen_include::xen::xen::HypercallCode;
+    use xen_sim::hv::{Errno, HypercallFault};
+    let w = boot(Options::default());
+    let pages = w.m.hv.domain_pages().0;
+    w.m.hv.inject_hypercall_fault(HypercallFault {
+        op: HypercallCode::GRANT_TABLE_OP.0,
+        sub: Some(GnttabOp::QUERY_SIZE.0),
+        nth: 1,
+        count: 1,
+        errno: Errno::ENOSYS,
+    });
+    assert!(w.fdo.d3_to_d0(w.resources()).is_err());
+    assert!(!w.fdo.is_d0());
+    let trace = w.fdo.trace();
+    assert!(trace.ends_with(&[
+        "release evtchn",
+        "release shared_info",
+        "release hole",
+        "release range_set",
+        "release suspend",
+        "release debug",
+    ]));
+    assert!(!trace.contains(&"acquire gnttab"));
+    assert!(!w.s().shared_info.is_mapped());
+    assert_eq!(w.s().suspend.registered(), 0);
+    assert_eq!(w.m.hv.domain_pages().0, pages);
+    assert_eq!(w.m.hv.param(HvmParam::CALLBACK_IRQ), 0);
+    // The next START succeeds.
+    w.up();
+    assert!(w.read("name").is_some());
+}
