@@ -853,3 +853,34 @@ fn a_failed_bring_up_releases_what_was_acquired() {
     w.up();
     assert!(w.read("name").is_some());
 }
+
+#[test]
+fn console_log_level_mirrors_log_lines_to_the_pv_console() {
+    use xen_include::api::LOG_LEVEL_WARNING;
+    const OUT: usize = 1024;
+    const OUT_PROD: usize = 3084;
+    let w = boot(Options {
+        params: vec![(
+            "ConsoleLogLevel",
+            RegValue::MultiSz(vec!["WARNING".into(), "ERROR".into()]),
+        )],
+        ..Options::default()
+    });
+    let ring = crate::shared::map_pfn(&*w.m.guest, w.m.console().gfn).unwrap();
+    let produced = |ring: &crate::shared::SharedMemory| ring.load_u32(OUT_PROD).unwrap();
+    w.up();
+    let before = produced(&ring);
+    w.xen.log(LOG_LEVEL_WARNING, "XENBUS|FDO: to the console\n");
+    let after = produced(&ring);
+    assert!(after > before, "the warning reached the console ring");
+    let mut text = vec![0u8; (after - before) as usize];
+    ring.read_bytes(OUT + before as usize % 2048, &mut text)
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("to the console\r\n"), "{text:?}");
+    // After D0->D3 the disposition is gone.
+    w.fdo.d0_to_d3();
+    let now = produced(&ring);
+    w.xen.log(LOG_LEVEL_WARNING, "XENBUS|FDO: not any more\n");
+    assert_eq!(produced(&ring), now);
+}
