@@ -199,6 +199,7 @@ impl State {
         let port = d.alloc(limit)?;
         d.ports[port as usize] = Port {
             state: PortState::Unbound { remote },
+            last_queue: d.ports[port as usize].last_queue,
             ..Port::free()
         };
         Ok(port)
@@ -217,11 +218,13 @@ impl State {
         }
         let limit = self.evtchn.abi_limit(dom);
         let lport = self.evtchn.dom_mut(dom)?.alloc(limit)?;
-        self.evtchn.dom_mut(dom)?.ports[lport as usize] = Port {
+        let d = self.evtchn.dom_mut(dom)?;
+        d.ports[lport as usize] = Port {
             state: PortState::Interdomain {
                 remote,
                 remote_port,
             },
+            last_queue: d.ports[lport as usize].last_queue,
             ..Port::free()
         };
         self.evtchn.dom_mut(remote)?.ports[remote_port as usize].state = PortState::Interdomain {
@@ -257,7 +260,13 @@ impl State {
         }
         self.clear_pending(dom, port);
         let d = self.evtchn.dom_mut(dom)?;
-        d.ports[port as usize] = Port::free();
+        // Xen keeps a freed `struct evtchn`'s last queue (`last_vcpu_id`/`last_priority`):
+        // a re-allocated port that was a queue's tail still invalidates that tail when it
+        // is next linked, so its first event after re-use is not lost.
+        d.ports[port as usize] = Port {
+            last_queue: p.last_queue,
+            ..Port::free()
+        };
         d.backend_pending.remove(&port);
         Ok(())
     }
@@ -481,6 +490,7 @@ impl State {
                 d.ports[port as usize] = Port {
                     state: PortState::Virq(a.virq),
                     vcpu: a.vcpu,
+                    last_queue: d.ports[port as usize].last_queue,
                     ..Port::free()
                 };
                 d.virqs.insert((a.vcpu, a.virq), port);
@@ -499,6 +509,7 @@ impl State {
                 d.ports[port as usize] = Port {
                     state: PortState::Ipi,
                     vcpu: a.vcpu,
+                    last_queue: d.ports[port as usize].last_queue,
                     ..Port::free()
                 };
                 a.port = port;
