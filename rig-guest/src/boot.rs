@@ -75,8 +75,9 @@ rig_start32:
     incl %ecx
     cmpl $2048, %ecx
     jne 7b
-    /* A 64-bit IDT whose 32 exception gates report "EX<letter>" on port 0xE9, so a fault
-     * during or after the switch says which vector it was. */
+    /* A 64-bit IDT whose 32 exception gates report "EX<letter>" and the frame on port
+     * 0xE9, so a fault during or after the switch says which vector it was and where; the
+     * 224 interrupt gates above go to rig_irq_ignore (see there). */
     movl $rig_idt, %edi
     movl $rig_exc_stubs, %edx
     xorl %ecx, %ecx
@@ -96,6 +97,22 @@ rig_start32:
     incl %ecx
     cmpl $32, %ecx
     jne 8b
+    movl $rig_irq_ignore, %edx
+13:
+    movl %edx, %eax
+    andl $0xFFFF, %eax
+    orl $0x180000, %eax
+    movl %eax, (%edi)
+    movl %edx, %eax
+    andl $0xFFFF0000, %eax
+    orl $0x8E00, %eax
+    movl %eax, 4(%edi)
+    movl $0, 8(%edi)
+    movl $0, 12(%edi)
+    addl $16, %edi
+    incl %ecx
+    cmpl $256, %ecx
+    jne 13b
     lidtl (rig_idt_pointer)
     movl $rig_pml4, %eax
     movl %eax, %cr3
@@ -130,6 +147,15 @@ rig_start32:
 
     .section .text.rig_exc, "ax"
     .code64
+    /* The guest polls and never enables interrupts, yet under nested SVM in QEMU TCG it has
+     * been seen running with RFLAGS.IF set (the platform code clears it whenever it finds
+     * it). An interrupt taken meanwhile (e.g. the event-channel callback vector) is
+     * counted and dismissed, returning with IF clear. */
+    .balign 16
+rig_irq_ignore:
+    lock incq rig_irq_count(%rip)
+    andq $~0x200, 16(%rsp)
+    iretq
     .balign 16
 rig_exc_stubs:
     .set rig_vector, 0
@@ -140,6 +166,8 @@ rig_exc_stubs:
     .set rig_vector, rig_vector + 1
     .endr
 rig_exc_common:
+    /* "EX<letter> <qword> <qword> <qword> <rflags>": the top of the exception frame
+     * (error code or RIP first), so a fault says where it happened. */
     movw $0xE9, %dx
     movb $0x45, %al
     outb %al, %dx
@@ -147,6 +175,28 @@ rig_exc_common:
     outb %al, %dx
     movb %bl, %al
     outb %al, %dx
+    movq %rsp, %rsi
+    movl $3, %edi
+10:
+    movb $0x20, %al
+    outb %al, %dx
+    movq (%rsi), %rbx
+    movl $16, %ecx
+11:
+    rolq $4, %rbx
+    movb %bl, %al
+    andb $0x0F, %al
+    addb $0x30, %al
+    cmpb $0x39, %al
+    jbe 12f
+    addb $0x27, %al
+12:
+    outb %al, %dx
+    decl %ecx
+    jnz 11b
+    addq $8, %rsi
+    decl %edi
+    jnz 10b
     movb $0x0A, %al
     outb %al, %dx
 9:
@@ -167,12 +217,15 @@ rig_gdt_pointer:
     .long rig_gdt
 
 rig_idt_pointer:
-    .word 32 * 16 - 1
+    .word 256 * 16 - 1
     .long rig_idt
 
     .section .bss.rig_boot, "aw", @nobits
     .balign 16
-rig_idt: .skip 512
+rig_idt: .skip 4096
+    .balign 8
+    .globl rig_irq_count
+rig_irq_count: .skip 8
     .balign 4096
 rig_pml4: .skip 4096
 rig_pdpt: .skip 4096

@@ -9,9 +9,13 @@ extern crate alloc;
 use core::fmt::Write;
 
 use common::hypercall::Hypercall;
+use common::os::Os;
+use xen_include::api::XenApi;
 use xenbus::shared::SharedMemory;
 
+pub mod api;
 mod balloon;
+pub mod cores;
 mod scenarios;
 pub mod xs;
 
@@ -28,6 +32,60 @@ pub trait GuestEnv {
     fn frame(&self, pfn: u64) -> Option<SharedMemory>;
     /// Let time pass while polling (a few microseconds to a millisecond).
     fn pause(&self);
+    /// Milliseconds on a monotonic clock: the hypervisor's system time on real Xen
+    /// (`HVMOP_get_time`); on the simulator, a clock that every [`GuestEnv::pause`]
+    /// advances. Every wait of the scenarios is bounded by this clock, not by a count of
+    /// polls, so a slow (loaded, emulated) machine only makes them wait longer.
+    fn now_ms(&self) -> u64;
+    /// xen.sys's core as the xenbus cores see it ([`api::RigApi`] over this machine).
+    fn api(&self) -> &'static dyn XenApi;
+    /// The kernel services the xenbus cores use.
+    fn os(&self) -> &'static dyn Os;
+    /// Where the guest keeps its xenbus cores once brought up ([`cores::Cores::get`]).
+    fn cores(&self) -> &core::cell::OnceCell<cores::Cores>;
+}
+
+/// How long the guest waits for xenstored's reply to one request.
+pub const REPLY_TIMEOUT_MS: u64 = 120_000;
+/// How long the guest waits for the dom0 helper's answer (or for an event it sends).
+pub const DOM0_TIMEOUT_MS: u64 = 300_000;
+
+/// A point in time after which a wait gives up.
+#[derive(Clone, Copy)]
+pub struct Deadline {
+    end: u64,
+}
+
+impl Deadline {
+    /// `timeout_ms` from now.
+    pub fn after(env: &dyn GuestEnv, timeout_ms: u64) -> Self {
+        Self {
+            end: env.now_ms().saturating_add(timeout_ms),
+        }
+    }
+
+    /// True once the deadline has passed.
+    pub fn expired(&self, env: &dyn GuestEnv) -> bool {
+        env.now_ms() >= self.end
+    }
+}
+
+/// Poll `ready` (pausing between polls) until it yields a value or `timeout_ms` passes.
+pub fn wait_for<T>(
+    env: &dyn GuestEnv,
+    timeout_ms: u64,
+    mut ready: impl FnMut() -> Result<Option<T>, alloc::string::String>,
+) -> Result<Option<T>, alloc::string::String> {
+    let deadline = Deadline::after(env, timeout_ms);
+    loop {
+        if let Some(value) = ready()? {
+            return Ok(Some(value));
+        }
+        if deadline.expired(env) {
+            return Ok(None);
+        }
+        env.pause();
+    }
 }
 
 /// A scenario's verdict and its one-line detail.
@@ -45,7 +103,7 @@ pub type Scenario = fn(&dyn GuestEnv) -> Verdict;
 /// A short fixed-capacity text for result lines.
 #[derive(Clone, Copy)]
 pub struct Detail {
-    bytes: [u8; 200],
+    bytes: [u8; 480],
     len: usize,
 }
 
@@ -53,7 +111,7 @@ impl Detail {
     /// An empty text.
     pub const fn new() -> Self {
         Self {
-            bytes: [0; 200],
+            bytes: [0; 480],
             len: 0,
         }
     }

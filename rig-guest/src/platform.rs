@@ -20,7 +20,10 @@ struct Scratch([[u8; 4096]; SCRATCH_PAGES]);
 static SCRATCH: Scratch = Scratch([[0; 4096]; SCRATCH_PAGES]);
 
 /// The bare-metal environment: identity paging of the first 4 GiB.
-struct BareMetal;
+struct BareMetal {
+    api: &'static rig_guest::api::RigApi,
+    cores: core::cell::OnceCell<rig_guest::cores::Cores>,
+}
 
 impl GuestEnv for BareMetal {
     fn hv(&self) -> &dyn Hypercall {
@@ -44,7 +47,96 @@ impl GuestEnv for BareMetal {
 
     fn pause(&self) {
         xen::sched::yield_now(&HYPERCALL);
+        interrupts_off_check();
     }
+
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn api(&self) -> &'static dyn xen_include::api::XenApi {
+        self.api
+    }
+
+    fn os(&self) -> &'static dyn common::os::Os {
+        &BARE_OS
+    }
+
+    fn cores(&self) -> &core::cell::OnceCell<rig_guest::cores::Cores> {
+        &self.cores
+    }
+}
+
+/// Milliseconds of the hypervisor's system time (`HVMOP_get_time`), asked once every
+/// [`CLOCK_STRIDE`] calls (the polling loops call this between yields; one more exit to
+/// the hypervisor per poll would double their cost under TCG). Should the call fail, the
+/// clock advances a millisecond per call instead, so every bounded wait still ends.
+pub fn now_ms() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    use xen_include::xen::hvm::hvm_op::{HvmOp, XenHvmGetTime};
+    use xen_include::xen::xen::HypercallCode;
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    if !CALLS
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(CLOCK_STRIDE)
+    {
+        return LAST.load(Ordering::Relaxed);
+    }
+    let mut time = XenHvmGetTime::default();
+    let now = match xen::op::call2(
+        &HYPERCALL,
+        HypercallCode::HVM_OP,
+        HvmOp::GET_TIME.0 as usize,
+        xen::op::arg(&mut time),
+    ) {
+        Ok(_) => time.now / 1_000_000,
+        Err(_) => LAST.load(Ordering::Relaxed) + CLOCK_STRIDE,
+    };
+    let now = now.max(LAST.load(Ordering::Relaxed));
+    LAST.store(now, Ordering::Relaxed);
+    now
+}
+
+/// See [`now_ms`].
+const CLOCK_STRIDE: u64 = 16;
+
+/// The guest runs with interrupts off from its first instruction and never enables them.
+/// Some runs on a loaded host nevertheless found RFLAGS.IF set (Xen's dump of a dead guest
+/// showed it, and the callback vector was then taken through the 32-entry IDT), so each
+/// poll checks it, reports the first occurrence and clears it again.
+fn interrupts_off_check() {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    let flags = rflags();
+    if flags & 0x200 != 0 {
+        // SAFETY: masking interrupts is the guest's intended state.
+        unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+        if !REPORTED.swap(true, Ordering::Relaxed) {
+            let mut out = Console(&HYPERCALL);
+            let _ = writeln!(
+                out,
+                "RIG: NOTE RFLAGS.IF was found set ({flags:#x}); cleared"
+            );
+        }
+    }
+}
+
+fn rflags() -> u64 {
+    let flags: u64;
+    // SAFETY: reads RFLAGS through the stack; no other effect.
+    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) flags, options(preserves_flags)) };
+    flags
+}
+
+/// Interrupts the boot code's `rig_irq_ignore` gate dismissed.
+fn irq_count() -> u64 {
+    unsafe extern "C" {
+        static rig_irq_count: core::sync::atomic::AtomicU64;
+    }
+    // SAFETY: `rig_irq_count` is an 8-byte, 8-aligned counter in the boot code's .bss,
+    // only ever updated atomically (`lock incq`).
+    unsafe { rig_irq_count.load(core::sync::atomic::Ordering::Relaxed) }
 }
 
 /// Line output on port 0xE9.
@@ -71,8 +163,13 @@ fn power_off(hv: &dyn Hypercall) -> ! {
 /// power off.
 pub fn main() -> ! {
     let mut out = Console(&HYPERCALL);
-    let _ = writeln!(out, "RIG: BEGIN");
-    let env = BareMetal;
+    let _ = writeln!(out, "RIG: BEGIN (rflags {:#x})", rflags());
+    let env = BareMetal {
+        api: alloc::boxed::Box::leak(alloc::boxed::Box::new(rig_guest::api::RigApi::new(
+            &HYPERCALL, &BARE_OS,
+        ))),
+        cores: core::cell::OnceCell::new(),
+    };
     match xen::hypercall::discover(&HYPERCALL) {
         Ok(found) => HYPERCALL.select(Some(found.instruction)),
         Err(error) => {
@@ -86,6 +183,11 @@ pub fn main() -> ! {
         .unwrap_or_else(|_| "all".into());
     let _ = writeln!(out, "RIG: SCENARIOS {filter}");
     let (passed, failed) = rig_guest::run_all(&env, &filter, &mut out);
+    let _ = writeln!(
+        out,
+        "RIG: NOTE {} interrupt(s) taken and dismissed",
+        irq_count()
+    );
     let _ = writeln!(out, "RIG: END passed={passed} failed={failed}");
     power_off(&HYPERCALL)
 }
@@ -138,3 +240,155 @@ unsafe impl core::alloc::GlobalAlloc for BumpAllocator {
 
 #[global_allocator]
 static ALLOCATOR: BumpAllocator = BumpAllocator;
+
+/// The kernel services the xenbus cores need, on bare metal: pages from the heap
+/// (identity-mapped), one processor, the hypervisor's clock, the console for log lines. The
+/// guest has no registry, firmware tables or loaded modules; those calls fail cleanly.
+pub struct BareOs;
+
+/// The rig guest's `Os`.
+pub static BARE_OS: BareOs = BareOs;
+
+/// The last event address passed to `Os::set_event`.
+static SIGNALLED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+impl common::os::Os for BareOs {
+    fn alloc_page(&self) -> Option<common::os::Page> {
+        let layout = core::alloc::Layout::from_size_align(4096, 4096).ok()?;
+        // SAFETY: the layout has a non-zero size; the page is never returned to the heap
+        // (the bump allocator does not reuse memory), so it stays valid for the guest's life.
+        let va = unsafe { alloc::alloc::alloc_zeroed(layout) } as usize;
+        (va != 0).then_some(common::os::Page {
+            va,
+            pfn: va as u64 >> 12,
+        })
+    }
+    fn free_page(&self, _page: common::os::Page) {}
+    fn map_pfn(&self, pfn: u64) -> Option<usize> {
+        (pfn < 0x10_0000).then_some((pfn << 12) as usize)
+    }
+    fn processor_count(&self) -> u32 {
+        1
+    }
+    fn maximum_processor_count(&self) -> u32 {
+        1
+    }
+    fn current_processor(&self) -> u32 {
+        0
+    }
+    fn run_on_processor(
+        &self,
+        cpu: u32,
+        f: &mut dyn FnMut(),
+    ) -> Result<(), xen_include::status::NtStatus> {
+        if cpu != 0 {
+            return Err(xen_include::status::STATUS_INVALID_PARAMETER);
+        }
+        f();
+        Ok(())
+    }
+    fn system_time(&self) -> i64 {
+        (now_ms() as i64).saturating_mul(10_000)
+    }
+    fn debug_print(&self, line: &str) {
+        let mut out = Console(&HYPERCALL);
+        let _ = writeln!(out, "LOG: {}", line.trim_end());
+    }
+    fn safe_boot_mode(&self) -> u32 {
+        0
+    }
+    fn registry_open(
+        &self,
+        _parent: Option<common::os::KeyHandle>,
+        _path: &str,
+    ) -> Result<common::os::KeyHandle, xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_OBJECT_NAME_NOT_FOUND)
+    }
+    fn registry_create(
+        &self,
+        _parent: Option<common::os::KeyHandle>,
+        _path: &str,
+        _volatile: bool,
+    ) -> Result<common::os::KeyHandle, xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+    fn registry_close(&self, _key: common::os::KeyHandle) {}
+    fn registry_query(
+        &self,
+        _key: common::os::KeyHandle,
+        _name: &str,
+    ) -> Result<common::os::RegValue, xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_OBJECT_NAME_NOT_FOUND)
+    }
+    fn registry_set(
+        &self,
+        _key: common::os::KeyHandle,
+        _name: &str,
+        _value: &common::os::RegValue,
+    ) -> Result<(), xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+    fn registry_delete_value(
+        &self,
+        _key: common::os::KeyHandle,
+        _name: &str,
+    ) -> Result<(), xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_OBJECT_NAME_NOT_FOUND)
+    }
+    fn registry_subkeys(
+        &self,
+        _key: common::os::KeyHandle,
+    ) -> Result<alloc::vec::Vec<alloc::string::String>, xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_OBJECT_NAME_NOT_FOUND)
+    }
+    fn registry_delete_key(
+        &self,
+        _key: common::os::KeyHandle,
+    ) -> Result<(), xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+    fn read_physical(
+        &self,
+        _address: u64,
+        _buffer: &mut [u8],
+    ) -> Result<(), xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+    fn physical_memory_ranges(&self) -> alloc::vec::Vec<common::os::MemoryRange> {
+        alloc::vec::Vec::new()
+    }
+    fn loaded_modules(
+        &self,
+    ) -> Result<alloc::vec::Vec<common::os::ModuleInfo>, xen_include::status::NtStatus> {
+        Ok(alloc::vec::Vec::new())
+    }
+    fn register_callback(
+        &self,
+        _kind: common::os::KernelCallback,
+    ) -> Result<common::os::CallbackHandle, xen_include::status::NtStatus> {
+        Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+    fn deregister_callback(&self, _handle: common::os::CallbackHandle) {}
+    fn set_event(&self, event: usize) {
+        // No scenario hands a kernel event to the cores; remember the last one signalled.
+        SIGNALLED.store(event, core::sync::atomic::Ordering::Release);
+    }
+    fn capture_processors(
+        &self,
+        at_high_level: &mut dyn FnMut(),
+        at_dispatch_level: &mut dyn FnMut(),
+    ) -> Result<(), xen_include::status::NtStatus> {
+        // One processor, interrupts always off: both phases run here, in order.
+        at_high_level();
+        at_dispatch_level();
+        Ok(())
+    }
+    fn read_tsc(&self) -> u64 {
+        let (low, high): (u32, u32);
+        // SAFETY: RDTSC only reads the time-stamp counter.
+        unsafe {
+            core::arch::asm!("rdtsc", out("eax") low, out("edx") high, options(nomem, nostack))
+        };
+        (u64::from(high) << 32) | u64::from(low)
+    }
+}

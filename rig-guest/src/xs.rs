@@ -4,27 +4,61 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use common::sync::SpinLock;
+use xen_include::api::XenApi;
 
 use xen_include::xen::hvm::params::HvmParam;
 use xen_include::xen::io::xs_wire::XsdSockmsgType;
 use xenbus::shared::SharedMemory;
 use xenbus::store::{Response, StoreClient};
 
-use crate::GuestEnv;
+use crate::{Deadline, GuestEnv, DOM0_TIMEOUT_MS, REPLY_TIMEOUT_MS};
 
-/// How many polls a request may take before it counts as lost.
-const POLLS: u32 = 200_000;
+/// What a store connection shares with its suspend callbacks.
+struct Shared {
+    client: SpinLock<StoreClient>,
+    /// The store event channel (`HVM_PARAM_STORE_EVTCHN`; a restore may change it).
+    port: AtomicU32,
+    /// Watch events seen while waiting for replies (or re-signalled by a resume), not yet
+    /// handed out.
+    events: SpinLock<Vec<usize>>,
+}
 
 /// A connected store client.
 pub struct Xs<'a> {
     env: &'a dyn GuestEnv,
-    client: StoreClient,
+    shared: Arc<Shared>,
     ring: SharedMemory,
-    port: u32,
     sequence: u32,
-    /// Watch events seen while waiting for replies, not yet handed out.
-    events: Vec<usize>,
+}
+
+/// The store's EARLY suspend callback (xenbus.sys's `StoreSuspendCallbackEarly`): every
+/// transaction and watch becomes inactive.
+struct StoreEarly(Arc<Shared>);
+
+impl xenbus::suspend::SuspendCallback for StoreEarly {
+    fn call(&self) {
+        self.0.client.lock().suspend();
+    }
+}
+
+/// The store's LATE suspend callback (`StoreSuspendCallbackLate`): pick up the store
+/// channel the restoring toolstack made, reset the stream, fail what was outstanding and
+/// re-signal every watch's event so its owner re-adds it.
+struct StoreLate(Arc<Shared>, &'static dyn XenApi);
+
+impl xenbus::suspend::SuspendCallback for StoreLate {
+    fn call(&self) {
+        if let Ok(port) = self.1.hvm_get_param(HvmParam::STORE_EVTCHN.0) {
+            self.0.port.store(port as u32, Ordering::Release);
+        }
+        let events = self.0.client.lock().resume();
+        self.0.events.lock().extend(events);
+    }
 }
 
 impl<'a> Xs<'a> {
@@ -40,12 +74,39 @@ impl<'a> Xs<'a> {
             .ok_or_else(|| format!("store ring pfn {pfn:#x} not reachable"))?;
         Ok(Self {
             env,
-            client: StoreClient::new(0x5200),
+            shared: Arc::new(Shared {
+                client: SpinLock::new(StoreClient::new(0x5200)),
+                port: AtomicU32::new(port as u32),
+                events: SpinLock::new(Vec::new()),
+            }),
             ring,
-            port: port as u32,
             sequence: 0,
-            events: Vec::new(),
         })
+    }
+
+    /// The EARLY and LATE suspend callbacks of this connection, for xenbus's SUSPEND core.
+    pub fn suspend_callbacks(
+        &self,
+        api: &'static dyn XenApi,
+    ) -> (
+        Arc<dyn xenbus::suspend::SuspendCallback>,
+        Arc<dyn xenbus::suspend::SuspendCallback>,
+    ) {
+        (
+            Arc::new(StoreEarly(self.shared.clone())),
+            Arc::new(StoreLate(self.shared.clone(), api)),
+        )
+    }
+
+    /// One pass over the ring (kicking xenstored when the client asks to); collects watch
+    /// events.
+    fn poll(&self) {
+        let hv = self.env.hv();
+        let port = self.shared.port.load(Ordering::Acquire);
+        let outcome = self.shared.client.lock().poll(&self.ring, &mut || {
+            let _ = xen::event_channel::send(hv, port);
+        });
+        self.shared.events.lock().extend(outcome.events);
     }
 
     /// Send one request and wait for its reply.
@@ -56,34 +117,32 @@ impl<'a> Xs<'a> {
         segments: &[&[u8]],
     ) -> Result<Response, String> {
         let id = self
+            .shared
             .client
+            .lock()
             .submit(kind, tx_id, segments)
             .map_err(|s| format!("submit: {s:#x}"))?;
-        for _ in 0..POLLS {
-            let hv = self.env.hv();
-            let port = self.port;
-            let outcome = self.client.poll(&self.ring, &mut || {
-                let _ = xen::event_channel::send(hv, port);
-            });
-            self.events.extend(outcome.events);
-            if let Some(reply) = self.client.take(id) {
+        let deadline = Deadline::after(self.env, REPLY_TIMEOUT_MS);
+        loop {
+            self.poll();
+            if let Some(reply) = self.shared.client.lock().take(id) {
                 return reply.map_err(|s| format!("request failed: {s:#x}"));
+            }
+            if deadline.expired(self.env) {
+                return Err(format!(
+                    "no reply to {kind:?} within {} s",
+                    REPLY_TIMEOUT_MS / 1000
+                ));
             }
             self.env.pause();
         }
-        Err(format!("no reply to {kind:?} after {POLLS} polls"))
     }
 
     /// Poll once and return the watch events seen since the last call (including those
     /// that arrived while a request was waiting for its reply).
     pub fn poll_events(&mut self) -> Vec<usize> {
-        let hv = self.env.hv();
-        let port = self.port;
-        let outcome = self.client.poll(&self.ring, &mut || {
-            let _ = xen::event_channel::send(hv, port);
-        });
-        self.events.extend(outcome.events);
-        core::mem::take(&mut self.events)
+        self.poll();
+        core::mem::take(&mut *self.shared.events.lock())
     }
 
     /// XS_READ as text.
@@ -122,7 +181,9 @@ impl<'a> Xs<'a> {
     /// Register a watch on `path` signalling `event` in poll results.
     pub fn watch(&mut self, path: &str, event: usize) -> Result<(), String> {
         let (_, token) = self
+            .shared
             .client
+            .lock()
             .add_watch(path.as_bytes().into(), event)
             .map_err(|s| format!("add_watch: {s:#x}"))?;
         let reply = self.request(
@@ -133,7 +194,7 @@ impl<'a> Xs<'a> {
         reply.check().map_err(|s| format!("watch {path}: {s:#x}"))
     }
 
-    /// Ask the dom0 helper to run `command` and wait for its answer.
+    /// Ask the dom0 helper to run `command`; returns the request's sequence number.
     pub fn dom0_start(&mut self, command: &str) -> Result<u32, String> {
         // Sequence numbers continue from the last reply, so an old answer never matches.
         let last = self
@@ -147,20 +208,38 @@ impl<'a> Xs<'a> {
         Ok(sequence)
     }
 
-    /// Wait for the dom0 helper's answer to request `sequence`.
+    /// Wait for the dom0 helper's answer to request `sequence` (bounded by
+    /// [`DOM0_TIMEOUT_MS`]).
     pub fn dom0_wait(&mut self, sequence: u32) -> Result<String, String> {
         let prefix = format!("{sequence} ");
-        for _ in 0..2_000 {
+        let deadline = Deadline::after(self.env, DOM0_TIMEOUT_MS);
+        loop {
             if let Ok(reply) = self.read("data/rig/reply") {
                 if let Some(answer) = reply.strip_prefix(&prefix) {
                     return Ok(answer.into());
                 }
             }
-            for _ in 0..50 {
+            if deadline.expired(self.env) {
+                return Err(format!(
+                    "dom0 helper did not answer request {sequence} within {} s",
+                    DOM0_TIMEOUT_MS / 1000
+                ));
+            }
+            // Each read is a store round trip; pause a little between them so the guest
+            // does not flood xenstored while dom0 works.
+            let next = self.env.now_ms().saturating_add(20);
+            while self.env.now_ms() < next {
                 self.env.pause();
             }
         }
-        Err(format!("dom0 helper did not answer request {sequence}"))
+    }
+
+    /// The helper's current answer to `sequence`, without waiting.
+    pub fn dom0_answer_now(&mut self, sequence: u32) -> Option<String> {
+        let reply = self.read("data/rig/reply").ok()?;
+        reply
+            .strip_prefix(&format!("{sequence} "))
+            .map(String::from)
     }
 
     /// Run one dom0 helper command synchronously.

@@ -4,19 +4,42 @@
 The guest writes requests to /local/domain/<id>/data/rig/request = "<seq> <command> <args…>"
 and waits for /local/domain/<id>/data/rig/reply = "<seq> <answer…>". Commands:
   grant-read <gref> <nbytes>   map the guest's grant through gntdev, answer its bytes (ASCII)
-  evtchn-echo <port>           bind to the guest's unbound port, notify it, wait for its
-                               notification, answer "ok <local-port>"
+  evtchn-echo <port>           bind to the guest's unbound port, consume the event Xen
+                               raises on dom0's new port at bind time, notify the guest,
+                               wait for its notification, answer "ok <port> after <s>"
   write <path> <value>         write a key (fires the guest's watches)
   qemu <command…>              answer the device model's human monitor output, one line
+  save-restore                 `xl save` the guest (libxl asks it to suspend through
+                               control/shutdown), `xl restore` it paused, follow it to its
+                               new domain id, answer there, unpause it
 """
 import fcntl, mmap, os, select, struct, subprocess, sys, time
 
-DOMID = int(sys.argv[1])
+def guest_domid():
+    """The rig guest's current domain id (a restore gives it a new one)."""
+    for _ in range(120):
+        out = subprocess.run(["xl", "domid", "rig"], capture_output=True, text=True).stdout.strip()
+        if out.isdigit():
+            return int(out)
+        time.sleep(1)
+    raise SystemExit("no domain called rig")
+
+
+DOMID = guest_domid()
 HOME = f"/local/domain/{DOMID}/data/rig"
 IOCTL_GNTDEV_MAP_GRANT_REF = (24 << 16) | (ord('G') << 8) | 0
 IOCTL_GNTDEV_UNMAP_GRANT_REF = (16 << 16) | (ord('G') << 8) | 1
 IOCTL_EVTCHN_BIND_INTERDOMAIN = (8 << 16) | (ord('E') << 8) | 1
 IOCTL_EVTCHN_NOTIFY = (4 << 16) | (ord('E') << 8) | 4
+# Generous bounds: the rig runs under TCG on machines loaded by other work.
+BIND_EVENT_TIMEOUT = 60
+GUEST_EVENT_TIMEOUT = 360
+SAVE_TIMEOUT = 600
+T0 = time.monotonic()
+
+
+def log(text):
+    print(f"{time.monotonic() - T0:8.1f} {text}", flush=True)
 
 
 def xs(*args):
@@ -39,19 +62,74 @@ def grant_read(gref, nbytes):
         os.close(fd)
 
 
+def wait_event(fd, timeout):
+    """The next port /dev/xen/evtchn reports within `timeout` seconds (re-enabled for the
+    next event), or None."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready:
+        return None
+    port = struct.unpack("<I", os.read(fd, 4))[0]
+    os.write(fd, struct.pack("<I", port))
+    return port
+
+
 def evtchn_echo(remote_port):
     fd = os.open("/dev/xen/evtchn", os.O_RDWR)
     try:
         # With a mutable buffer, ioctl() returns the system call's result: the local port.
         local = fcntl.ioctl(fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, bytearray(struct.pack("<II", DOMID, remote_port)), True)
+        # Xen sets the binder's new port pending at bind time ("we may have lost
+        # notifications on the remote unbound port"). Consume that event first: taken for
+        # the guest's answer, it let this helper answer and close the channel before the
+        # guest had even looked at it (the guest then found its port unbound again).
+        started = time.monotonic()
+        first = wait_event(fd, BIND_EVENT_TIMEOUT)
+        log(f"evtchn {local}: bind event {first} after {time.monotonic() - started:.1f}s")
         fcntl.ioctl(fd, IOCTL_EVTCHN_NOTIFY, struct.pack("<I", local))
-        ready, _, _ = select.select([fd], [], [], 20)
-        if not ready:
-            return f"timeout waiting for the guest's notification on {local}"
-        port = struct.unpack("<I", os.read(fd, 4))[0]
-        return f"ok {port}"
+        started = time.monotonic()
+        port = wait_event(fd, GUEST_EVENT_TIMEOUT)
+        if port is None:
+            return f"timeout waiting {GUEST_EVENT_TIMEOUT}s for the guest's notification on {local}"
+        return f"ok {port} after {time.monotonic() - started:.1f}s"
     finally:
         os.close(fd)
+
+
+def run_logged(args, log_name, timeout):
+    with open(f"/var/log/xen/{log_name}", "a") as out:
+        out.write(f"$ {' '.join(args)}\n")
+        out.flush()
+        return subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+
+
+def save_restore(seq):
+    """Returns the answer when it failed, None when it answered the restored guest itself."""
+    global DOMID, HOME
+    image = "/var/lib/xen/rig.save"
+    open("/run/rig-saving", "w").close()
+    try:
+        started = time.monotonic()
+        rc = run_logged(["xl", "-v", "save", "rig", image], "xl-save.log", SAVE_TIMEOUT)
+        log(f"xl save rig -> {rc} after {time.monotonic() - started:.1f}s")
+        if rc != 0:
+            return f"error xl save exited {rc}"
+        started = time.monotonic()
+        rc = run_logged(["xl", "-v", "restore", "-p", image], "xl-restore.log", SAVE_TIMEOUT)
+        log(f"xl restore -> {rc} after {time.monotonic() - started:.1f}s")
+        if rc != 0:
+            return f"error xl restore exited {rc}"
+        old = DOMID
+        DOMID = guest_domid()
+        HOME = f"/local/domain/{DOMID}/data/rig"
+        log(f"guest restored: domain {old} -> {DOMID}")
+        xs("write", f"{HOME}/reply", f"{seq} ok restored from dom{old} as dom{DOMID}")
+        xs("chmod", "-r", HOME, f"n{DOMID}")
+        subprocess.run(["xl", "unpause", "rig"], check=True)
+        return None
+    except Exception as error:  # report every failure to the guest (wherever it is)
+        return f"error {error!r}"
+    finally:
+        os.unlink("/run/rig-saving")
 
 
 def serve(seq, command, args):
@@ -59,6 +137,8 @@ def serve(seq, command, args):
         return grant_read(int(args[0]), int(args[1]))
     if command == "evtchn-echo":
         return evtchn_echo(int(args[0]))
+    if command == "save-restore":
+        return save_restore(seq)
     if command == "write":
         xs("write", args[0], " ".join(args[1:]))
         return "ok"
@@ -70,8 +150,9 @@ def serve(seq, command, args):
 
 def main():
     last = None
-    deadline = time.time() + 1800
-    while time.time() < deadline:
+    log(f"serving domain {DOMID}")
+    deadline = time.time() + 3600
+    while time.time() < deadline and not os.path.exists("/run/rig-stop"):
         request = xs("read", f"{HOME}/request")
         if request and request != last:
             last = request
@@ -80,8 +161,9 @@ def main():
                 answer = serve(seq, command, args)
             except Exception as error:  # report every failure to the guest
                 answer = f"error {error!r}"
-            print(f"request {request!r} -> {answer!r}", flush=True)
-            xs("write", f"{HOME}/reply", f"{seq} {answer}")
+            log(f"request {request!r} -> {answer!r}")
+            if answer is not None:
+                xs("write", f"{HOME}/reply", f"{seq} {answer}")
         time.sleep(0.2)
 
 

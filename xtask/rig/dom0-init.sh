@@ -44,20 +44,45 @@ fi
 DOMID=$(xl domid rig)
 xenstore-write /local/domain/$DOMID/data/rig/scenarios "$SCENARIOS"
 xenstore-chmod /local/domain/$DOMID/data/rig n$DOMID
-python3 /rigdata/dom0-helper.py $DOMID > /var/log/xen/helper.log 2>&1 &
-HELPER=$!
+# The helper is restarted should it die (Python has been seen crashing in dom0 on a loaded
+# host); a restarted helper finds the guest by name and serves the pending request again.
+( while [ ! -e /run/rig-stop ]; do
+      python3 /rigdata/dom0-helper.py >> /var/log/xen/helper.log 2>&1
+      echo "helper exited with $? at $(cut -d' ' -f1 /proc/uptime)s" >> /var/log/xen/helper.log
+      sleep 1
+  done ) &
 xl unpause rig
 say "guest $DOMID running scenarios: $SCENARIOS"
-i=0
-while [ $i -lt $TIMEOUT ]; do
+# Wait for the guest's END (or PANIC) line, whichever domain id it has by then (a
+# save/restore gives it a new one), a crash, or the time limit. A shut-down domain ends the
+# wait too, except while the helper is saving it (/run/rig-saving).
+uptime_s() { cut -d. -f1 /proc/uptime; }
+start=$(uptime_s); gone=0; stopped=0; result=timeout
+while [ $(( $(uptime_s) - start )) -lt $TIMEOUT ]; do
+    if xl dmesg | grep -aqE '^\(d[0-9]+\) RIG: (END|PANIC)'; then result=end; break; fi
     state=$(xl list rig 2>/dev/null | awk 'NR==2 {print $5}')
-    case "$state" in *s*|*c*|*d*) break;; esac
-    xl dmesg | grep -aq "(d$DOMID) RIG: END" && break
-    sleep 2; i=$((i+2))
+    case "$state" in
+        *c*) result=crashed; break;;
+        *s*) if [ -e /run/rig-saving ]; then stopped=0; else stopped=$((stopped+1)); fi
+             [ $stopped -ge 5 ] && { result=shutdown; break; };;
+        "") if [ -e /run/rig-saving ]; then gone=0; else gone=$((gone+1)); fi
+            [ $gone -ge 30 ] && { result=gone; break; };;
+        *) gone=0; stopped=0;;
+    esac
+    sleep 2
 done
-[ $i -ge $TIMEOUT ] && say "FAIL guest timed out after ${TIMEOUT}s"
-xl dmesg | grep -a "(d$DOMID) " | sed "s/^(d$DOMID) /RIGGUEST: /"
+case $result in
+    end) ;;
+    timeout) say "FAIL guest timed out after ${TIMEOUT}s";;
+    *) say "FAIL guest $result without its END line";;
+esac
+say "guest finished ($result) after $(( $(uptime_s) - start ))s"
+xl dmesg | grep -aE '^\(d[0-9]+\) ' | sed -E 's/^\(d[0-9]+\) /RIGGUEST: /'
+touch /run/rig-stop
 sed 's/^/RIGHELPER: /' /var/log/xen/helper.log
-kill $HELPER 2>/dev/null
+for f in /var/log/xen/*.log; do
+    case "$f" in */helper.log) continue;; esac
+    sed "s|^|RIGDOM0: ${f##*/}: |" "$f"
+done
 say "done"
 sync; echo o > /proc/sysrq-trigger; sleep 5; poweroff -f

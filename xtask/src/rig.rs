@@ -59,23 +59,46 @@ impl RigReport {
     }
 }
 
-/// Parse the serial log of a rig run.
+/// The guest's own line in a serial log: Xen prints the guest's port-0xE9 output as
+/// `(dN) text` on its console; dom0 relays it again at the end as `RIGGUEST: text`.
+fn guest_text(line: &str, from_xen: bool) -> Option<&str> {
+    if from_xen {
+        let rest = line.strip_prefix("(d")?;
+        let (domid, text) = rest.split_once(") ")?;
+        domid.bytes().all(|b| b.is_ascii_digit()).then_some(text)
+    } else {
+        line.split_once("RIGGUEST: ").map(|(_, text)| text)
+    }
+}
+
+/// Parse the serial log of a rig run. The guest's lines are taken from Xen's console (so a
+/// dom0 that stalls after the guest finished loses nothing), or from dom0's relay when the
+/// console has none of them.
 pub fn parse_serial(log: &str) -> RigReport {
     let mut report = RigReport::default();
+    let from_xen = log.lines().any(|l| {
+        guest_text(l.trim_end_matches('\r'), true).is_some_and(|t| t.starts_with("RIG: "))
+    });
     for line in log.lines() {
         let line = line.trim_end_matches('\r');
-        if let Some(rest) = line.split("RIGGUEST: RIG: SCENARIO ").nth(1) {
-            let mut words = rest.splitn(3, ' ');
-            let name = words.next().unwrap_or("").to_string();
-            let verdict = words.next().unwrap_or("");
-            let detail = words.next().unwrap_or("").to_string();
-            report.scenarios.push((name, verdict == "PASS", detail));
-        } else if line.contains("RIGGUEST: RIG: END") {
-            report.completed = true;
-        } else if let Some(rest) = line.split("RIGGUEST: RIG: PANIC ").nth(1) {
-            report.errors.push(format!("guest panicked: {rest}"));
+        if let Some(text) = guest_text(line, from_xen) {
+            if let Some(rest) = text.strip_prefix("RIG: SCENARIO ") {
+                let mut words = rest.splitn(3, ' ');
+                let name = words.next().unwrap_or("").to_string();
+                let verdict = words.next().unwrap_or("");
+                let detail = words.next().unwrap_or("").to_string();
+                report.scenarios.push((name, verdict == "PASS", detail));
+            } else if text.starts_with("RIG: END") {
+                report.completed = true;
+            } else if let Some(rest) = text.strip_prefix("RIG: PANIC ") {
+                report.errors.push(format!("guest panicked: {rest}"));
+            }
         } else if let Some(rest) = line.split("RIGHOST: FAIL ").nth(1) {
             report.errors.push(rest.to_string());
+        } else if line.contains("Triple fault") {
+            report
+                .errors
+                .push(format!("the guest died: {}", line.trim()));
         }
     }
     report
@@ -324,7 +347,7 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
     )?;
     write(
         "guest-timeout",
-        &options.timeout.saturating_sub(120).max(60).to_string(),
+        &options.timeout.saturating_sub(180).max(60).to_string(),
     )?;
     run(
         Command::new("chmod").arg("755").arg(data.join("init.sh")),
@@ -383,6 +406,19 @@ fn data_disk(dir: &Path, guest: &Path, options: &RigOptions) -> Result<PathBuf, 
     Ok(image)
 }
 
+/// QEMU's TCG threading (`RIG_TCG_THREAD=multi|single`, default multi: one host thread
+/// per vCPU). Single-threaded TCG was tried as a cure for the rare corruptions seen on a
+/// loaded host (see `test_section`), but dom0 then stalled for minutes after the guest's
+/// END line, so it is only a knob.
+fn tcg_threads() -> String {
+    std::env::var("RIG_TCG_THREAD").unwrap_or_else(|_| "multi".into())
+}
+
+/// Processors of the emulated machine (`RIG_SMP`, default 2).
+fn rig_cpus() -> String {
+    std::env::var("RIG_SMP").unwrap_or_else(|_| "2".into())
+}
+
 /// Build what is missing, boot the rig, run the scenarios and parse the results.
 pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let started = Instant::now();
@@ -412,16 +448,16 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let mut child = Command::new("timeout")
         .arg(options.timeout.to_string())
         .arg("qemu-system-x86_64")
+        .arg("-accel")
+        .arg(format!("tcg,thread={}", tcg_threads()))
         .args([
-            "-accel",
-            "tcg,thread=multi",
             "-cpu",
             "max,-smap",
             "-m",
             "3072",
             "-smp",
-            "2",
         ])
+        .arg(rig_cpus())
         .args([
             "-nographic",
             "-no-reboot",
@@ -437,7 +473,7 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         .arg("-kernel")
         .arg(&xen)
         .arg("-append")
-        .arg("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1536M,max:1536M")
+        .arg("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all conring_size=2M dom0_mem=1536M,max:1536M")
         .arg("-initrd")
         .arg(format!(
             "{} root=/dev/vda ro console=hvc0 init=/sbin/rig-init,{}",
@@ -456,8 +492,10 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("qemu: {e}"))?;
-    // Relay progress while QEMU runs.
+    // Relay progress while QEMU runs. Once the guest has finished (or died), dom0 gets a
+    // bounded grace period to relay its logs and power off.
     let mut shown = 0usize;
+    let mut finished: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             if status.code() == Some(124) {
@@ -465,14 +503,32 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
             }
             break;
         }
+        if finished.is_some_and(|at| at.elapsed() > DOM0_GRACE) {
+            println!(
+                "rig: dom0 did not power off within {}s of the guest's end; stopping QEMU",
+                DOM0_GRACE.as_secs()
+            );
+            // SIGTERM to `timeout`, which passes it on to QEMU (SIGKILL would orphan QEMU).
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+            break;
+        }
         if let Ok(file) = fs::File::open(&serial) {
             let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
             for line in lines.iter().skip(shown) {
+                let line = line.trim_end_matches('\r');
+                let guest = guest_text(line, true);
                 if line.contains("RIGHOST:")
-                    || line.contains("RIGGUEST:")
+                    || guest.is_some_and(|t| t.starts_with("RIG: "))
                     || line.contains("Kernel panic")
+                    || line.contains("Triple fault")
                 {
-                    println!("  {}", line.trim_end_matches('\r'));
+                    println!("  {line}");
+                }
+                if guest.is_some_and(|t| t.starts_with("RIG: END") || t.starts_with("RIG: PANIC"))
+                    || line.contains("Triple fault")
+                {
+                    finished.get_or_insert_with(Instant::now);
                 }
             }
             shown = lines.len();
@@ -484,6 +540,7 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
     }
     let log = fs::read_to_string(&serial).unwrap_or_default();
+    let kept = keep_logs(&dir, &log);
     let mut report = parse_serial(&log);
     if !report.completed {
         report.errors.push(format!(
@@ -496,8 +553,72 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
             }
         ));
     }
-    println!("rig: finished in {:.0}s", started.elapsed().as_secs_f64());
+    println!(
+        "rig: finished in {:.0}s; logs in {}",
+        started.elapsed().as_secs_f64(),
+        kept.display()
+    );
     Ok(report)
+}
+
+/// How long dom0 may take, after the guest's END line, to relay its logs and power off.
+const DOM0_GRACE: Duration = Duration::from_secs(180);
+
+/// How many runs' logs `target/rig/logs/` keeps.
+const KEPT_RUNS: usize = 30;
+
+/// Split the serial log of a run into the guest's lines and dom0's (toolstack, helper and
+/// the xl/device-model logs), and keep all three under `target/rig/logs/run-<time>/`; the
+/// latest run's are also `target/rig/{serial,guest,dom0}.log`.
+fn keep_logs(dir: &Path, log: &str) -> PathBuf {
+    let (guest, dom0) = split_log(log);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let logs = dir.join("logs");
+    let run = logs.join(format!("run-{stamp}"));
+    let _ = fs::create_dir_all(&run);
+    for (name, text) in [
+        ("serial.log", log),
+        ("guest.log", &guest),
+        ("dom0.log", &dom0),
+    ] {
+        let _ = fs::write(run.join(name), text);
+        if name != "serial.log" {
+            let _ = fs::write(dir.join(name), text);
+        }
+    }
+    if let Ok(entries) = fs::read_dir(&logs) {
+        let mut runs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        runs.sort();
+        let excess = runs.len().saturating_sub(KEPT_RUNS);
+        for old in runs.iter().take(excess) {
+            let _ = fs::remove_dir_all(old);
+        }
+    }
+    run
+}
+
+/// The guest's lines (`RIGGUEST:`) and dom0's (`RIGHOST:`, `RIGHELPER:`, `RIGDOM0:`) of a
+/// serial log, prefixes removed.
+pub fn split_log(log: &str) -> (String, String) {
+    let mut guest = String::new();
+    let mut dom0 = String::new();
+    for line in log.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.split_once("RIGGUEST: ").map(|(_, r)| r) {
+            guest.push_str(rest);
+            guest.push('\n');
+        } else if let Some(at) = ["RIGHOST: ", "RIGHELPER: ", "RIGDOM0: "]
+            .iter()
+            .find_map(|p| line.find(p))
+        {
+            dom0.push_str(&line[at..]);
+            dom0.push('\n');
+        }
+    }
+    (guest, dom0)
 }
 
 /// The rig as a section of `cargo xtask test`: every scenario on real Xen. A run whose
@@ -609,6 +730,30 @@ mod tests {
         assert!(!report.scenarios[1].1);
         assert!(report.completed);
         assert!(!report.passed());
+    }
+
+    #[test]
+    fn guest_lines_come_from_xens_console_when_present() {
+        // Xen's console and dom0's relay both carry the guest's lines: each counts once.
+        let log = "(d1) RIG: BEGIN\r\n(d1) RIG: SCENARIO store PASS ok\r\n(XEN) d1v0 noise\r\n(d3) RIG: SCENARIO suspend PASS resumed\r\n(d3) RIG: END passed=2 failed=0\r\nRIGGUEST: RIG: SCENARIO store PASS ok\r\nRIGGUEST: RIG: SCENARIO suspend PASS resumed\r\nRIGGUEST: RIG: END passed=2 failed=0\r\n";
+        let report = parse_serial(log);
+        assert_eq!(report.scenarios.len(), 2);
+        assert!(report.passed());
+        let died = parse_serial("(d1) RIG: SCENARIO store PASS ok\n(XEN) d1v0 Triple fault - invoking HVM shutdown action 1\n");
+        assert!(!died.passed());
+        assert_eq!(died.errors.len(), 1);
+    }
+
+    #[test]
+    fn the_serial_log_splits_into_guest_and_dom0_logs() {
+        let (guest, dom0) = split_log(
+            "(XEN) noise\r\nRIGHOST: dom0 up\r\nRIGGUEST: RIG: BEGIN\r\nRIGHELPER:     1.0 serving domain 1\r\nRIGDOM0: xl-create.log: Parsing config\r\n",
+        );
+        assert_eq!(guest, "RIG: BEGIN\n");
+        assert_eq!(
+            dom0,
+            "RIGHOST: dom0 up\nRIGHELPER:     1.0 serving domain 1\nRIGDOM0: xl-create.log: Parsing config\n"
+        );
     }
 
     #[test]
