@@ -254,21 +254,28 @@ impl Evtchn {
     /// every processor that supports it (stopping at NOT_IMPLEMENTED), and always the
     /// callback via (`HVM_PARAM_CALLBACK_IRQ` = `callback_via`, e.g. the GSI) for CPU 0.
     pub fn enable_interrupts(&self, vector: Option<u8>, callback_via: u64) {
+        self.enable_interrupts_with(&|_| vector, callback_via)
+    }
+
+    /// [`Evtchn::enable_interrupts`] with each processor's own vector (the message
+    /// interrupt START gave that CPU; `None` = no per-CPU upcall for it).
+    pub fn enable_interrupts_with(&self, vector_of: &dyn Fn(u32) -> Option<u8>, callback_via: u64) {
         let cpus = self.os.processor_count();
         let mut enabled = Vec::new();
-        if let Some(vector) = vector {
-            for cpu in 0..cpus {
-                let Some(vcpu) = self.shared_info.vcpu_id(cpu) else {
-                    continue;
-                };
-                if !self.shared_info.upcall_supported(cpu) {
-                    continue;
-                }
-                match self.api.hvm_set_evtchn_upcall_vector(vcpu, vector) {
-                    Ok(()) => enabled.push(cpu),
-                    Err(e) if e == xen_include::status::STATUS_NOT_IMPLEMENTED => break,
-                    Err(e) => warning!(self.api, "EVTCHN: CPU {cpu}: no upcall vector ({e:08X})"),
-                }
+        for cpu in 0..cpus {
+            let Some(vector) = vector_of(cpu) else {
+                continue;
+            };
+            let Some(vcpu) = self.shared_info.vcpu_id(cpu) else {
+                continue;
+            };
+            if !self.shared_info.upcall_supported(cpu) {
+                continue;
+            }
+            match self.api.hvm_set_evtchn_upcall_vector(vcpu, vector) {
+                Ok(()) => enabled.push(cpu),
+                Err(e) if e == xen_include::status::STATUS_NOT_IMPLEMENTED => break,
+                Err(e) => warning!(self.api, "EVTCHN: CPU {cpu}: no upcall vector ({e:08X})"),
             }
         }
         if let Err(e) = self

@@ -359,6 +359,7 @@ pub struct Fdo {
     subsystems: Option<Subsystems>,
     power: SpinLock<Power>,
     store_channel: SpinLock<Option<Arc<EvtchnStoreChannel>>>,
+    vectors: SpinLock<Option<Vec<Option<u8>>>>,
     virq_binder: SpinLock<Option<&'static EvtchnVirqBinder>>,
     pub(super) children: SpinLock<Children>,
     pub(super) exclusion: AtomicBool,
@@ -449,6 +450,7 @@ impl Fdo {
             subsystems,
             power: SpinLock::new(Power::default()),
             store_channel: SpinLock::new(None),
+            vectors: SpinLock::new(None),
             virq_binder: SpinLock::new(None),
             children: SpinLock::new(Children::new()),
             exclusion: AtomicBool::new(false),
@@ -700,10 +702,28 @@ impl Fdo {
         }
     }
 
-    fn upcall_vector(&self, resources: &FdoResources) -> Option<u8> {
-        resources
-            .upcall_vector
-            .filter(|_| self.config.use_evtchn_upcall)
+    /// Each processor's own upcall vector (the message interrupt START targeted at it),
+    /// replacing [`FdoResources::upcall_vector`] for every CPU from the next D3→D0 or
+    /// resume on. `None` entries leave that CPU on the callback via.
+    pub fn set_upcall_vectors(&self, vectors: Vec<Option<u8>>) {
+        *self.vectors.lock() = Some(vectors);
+    }
+
+    fn enable_interrupts(&self, evtchn: &Evtchn, resources: &FdoResources) {
+        let vectors = self.vectors.lock().clone();
+        let use_upcall = self.config.use_evtchn_upcall;
+        evtchn.enable_interrupts_with(
+            &|cpu| {
+                if !use_upcall {
+                    return None;
+                }
+                match vectors.as_ref() {
+                    Some(v) => v.get(cpu as usize).copied().flatten(),
+                    None => resources.upcall_vector,
+                }
+            },
+            resources.callback_via,
+        );
     }
 
     fn acquire_rest(&'static self, s: &Subsystems, up: &mut Up) -> Result<(), NtStatus> {
@@ -714,8 +734,7 @@ impl Fdo {
         up.shared_info = true;
         self.note("acquire shared_info");
         s.evtchn.use_fifo(self.config.use_evtchn_fifo_abi);
-        s.evtchn
-            .enable_interrupts(self.upcall_vector(&up.resources), up.resources.callback_via);
+        self.enable_interrupts(s.evtchn, &up.resources);
         self.note("acquire evtchn");
         self.register(s, up, Phase::Early, ResumeStep::EvtchnEarly);
         self.register(s, up, Phase::Early, ResumeStep::SharedInfoEarly);
@@ -917,8 +936,7 @@ impl Fdo {
                 let resources = resources.unwrap_or_default();
                 s.evtchn.disable_interrupts();
                 s.evtchn.resume_abi(self.config.use_evtchn_fifo_abi);
-                s.evtchn
-                    .enable_interrupts(self.upcall_vector(&resources), resources.callback_via);
+                self.enable_interrupts(s.evtchn, &resources);
             }
             ResumeStep::StoreLate => {
                 self.note("late store");

@@ -106,6 +106,9 @@ impl<E: BusEdge> BusServices for FdoServices<E> {
         self.edge.stop_threads()
     }
     fn power_up(&self, resources: &BusResources) -> Result<(), NtStatus> {
+        let cpus = self.edge.processors().len() as u32;
+        self.fdo
+            .set_upcall_vectors((0..cpus).map(|cpu| resources.upcall_vector(cpu)).collect());
         self.fdo.d3_to_d0(FdoResources::from_bus(resources))
     }
     fn power_down(&self) {

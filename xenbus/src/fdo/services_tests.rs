@@ -142,6 +142,7 @@ fn the_pnp_machine_starts_queries_and_removes_the_runtime() {
     assert!(w.fdo.is_d0());
     assert_eq!(w.m.hv.param(HvmParam::CALLBACK_IRQ), 28, "line GSI");
     assert_eq!(w.m.hv.upcall_vector(0), 0xF3, "CPU 0's message vector");
+    assert_eq!(w.m.hv.upcall_vector(1), 0xF4, "CPU 1's own message vector");
     assert!(
         (hole.start..hole.end).any(|g| w.m.hv.p2m(g) != xen_sim::hv::P2m::Invalid),
         "UseMemoryHole=0 maps into the BAR START gave"
@@ -156,6 +157,18 @@ fn the_pnp_machine_starts_queries_and_removes_the_runtime() {
     );
     // The scan thread was woken after the balloon's first pass.
     assert!(w.m.guest.event_sets(super::runtime_tests::SCAN_EVENT) >= 2);
+
+    // After a migration the LATE EVTCHN callback programs each CPU's own vector again.
+    let step = super::runtime_tests::suspend_through_control_shutdown(
+        &w,
+        xen_sim::hv::SuspendOutcome::Resume,
+    );
+    assert_eq!(
+        step,
+        SuspendStep::Triggered(crate::suspend::TriggerOutcome::Resumed)
+    );
+    assert_eq!(w.m.hv.upcall_vector(0), 0xF3);
+    assert_eq!(w.m.hv.upcall_vector(1), 0xF4);
 
     let relations = drive(&mut m, PnpRequest::QueryDeviceRelations(RelationKind::Bus));
     assert_eq!(relations.reply, PnpReply::Relations(vec!["VBD".into()]));

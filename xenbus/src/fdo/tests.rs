@@ -491,7 +491,7 @@ fn exercise(w: &World) {
     w.m.guest.free_page(page);
 }
 
-fn suspend_through_control_shutdown(w: &World, outcome: SuspendOutcome) -> SuspendStep {
+pub(super) fn suspend_through_control_shutdown(w: &World, outcome: SuspendOutcome) -> SuspendStep {
     let sets = w.m.guest.event_sets(SUSPEND_EVENT);
     w.ts.lock()
         .unwrap()
