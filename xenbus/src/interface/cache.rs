@@ -608,4 +608,49 @@ mod tests {
             assert_eq!(p.live_caches(), 0);
         }
     }
+
+    #[test]
+    fn magazines_follow_the_os_current_processor() {
+        use xen_sim::guest::run_on;
+        let sim = crate::sim::Sim::new(2);
+        let p = CacheProvider::with_os(&*sim.m.guest, None);
+        let mut t = CacheInterfaceV2::EMPTY;
+        unsafe {
+            assert_eq!(
+                get_interface(&p, 2, &mut t as *mut _ as *mut c_void, 80),
+                STATUS_SUCCESS
+            )
+        };
+        let i = &mut t as *mut CacheInterfaceV2 as PInterface;
+        let ctx = Ctx::default();
+        let arg = &ctx as *const Ctx as *mut c_void;
+        unsafe {
+            let mut c: *mut CCache = core::ptr::null_mut();
+            assert_eq!(
+                (t.cache_create.unwrap())(
+                    i,
+                    c"per_cpu".as_ptr(),
+                    200,
+                    0,
+                    0,
+                    Some(ctor),
+                    Some(dtor),
+                    Some(lock),
+                    Some(unlock),
+                    arg,
+                    &mut c
+                ),
+                STATUS_SUCCESS
+            );
+            let get = || (t.cache_get.unwrap())(i, c, 0);
+            // Put on CPU 1: the object waits in CPU 1's magazine.
+            let o1 = run_on(1, || {
+                let o = get();
+                (t.cache_put.unwrap())(i, c, o, 0);
+                o
+            });
+            assert_ne!(run_on(0, get), o1, "CPU 0 does not see CPU 1's magazine");
+            assert_eq!(run_on(1, get), o1, "CPU 1 gets its object back");
+        }
+    }
 }
