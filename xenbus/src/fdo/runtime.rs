@@ -31,7 +31,7 @@ use crate::hole::{Hole, HoleMode};
 use crate::interface::balloon::BalloonProvider;
 use crate::interface::cache::CacheProvider;
 use crate::interface::console::{ConsoleEvents, ConsoleProvider, XenConsoleSetup};
-use crate::interface::debug::DebugProvider;
+use crate::interface::debug::{DebugProvider, DriverCallback};
 use crate::interface::evtchn::EvtchnProvider;
 use crate::interface::gnttab::GnttabProvider;
 use crate::interface::range_set::RangeSetProvider;
@@ -338,6 +338,7 @@ struct Up {
     gnttab: bool,
     console: bool,
     fdo_late: Option<CallbackHandle>,
+    fdo_debug: Option<usize>,
 }
 
 #[derive(Default)]
@@ -360,6 +361,7 @@ pub struct Fdo {
     power: SpinLock<Power>,
     store_channel: SpinLock<Option<Arc<EvtchnStoreChannel>>>,
     vectors: SpinLock<Option<Vec<Option<u8>>>>,
+    debug_callback: SpinLock<Option<&'static DriverCallback>>,
     virq_binder: SpinLock<Option<&'static EvtchnVirqBinder>>,
     pub(super) children: SpinLock<Children>,
     pub(super) exclusion: AtomicBool,
@@ -369,6 +371,7 @@ pub struct Fdo {
     trace: SpinLock<Vec<&'static str>>,
     debug_virqs: AtomicU64,
     timer_virqs: AtomicU64,
+    debug_dumps: AtomicU64,
 }
 
 /// Everything [`Fdo::create`] needs.
@@ -451,6 +454,7 @@ impl Fdo {
             power: SpinLock::new(Power::default()),
             store_channel: SpinLock::new(None),
             vectors: SpinLock::new(None),
+            debug_callback: SpinLock::new(None),
             virq_binder: SpinLock::new(None),
             children: SpinLock::new(Children::new()),
             exclusion: AtomicBool::new(false),
@@ -460,6 +464,7 @@ impl Fdo {
             trace: SpinLock::new(trace),
             debug_virqs: AtomicU64::new(0),
             timer_virqs: AtomicU64::new(0),
+            debug_dumps: AtomicU64::new(0),
         })
     }
 
@@ -577,6 +582,11 @@ impl Fdo {
         )
     }
 
+    /// Times the `xenbus|FDO` debug callback ran.
+    pub fn debug_dumps(&self) -> u64 {
+        self.debug_dumps.load(Ordering::Acquire)
+    }
+
     /// The watchdog timeout in force (D0, `XEN:WATCHDOG` set and armed).
     pub fn watchdog_seconds(&self) -> Option<u32> {
         let power = self.power.lock();
@@ -649,12 +659,47 @@ impl Fdo {
                 step: ResumeStep::FdoLate,
             }),
         );
+        let debug = self.register_debug_callback(s);
         let mut power = self.power.lock();
         power.work = Some(work);
         if let Some(up) = power.up.as_mut() {
             up.fdo_late = late.ok();
+            up.fdo_debug = debug;
         }
         Ok(())
+    }
+
+    /// Register the `xenbus|FDO` debug callback (VIRQ counts, watchdog, D0 work).
+    fn register_debug_callback(&'static self, s: &Subsystems) -> Option<usize> {
+        let callback = *self
+            .debug_callback
+            .lock()
+            .get_or_insert_with(|| leak(leak(move |crashing: bool| self.debug_dump(crashing))));
+        match s.debug.register_driver_callback(b"xenbus|FDO", callback) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                warning!(self.api, "FDO: debug callback not registered ({e:08X})");
+                None
+            }
+        }
+    }
+
+    fn debug_dump(&self, crashing: bool) {
+        let Some(s) = self.subsystems.as_ref() else {
+            return;
+        };
+        self.debug_dumps.fetch_add(1, Ordering::AcqRel);
+        let (debug, timer) = self.virq_counts();
+        let mut line = crate::log::Line::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut line,
+            format_args!(
+                "VIRQ_DEBUG {debug} VIRQ_TIMER {timer} watchdog {:?} drivers/{:?} crashing {crashing}",
+                self.watchdog_seconds(),
+                self.driver_slot()
+            ),
+        );
+        let _ = s.debug.printf(line.as_str());
     }
 
     fn acquire(&'static self, s: &Subsystems, resources: FdoResources) -> Result<Up, NtStatus> {
@@ -684,6 +729,7 @@ impl Fdo {
             gnttab: false,
             console: false,
             fdo_late: None,
+            fdo_debug: None,
         };
         if let Err(e) = self.acquire_rest(s, &mut up) {
             self.release(s, up);
@@ -900,6 +946,9 @@ impl Fdo {
         };
         if let Some(handle) = up.as_ref().and_then(|u| u.fdo_late) {
             s.suspend.deregister(handle);
+        }
+        if let Some(id) = up.as_ref().and_then(|u| u.fdo_debug) {
+            let _ = s.debug.debug().deregister(id);
         }
         if let Some(work) = work {
             self.d0_work_down(s, work);

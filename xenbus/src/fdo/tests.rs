@@ -857,8 +857,6 @@ fn a_failed_bring_up_releases_what_was_acquired() {
 #[test]
 fn console_log_level_mirrors_log_lines_to_the_pv_console() {
     use xen_include::api::LOG_LEVEL_WARNING;
-    const OUT: usize = 1024;
-    const OUT_PROD: usize = 3084;
     let w = boot(Options {
         params: vec![(
             "ConsoleLogLevel",
@@ -873,14 +871,57 @@ fn console_log_level_mirrors_log_lines_to_the_pv_console() {
     w.xen.log(LOG_LEVEL_WARNING, "XENBUS|FDO: to the console\n");
     let after = produced(&ring);
     assert!(after > before, "the warning reached the console ring");
-    let mut text = vec![0u8; (after - before) as usize];
-    ring.read_bytes(OUT + before as usize % 2048, &mut text)
-        .unwrap();
-    let text = String::from_utf8_lossy(&text);
+    let text = console_output(&ring, before, after);
     assert!(text.contains("to the console\r\n"), "{text:?}");
     // After D0->D3 the disposition is gone.
     w.fdo.d0_to_d3();
     let now = produced(&ring);
     w.xen.log(LOG_LEVEL_WARNING, "XENBUS|FDO: not any more\n");
     assert_eq!(produced(&ring), now);
+}
+
+#[test]
+fn virq_debug_runs_the_fdo_debug_callback() {
+    let w = boot(Options {
+        params: vec![("ConsoleLogLevel", RegValue::MultiSz(vec!["INFO".into()]))],
+        ..Options::default()
+    });
+    let address = crate::interface::debug::driver_callback_address();
+    w.xen.image_loaded(&common::os::ModuleInfo {
+        base: address & !0xFFF,
+        size: 0x1_0000,
+        name: "xenbus.sys".into(),
+    });
+    w.up();
+    assert_eq!(w.s().debug.debug().registered(), 1);
+    let ring = crate::shared::map_pfn(&*w.m.guest, w.m.console().gfn).unwrap();
+    let before = ring.load_u32(OUT_PROD).unwrap();
+    assert!(w.m.hv.raise_virq(0, Virq::DEBUG));
+    w.m.hv.deliver_upcalls();
+    assert_eq!(w.fdo.virq_counts().0, 1);
+    assert_eq!(w.fdo.debug_dumps(), 1);
+    let after = ring.load_u32(OUT_PROD).unwrap();
+    let text = console_output(&ring, before, after);
+    assert!(
+        text.contains("xenbus|FDO: VIRQ_DEBUG 1 VIRQ_TIMER 0"),
+        "{text:?}"
+    );
+    w.fdo.d0_to_d3();
+    assert_eq!(w.s().debug.debug().registered(), 0);
+}
+
+/// `out_prod` of the console ring.
+const OUT_PROD: usize = 3084;
+
+/// The console output ring's bytes from index `from` to `to` (wrapping at 2048).
+fn console_output(ring: &crate::shared::SharedMemory, from: u32, to: u32) -> String {
+    const OUT: usize = 1024;
+    let bytes: Vec<u8> = (from..to)
+        .map(|i| {
+            let mut b = [0u8];
+            ring.read_bytes(OUT + (i as usize % 2048), &mut b).unwrap();
+            b[0]
+        })
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }

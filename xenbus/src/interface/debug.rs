@@ -74,6 +74,47 @@ impl<'a> DebugProvider<'a> {
     pub fn bug_check(&self) -> usize {
         self.debug.crash_dump(self.edge)
     }
+
+    /// Register a callback of this driver itself (the FDO's `xenbus|FDO`): `callback`
+    /// runs, like a C child's, through a C function of this image (so the loaded-module
+    /// check applies to it too); the caller keeps the `'static` storage. The handle is
+    /// the registration id, for [`Debug::deregister`].
+    pub fn register_driver_callback(
+        &self,
+        prefix: &[u8],
+        callback: &'static DriverCallback,
+    ) -> Result<usize, NtStatus> {
+        self.debug.register(
+            prefix,
+            CFunction {
+                function: driver_trampoline,
+                argument: callback as *const DriverCallback as usize,
+            },
+        )
+    }
+
+    /// `DebugPrintf` for a driver callback (only inside a callback, as for C callers).
+    pub fn printf(&self, text: &str) -> Result<(), NtStatus> {
+        self.debug.printf(self.edge, text)
+    }
+}
+
+/// A debug callback of this driver: called with `Crashing`.
+pub type DriverCallback = &'static (dyn Fn(bool) + Sync);
+
+/// The address driver callbacks run at (inside this image).
+pub fn driver_callback_address() -> usize {
+    driver_trampoline as *const () as usize
+}
+
+unsafe extern "C" fn driver_trampoline(argument: *mut c_void, crashing: u8) {
+    if argument.is_null() {
+        return;
+    }
+    // SAFETY: `argument` is the `&'static DriverCallback` `register_driver_callback` put
+    // there; its storage is 'static.
+    let callback = unsafe { &*(argument as *const DriverCallback) };
+    callback(crashing != 0);
 }
 
 /// Fill `dst` with version `version`'s vtable for `provider` (spec §2.1).
