@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod dma;
 pub mod guid;
 pub mod interfaces;
 pub mod platform;

@@ -22,6 +22,7 @@ pub mod log;
 pub mod balloon;
 pub mod console;
 pub mod debug;
+pub mod dma;
 pub mod driver;
 pub mod evtchn;
 pub mod evtchn_fifo;

@@ -299,19 +299,48 @@ pub const DEVICE_DESCRIPTION_INTERFACE_TYPE: usize = 20;
 
 /// A child PDO's bus interface (`XENBUS_BUS_CONTEXT`): reference counted, every call
 /// forwarded to the FDO's lower (PCI) bus interface; `GetDmaAdapter` forces
-/// `InterfaceType = PCIBus` first. Adapters are not intercepted
-/// (`InterceptDmaAdapter` ≠ 0 is not implemented: see [`dma_adapter_type`]).
+/// `InterfaceType = PCIBus` first, and the adapter is wrapped as `dma` says
+/// ([`crate::dma`]).
 pub struct PdoBusInterface {
     references: core::sync::atomic::AtomicI32,
     lower: BusInterfaceStandard,
+    dma: DmaInterception,
+}
+
+/// How a child's adapters are intercepted: the adapter type (from
+/// `Parameters\InterceptDmaAdapter` and the OS version, [`dma_adapter_type`]), the PCI
+/// device object under the FDO, and where a refused wrap is logged.
+#[derive(Clone, Copy)]
+pub struct DmaInterception {
+    /// SUBSTITUTE, PASSTHRU or none.
+    pub kind: DmaAdapterType,
+    /// The FDO's PhysicalDeviceObject (the PCI PDO), as an address.
+    pub pci_device: usize,
+    /// Where a refused wrap is logged (None: not logged).
+    pub api: Option<&'static dyn xen_include::api::XenApi>,
+}
+
+impl DmaInterception {
+    /// No interception (`InterceptDmaAdapter` = 0).
+    pub const NONE: Self = Self {
+        kind: DmaAdapterType::NoIntercept,
+        pci_device: 0,
+        api: None,
+    };
 }
 
 impl PdoBusInterface {
     /// A bus interface over `lower`, the FDO's `BUS_INTERFACE_STANDARD` from the PCI PDO.
     pub fn new(lower: BusInterfaceStandard) -> Self {
+        Self::with_dma(lower, DmaInterception::NONE)
+    }
+
+    /// A bus interface over `lower` whose `GetDmaAdapter` intercepts as `dma` says.
+    pub fn with_dma(lower: BusInterfaceStandard, dma: DmaInterception) -> Self {
         Self {
             references: core::sync::atomic::AtomicI32::new(0),
             lower,
+            dma,
         }
     }
 
@@ -423,12 +452,26 @@ unsafe extern "C" fn bus_get_dma_adapter(
             .write_unaligned(DMA_INTERFACE_TYPE);
     }
     // SAFETY: as for `bus_translate`.
-    unsafe {
-        match bus_context(context).and_then(|b| b.lower.get_dma_adapter.map(|f| (b, f))) {
-            Some((bus, f)) => f(bus.lower.interface.context, description, map_registers),
-            None => core::ptr::null_mut(),
-        }
+    let Some((bus, f)) =
+        (unsafe { bus_context(context) }).and_then(|b| b.lower.get_dma_adapter.map(|f| (b, f)))
+    else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: the lower interface's contract is the caller's, forwarded unchanged.
+    let lower = unsafe { f(bus.lower.interface.context, description, map_registers) };
+    let dma = bus.dma;
+    // SAFETY: `lower` is NULL or the adapter the lower (PCI) bus interface just made.
+    let (adapter, refusal) =
+        unsafe { crate::dma::wrap(dma.kind, lower.cast(), dma.pci_device as *mut c_void) };
+    if let (Some(refusal), Some(api)) = (refusal, dma.api) {
+        crate::error!(
+            api,
+            "DMA: adapter {:p} not intercepted ({:?}): handed out as it is",
+            lower,
+            refusal
+        );
     }
+    adapter.cast()
 }
 
 unsafe extern "C" fn bus_set_data(
@@ -498,27 +541,9 @@ pub fn dma_adapter_type(intercept: u32, os_major: u32, os_minor: u32) -> DmaAdap
     }
 }
 
-/// `DMA_OPERATIONS.Size` of a version-1 table (x64): `Size` then 12 routines up to
-/// `PutScatterGatherList`.
-pub const DMA_OPERATIONS_SIZE1: u32 = 8 + 12 * 8;
-/// Version 2: `CalculateScatterGatherList`, `BuildScatterGatherList`,
-/// `BuildMdlFromScatterGatherList` added.
-pub const DMA_OPERATIONS_SIZE2: u32 = DMA_OPERATIONS_SIZE1 + 3 * 8;
-/// Version 3: the 13 routines `GetDmaAdapterInfo` … `CancelMappedTransfer` added.
-pub const DMA_OPERATIONS_SIZE3: u32 = DMA_OPERATIONS_SIZE2 + 13 * 8;
-
-/// The DMA_OPERATIONS version of a lower adapter, detected from its `Size` (upstream's
-/// switch on `DMA_OPERATIONS_SIZE1/2/3`). Upstream's SIZE3 is `sizeof (DMA_OPERATIONS)` of
-/// the WDK it was built with; here any larger table (later Windows additions, copied
-/// through unchanged) counts as version 3. `None` for a size no version has.
-pub fn dma_operations_version(size: u32) -> Option<u32> {
-    match size {
-        DMA_OPERATIONS_SIZE1 => Some(1),
-        DMA_OPERATIONS_SIZE2 => Some(2),
-        s if s >= DMA_OPERATIONS_SIZE3 && s % 8 == 0 => Some(3),
-        _ => None,
-    }
-}
+pub use xen_include::dma::{
+    dma_operations_version, DMA_OPERATIONS_SIZE1, DMA_OPERATIONS_SIZE2, DMA_OPERATIONS_SIZE3,
+};
 
 /// `INTERFACE_TYPE` forced into the child's `DEVICE_DESCRIPTION` before asking the lower
 /// bus interface for an adapter (`PCIBus`).
@@ -709,5 +734,101 @@ mod tests {
                 "data 0x5c1 4 64 4"
             ]
         );
+    }
+
+    static PUTS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+    unsafe extern "C" fn lower_put(_adapter: *mut xen_include::dma::DmaAdapter) {
+        PUTS.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    }
+
+    unsafe extern "C" fn lower_dma_adapter(
+        context: *mut c_void,
+        _description: *mut c_void,
+        registers: *mut u32,
+    ) -> *mut c_void {
+        unsafe { *registers = 8 };
+        context
+    }
+
+    #[test]
+    fn get_dma_adapter_wraps_as_intercept_dma_adapter_says() {
+        use xen_include::dma::{DmaAdapter, DmaOperations, DMA_ADAPTER_SIZE};
+        let api = crate::testing::TestApi::leak();
+        for (intercept, os, size) in [
+            (0u32, (10, 0), DMA_OPERATIONS_SIZE3),
+            (1, (6, 0), DMA_OPERATIONS_SIZE2),
+            (1, (10, 0), DMA_OPERATIONS_SIZE1),
+            (1, (10, 0), 112),
+        ] {
+            let table = Box::leak(Box::new(DmaOperations {
+                size,
+                put_dma_adapter: Some(lower_put),
+                ..DmaOperations::EMPTY
+            }));
+            let table_ptr: *mut DmaOperations = table;
+            let lower_adapter = Box::leak(Box::new(DmaAdapter {
+                version: 1,
+                size: DMA_ADAPTER_SIZE,
+                dma_operations: table_ptr,
+            }));
+            let lower_ptr: *mut DmaAdapter = lower_adapter;
+            let kind = dma_adapter_type(intercept, os.0, os.1);
+            let bus = PdoBusInterface::with_dma(
+                BusInterfaceStandard {
+                    interface: xen_include::interfaces::Interface::new(64, 1, lower_ptr.cast()),
+                    translate_bus_address: None,
+                    get_dma_adapter: Some(lower_dma_adapter),
+                    set_bus_data: None,
+                    get_bus_data: None,
+                },
+                DmaInterception {
+                    kind,
+                    pci_device: 0x9C1,
+                    api: Some(api),
+                },
+            );
+            let mut buffer = [0u64; 8];
+            let q = InterfaceQuery {
+                guid: GUID_BUS_INTERFACE_STANDARD,
+                size: 64,
+                version: 1,
+                buffer: buffer.as_mut_ptr() as usize,
+                specific: 0,
+                incoming: STATUS_NOT_SUPPORTED,
+            };
+            assert_eq!(unsafe { bus.query(&q) }, 0);
+            let t = unsafe { *(buffer.as_ptr() as *const BusInterfaceStandard) };
+            let mut description = [0u32; 16];
+            let mut registers = 0u32;
+            let adapter: *mut DmaAdapter = unsafe {
+                (t.get_dma_adapter.unwrap())(
+                    t.interface.context,
+                    description.as_mut_ptr().cast(),
+                    &mut registers,
+                )
+            }
+            .cast();
+            assert_eq!((registers, description[5]), (8, 5));
+            let ops = unsafe { (*adapter).dma_operations };
+            match (kind, size) {
+                (_, 112) => {
+                    assert_eq!((adapter, ops), (lower_ptr, table_ptr));
+                    assert!(api.logged("not intercepted (UnknownSize(112))"));
+                    continue;
+                }
+                (DmaAdapterType::NoIntercept, _) => {
+                    assert_eq!((adapter, ops), (lower_ptr, table_ptr));
+                    continue;
+                }
+                (DmaAdapterType::Substitute, _) => assert_ne!(adapter, lower_ptr),
+                (DmaAdapterType::Passthru, _) => assert_eq!(adapter, lower_ptr),
+            }
+            assert_ne!(ops, table_ptr, "{kind:?}: the private table");
+            assert_eq!(unsafe { (*ops).size }, size);
+            unsafe { ((*ops).put_dma_adapter.unwrap())(adapter) };
+            assert_eq!(lower_adapter.dma_operations, table_ptr);
+        }
+        assert_eq!(PUTS.load(core::sync::atomic::Ordering::SeqCst), 2);
     }
 }
