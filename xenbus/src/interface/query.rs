@@ -327,6 +327,28 @@ impl DmaInterception {
         pci_device: 0,
         api: None,
     };
+
+    /// `BusInitialize`'s choice: DWORD `InterceptDmaAdapter` of xenbus's `Parameters` key
+    /// (absent, unreadable or not a DWORD → 0) and the running kernel's version (unknown →
+    /// not Vista/2008, so PASSTHRU when intercepting). `pci_device` is the FDO's
+    /// PhysicalDeviceObject.
+    pub fn read(
+        os: &dyn common::os::Os,
+        parameters: Option<common::os::KeyHandle>,
+        pci_device: usize,
+        api: Option<&'static dyn xen_include::api::XenApi>,
+    ) -> Self {
+        let intercept = match parameters.map(|k| os.registry_query(k, "InterceptDmaAdapter")) {
+            Some(Ok(common::os::RegValue::Dword(v))) => v,
+            _ => 0,
+        };
+        let (major, minor) = os.os_version().map_or((0, 0), |v| (v.major, v.minor));
+        Self {
+            kind: dma_adapter_type(intercept, major, minor),
+            pci_device,
+            api,
+        }
+    }
 }
 
 impl PdoBusInterface {
@@ -463,13 +485,23 @@ unsafe extern "C" fn bus_get_dma_adapter(
     // SAFETY: `lower` is NULL or the adapter the lower (PCI) bus interface just made.
     let (adapter, refusal) =
         unsafe { crate::dma::wrap(dma.kind, lower.cast(), dma.pci_device as *mut c_void) };
-    if let (Some(refusal), Some(api)) = (refusal, dma.api) {
-        crate::error!(
+    match (refusal, dma.api) {
+        (Some(refusal), Some(api)) => crate::error!(
             api,
             "DMA: adapter {:p} not intercepted ({:?}): handed out as it is",
             lower,
             refusal
-        );
+        ),
+        (None, Some(api)) if dma.kind != DmaAdapterType::NoIntercept && !lower.is_null() => {
+            crate::info!(
+                api,
+                "DMA: adapter {:p} intercepted ({:?}) as {:p}",
+                lower,
+                dma.kind,
+                adapter
+            )
+        }
+        _ => {}
     }
     adapter.cast()
 }
@@ -825,10 +857,59 @@ mod tests {
                 (DmaAdapterType::Passthru, _) => assert_eq!(adapter, lower_ptr),
             }
             assert_ne!(ops, table_ptr, "{kind:?}: the private table");
+            assert!(api.logged(&format!("intercepted ({kind:?}) as {adapter:p}")));
             assert_eq!(unsafe { (*ops).size }, size);
             unsafe { ((*ops).put_dma_adapter.unwrap())(adapter) };
             assert_eq!(lower_adapter.dma_operations, table_ptr);
         }
         assert_eq!(PUTS.load(core::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn interception_is_read_from_the_parameters_key_and_the_os_version() {
+        use common::os::{Os, OsVersion, RegValue};
+        let sim = crate::sim::Sim::new(1);
+        let os: &dyn Os = &*sim.m.guest;
+        let key = os
+            .registry_create(
+                None,
+                "\\Registry\\Machine\\SYSTEM\\DmaTest\\Parameters",
+                false,
+            )
+            .unwrap();
+        let kind = |os: &dyn Os, key| DmaInterception::read(os, key, 0x9C1, None).kind;
+        assert_eq!(kind(os, None), DmaAdapterType::NoIntercept);
+        assert_eq!(
+            kind(os, Some(key)),
+            DmaAdapterType::NoIntercept,
+            "absent = 0"
+        );
+        os.registry_set(key, "InterceptDmaAdapter", &RegValue::Sz("1".into()))
+            .unwrap();
+        assert_eq!(
+            kind(os, Some(key)),
+            DmaAdapterType::NoIntercept,
+            "not a DWORD"
+        );
+        os.registry_set(key, "InterceptDmaAdapter", &RegValue::Dword(1))
+            .unwrap();
+        let version = |major, minor| OsVersion {
+            major,
+            minor,
+            ..OsVersion::default()
+        };
+        sim.m.guest.set_os_version(Some(version(6, 0)));
+        assert_eq!(kind(os, Some(key)), DmaAdapterType::Substitute);
+        sim.m.guest.set_os_version(Some(version(6, 1)));
+        assert_eq!(kind(os, Some(key)), DmaAdapterType::Passthru);
+        sim.m.guest.set_os_version(None);
+        assert_eq!(kind(os, Some(key)), DmaAdapterType::Passthru);
+        os.registry_set(key, "InterceptDmaAdapter", &RegValue::Dword(0))
+            .unwrap();
+        assert_eq!(kind(os, Some(key)), DmaAdapterType::NoIntercept);
+        assert_eq!(
+            DmaInterception::read(os, Some(key), 0x9C1, None).pci_device,
+            0x9C1
+        );
     }
 }
