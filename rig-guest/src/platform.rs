@@ -67,22 +67,13 @@ impl GuestEnv for BareMetal {
     }
 }
 
-/// Milliseconds of the hypervisor's system time (`HVMOP_get_time`), asked once every
-/// [`CLOCK_STRIDE`] calls (the polling loops call this between yields; one more exit to
-/// the hypervisor per poll would double their cost under TCG). Should the call fail, the
-/// clock advances a millisecond per call instead, so every bounded wait still ends.
+/// Milliseconds of the hypervisor's system time (`HVMOP_get_time`). Should the call fail,
+/// the clock advances a millisecond per call instead, so every bounded wait still ends.
 pub fn now_ms() -> u64 {
     use core::sync::atomic::{AtomicU64, Ordering};
     use xen_include::xen::hvm::hvm_op::{HvmOp, XenHvmGetTime};
     use xen_include::xen::xen::HypercallCode;
-    static CALLS: AtomicU64 = AtomicU64::new(0);
     static LAST: AtomicU64 = AtomicU64::new(0);
-    if !CALLS
-        .fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(CLOCK_STRIDE)
-    {
-        return LAST.load(Ordering::Relaxed);
-    }
     let mut time = XenHvmGetTime::default();
     let now = match xen::op::call2(
         &HYPERCALL,
@@ -91,15 +82,12 @@ pub fn now_ms() -> u64 {
         xen::op::arg(&mut time),
     ) {
         Ok(_) => time.now / 1_000_000,
-        Err(_) => LAST.load(Ordering::Relaxed) + CLOCK_STRIDE,
+        Err(_) => LAST.load(Ordering::Relaxed) + 1,
     };
     let now = now.max(LAST.load(Ordering::Relaxed));
     LAST.store(now, Ordering::Relaxed);
     now
 }
-
-/// See [`now_ms`].
-const CLOCK_STRIDE: u64 = 16;
 
 /// The guest runs with interrupts off from its first instruction and never enables them.
 /// Some runs on a loaded host nevertheless found RFLAGS.IF set (Xen's dump of a dead guest

@@ -16,7 +16,7 @@ use xen_include::xen::io::xs_wire::XsdSockmsgType;
 use xenbus::shared::SharedMemory;
 use xenbus::store::{Response, StoreClient};
 
-use crate::{Deadline, GuestEnv, DOM0_TIMEOUT_MS, REPLY_TIMEOUT_MS};
+use crate::{Deadline, GuestEnv, CLOCK_EVERY, DOM0_TIMEOUT_MS, REPLY_TIMEOUT_MS};
 
 /// What a store connection shares with its suspend callbacks.
 struct Shared {
@@ -123,12 +123,14 @@ impl<'a> Xs<'a> {
             .submit(kind, tx_id, segments)
             .map_err(|s| format!("submit: {s:#x}"))?;
         let deadline = Deadline::after(self.env, REPLY_TIMEOUT_MS);
+        let mut polls = 0u32;
         loop {
             self.poll();
             if let Some(reply) = self.shared.client.lock().take(id) {
                 return reply.map_err(|s| format!("request failed: {s:#x}"));
             }
-            if deadline.expired(self.env) {
+            polls = polls.wrapping_add(1);
+            if polls.is_multiple_of(CLOCK_EVERY) && deadline.expired(self.env) {
                 return Err(format!(
                     "no reply to {kind:?} within {} s",
                     REPLY_TIMEOUT_MS / 1000
@@ -227,9 +229,11 @@ impl<'a> Xs<'a> {
             }
             // Each read is a store round trip; pause a little between them so the guest
             // does not flood xenstored while dom0 works.
-            let next = self.env.now_ms().saturating_add(20);
-            while self.env.now_ms() < next {
-                self.env.pause();
+            let pause = Deadline::after(self.env, 20);
+            while !pause.expired(self.env) {
+                for _ in 0..CLOCK_EVERY {
+                    self.env.pause();
+                }
             }
         }
     }
