@@ -578,7 +578,8 @@ unsafe extern "C" fn cancel_adapter_channel(adapter: A, _device: P, transfer: P)
     };
     // SAFETY: the lower routine with the lower adapter and the PCI device object.
     let cancelled = unsafe { f(w.lower_adapter, w.pci_device, transfer) };
-    if cancelled != 0 {
+    // Records without a transfer context (the non-Ex routines) cannot be cancelled.
+    if cancelled != 0 && !transfer.is_null() {
         w.cancel_controls(transfer);
     }
     cancelled

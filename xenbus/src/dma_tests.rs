@@ -809,8 +809,25 @@ fn deferred_callbacks_failures_and_cancel() {
     assert_eq!(pending(), 2);
     // CancelAdapterChannel succeeds for transfer context 0x7d: the lower will never run
     // its two records, so they are freed.
+    // A cancel naming no transfer context leaves the non-Ex records alone.
+    DEFER.with(|d| *d.borrow_mut() = true);
+    unsafe {
+        (ops.get_scatter_gather_list.unwrap())(
+            adapter,
+            child_ptr,
+            p(1),
+            p(2),
+            3,
+            Some(child_list),
+            p(0xB6),
+            0,
+        );
+        (ops.cancel_adapter_channel.unwrap())(adapter, child_ptr, core::ptr::null_mut());
+    }
+    DEFER.with(|d| *d.borrow_mut() = false);
+    assert_eq!(pending(), 3);
     unsafe { (ops.cancel_adapter_channel.unwrap())(adapter, child_ptr, p(0x7D)) };
-    assert_eq!(pending(), 0);
+    assert_eq!(pending(), 1);
     calls();
     let live = live_wrappers();
     unsafe { (ops.put_dma_adapter.unwrap())(adapter) };
