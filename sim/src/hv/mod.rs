@@ -851,6 +851,14 @@ impl Hypervisor {
         self.finish(st);
     }
 
+    /// Every `(op, sub-op)` pair issued so far, sorted (for fault sweeps over what a
+    /// scenario actually calls).
+    pub fn call_kinds(&self) -> Vec<(u32, u32)> {
+        let mut kinds: Vec<(u32, u32)> = self.lock().calls.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
     /// How many times hypercall `op` with sub-op `sub` has been issued.
     pub fn call_count(&self, op: u32, sub: u32) -> u64 {
         self.lock().calls.get(&(op, sub)).copied().unwrap_or(0)

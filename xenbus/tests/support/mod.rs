@@ -67,6 +67,8 @@ pub struct World {
     pub xen: &'static Xen<'static>,
     /// dom0's toolstack.
     pub ts: Mutex<Toolstack>,
+    /// The simulator's xenstored.
+    pub xs: Arc<Mutex<Xenstored>>,
     /// The guest's domain id.
     pub domid: u32,
     /// The FDO's kernel.
@@ -159,6 +161,7 @@ pub fn boot(params: &[(&str, RegValue)]) -> World {
         m,
         xen,
         ts: Mutex::new(ts),
+        xs,
         domid: cfg.domid,
         kernel,
         fdo,
