@@ -559,12 +559,23 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
             if driver.package == "xenbus" {
                 checks.extend(xenbus_fdo(&run));
             }
-            checks.push(run.pnp_check(
-                "emulated-remove-device",
-                "remove",
-                &["passed_down", "skipped", "detached", "deleted"],
-                "IRP_MN_REMOVE_DEVICE went down with the stack location skipped, then detach and delete",
-            ));
+            if driver.package == "xenbus" {
+                // The bus FDO forwards REMOVE and waits (its machine finishes it), so the
+                // lower driver sees a copied location rather than a skipped one.
+                checks.push(run.pnp_check(
+                    "emulated-remove-device",
+                    "remove",
+                    &["passed_down", "detached", "deleted"],
+                    "IRP_MN_REMOVE_DEVICE went down (forwarded and waited for), then detach and delete",
+                ));
+            } else {
+                checks.push(run.pnp_check(
+                    "emulated-remove-device",
+                    "remove",
+                    &["passed_down", "skipped", "detached", "deleted"],
+                    "IRP_MN_REMOVE_DEVICE went down with the stack location skipped, then detach and delete",
+                ));
+            }
         }
         Err(e) => checks.push(Check {
             name: "emulated-entry",

@@ -18,7 +18,27 @@ use windows_sys::Wdk::System::SystemServices::{
 use windows_sys::Win32::Foundation::NTSTATUS;
 use windows_sys::Win32::System::Kernel::PROCESSOR_NUMBER;
 
-use super::resources::{Interrupt, Processor};
+/// One processor: (group, number within the group).
+pub type Processor = (u16, u8);
+
+/// A translated interrupt resource to connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interrupt {
+    /// Message-signalled (else the line interrupt).
+    pub message: bool,
+    /// `Latched` (else level-sensitive).
+    pub latched: bool,
+    /// `ShareVector`.
+    pub shared: bool,
+    /// IRQL.
+    pub level: u16,
+    /// Processor group.
+    pub group: u16,
+    /// Vector.
+    pub vector: u32,
+    /// Processors the interrupt targets.
+    pub affinity: u64,
+}
 
 /// `ALL_PROCESSOR_GROUPS`.
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;

@@ -24,7 +24,6 @@ pub mod pnp_codec;
 pub mod pool;
 pub mod registry;
 pub mod remove_lock;
-pub mod resources;
 
 #[cfg(windows)]
 pub mod callbacks;

@@ -286,3 +286,63 @@ pub unsafe fn apply(
     }
     answer.status
 }
+
+/// Overwrite the descriptors of the `CM_RESOURCE_LIST` at `list` with `resources` when
+/// they have the same count (a rewrite such as hiding interrupts as DevicePrivate).
+///
+/// # Safety
+/// `list` is NULL or a valid CM_RESOURCE_LIST owned by the caller's IRP.
+unsafe fn rewrite_list(list: *mut u8, resources: &[crate::pnp::Assigned]) -> bool {
+    // SAFETY: forwarded caller contract; the copy stays inside the original list (same
+    // descriptor count, so the same size).
+    unsafe {
+        let old = resource_list_bytes(list);
+        if old.len() != resource_list_size(resources.len()) {
+            return false;
+        }
+        let interface_type = list.add(4).cast::<u32>().read_unaligned();
+        let bus = list.add(8).cast::<u32>().read_unaligned();
+        let new = encode_resource_list(resources, interface_type, bus);
+        ptr::copy_nonoverlapping(new.as_ptr(), list, new.len());
+        true
+    }
+}
+
+/// START_DEVICE before forwarding: write `resources` (the machine's rewrite) over the
+/// IRP's raw and translated lists; false when a list could not be rewritten in place.
+///
+/// # Safety
+/// `irp` is a START_DEVICE IRP owned by the caller.
+pub unsafe fn write_start_resources(irp: *mut IRP, resources: &StartResources) -> bool {
+    // SAFETY: the StartDevice parameters of a START_DEVICE IRP.
+    unsafe {
+        let start = (*irp::current_stack_location(irp)).Parameters.StartDevice;
+        let raw = start.AllocatedResources.cast::<u8>();
+        let translated = start.AllocatedResourcesTranslated.cast::<u8>();
+        (raw.is_null() || rewrite_list(raw, &resources.raw))
+            && (translated.is_null() || rewrite_list(translated, &resources.translated))
+    }
+}
+
+/// The lower driver's answer to a request forwarded and waited for: its status, with the
+/// capabilities it filled or the requirements list it returned.
+///
+/// # Safety
+/// `irp` came back from the lower driver with `request` as its current location.
+pub unsafe fn lower_answer(irp: *mut IRP, request: &PnpRequest) -> PnpAnswer {
+    // SAFETY: the IRP is ours again; its parameters are those of `request`.
+    unsafe {
+        let status = irp::status(irp);
+        let reply = match (request, decode_pnp(irp)) {
+            (PnpRequest::QueryCapabilities(_), PnpRequest::QueryCapabilities(caps)) => {
+                PnpReply::Capabilities(caps)
+            }
+            (
+                PnpRequest::FilterResourceRequirements(_),
+                PnpRequest::FilterResourceRequirements(Some(list)),
+            ) => PnpReply::Requirements(list),
+            _ => PnpReply::Nothing,
+        };
+        PnpAnswer { status, reply }
+    }
+}

@@ -116,12 +116,6 @@ impl Dx {
         }
     }
 
-    /// Go back to the state before the last change (CANCEL_STOP/CANCEL_REMOVE).
-    pub fn restore_state(&self) {
-        self.state
-            .store(self.previous.load(Ordering::Acquire), Ordering::Release);
-    }
-
     /// Drop one remove-lock reference, waking a remover waiting for the last one.
     pub fn release(&self) {
         if self.lock.release() {
@@ -255,6 +249,7 @@ pub unsafe extern "system" fn add_device(
         };
         let dx = (*device).DeviceExtension.cast::<Dx>();
         (*dx).fdo = fdo;
+        (*fdo).bind();
         (*device).Flags |= DO_POWER_PAGABLE;
         (*device).Flags &= !DO_DEVICE_INITIALIZING;
     }

@@ -1,48 +1,40 @@
 //! The bus FDO's IRP handling (upstream `fdo.c`'s `FdoDispatchPnp`/`FdoDispatchPower`, the
-//! WDM half): PnP state bookkeeping, START/CANCEL/capabilities/usage notifications sent
-//! down and finished on the way back, REMOVE_DEVICE draining the remove lock before the
-//! FDO leaves the driver's list, BusRelations built from the child PDOs; device power
+//! WDM half): PnP IRPs decoded and handed to [`FdoMachine`] (xenbus::pnp::fdo), whose
+//! actions are carried out here — complete, pass down, or forward, wait and finish
+//! (START's resource lists rewritten in place first, REMOVE draining the remove lock
+//! before the lower drivers see it and deleting the FDO after); child PDOs made the first
+//! time BusRelations names their class and reaped after PnP removed them. Power: device
 //! D3→D0 finished in a work item after the lower drivers powered up and D0→D3 done in a
 //! work item before passing down; system power translated into a device power IRP with
-//! the lower capabilities' `DeviceState[]` (none at shutdown and beyond).
+//! the lower capabilities' `DeviceState[]` (none at shutdown and beyond), hibernate
+//! entry/exit in a work item.
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use common::pnp::{PnpAction, PnpAnswer, PnpReply, PnpRequest};
 use common::sync::SpinLock;
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
-use common::wdm::resources::{self, Partial};
-use common::wdm::{interrupt, irp, pnp_irp};
+use common::wdm::{irp, pnp_irp};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Wdk::System::SystemServices::{
-    BusRelations, DevicePowerState, DeviceUsageTypeDumpFile, DeviceUsageTypeHibernation,
-    DeviceUsageTypePaging, ExAllocatePoolWithTag, ExFreePool, IoInvalidateDeviceRelations,
-    IoInvalidateDeviceState, PoCallDriver, PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp,
-    SystemPowerState, DEVICE_CAPABILITIES, DEVICE_RELATIONS, IRP_MJ_PNP, IRP_MJ_POWER,
-    IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_DEVICE_USAGE_NOTIFICATION,
-    IRP_MN_FILTER_RESOURCE_REQUIREMENTS, IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_DEVICE_RELATIONS,
-    IRP_MN_QUERY_PNP_DEVICE_STATE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE,
-    IRP_MN_REMOVE_DEVICE, IRP_MN_SET_POWER, IRP_MN_START_DEVICE, IRP_MN_STOP_DEVICE,
-    IRP_MN_SURPRISE_REMOVAL, PNP_DEVICE_NOT_DISABLEABLE, POWER_STATE,
+    BusRelations, DevicePowerState, ExFreePool, IoInvalidateDeviceRelations, PoCallDriver,
+    PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState, IRP_MJ_PNP,
+    IRP_MJ_POWER, IRP_MN_SET_POWER, POWER_STATE,
 };
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
 use windows_sys::Win32::System::Power::{
     PowerDeviceD0, PowerDeviceD3, PowerSystemHibernate, PowerSystemShutdown, PowerSystemWorking,
 };
 
+use super::bus::BusEdge;
 use super::device::{complete, destroy_fdo, Dx, PnpState};
 use super::runtime::FdoRuntime;
-use crate::fdo::FdoResources;
+use crate::pnp::fdo::FdoMachine;
 
-/// Pool tag of BusRelations answers (`FDO`, shown reversed: upstream `' ODF'`).
-const TAG: u32 = u32::from_le_bytes(*b"FDO ");
-/// `NonPagedPoolNx`.
-const NON_PAGED_POOL_NX: i32 = 512;
-/// `DEVICE_CAPABILITIES.Removable` in the bit field.
-const REMOVABLE: u32 = 1 << 4;
 /// Number of `DeviceState[]` entries (PowerSystemUnspecified..PowerSystemShutdown).
 const SYSTEM_STATES: usize = 7;
 
@@ -64,8 +56,10 @@ pub struct Fdo {
     system_power: AtomicI32,
     /// System power transitions into and out of hibernate run here.
     system_power_work: WorkItem,
-    /// Paging, hibernation and dump-file usages (DEVICE_USAGE_NOTIFICATION).
-    usages: [AtomicU32; 3],
+    /// The PnP/power decisions (xenbus::pnp::fdo).
+    machine: SpinLock<FdoMachine<BusEdge>>,
+    /// REMOVE_DEVICE finished in the machine: the FDO goes once the IRP is complete.
+    destroyed: AtomicBool,
     /// The child PDOs (device objects referenced by the PnP manager once reported).
     children: SpinLock<Vec<usize>>,
     /// The FDO runtime (subsystems, threads) of this platform device.
@@ -79,6 +73,11 @@ unsafe impl Send for Fdo {}
 unsafe impl Sync for Fdo {}
 
 impl Fdo {
+    /// Point the machine's services at this FDO at its final (boxed) address.
+    pub fn bind(&self) {
+        self.machine.lock().services().bind(self);
+    }
+
     /// The FDO state of `device` attached above `pdo` with `lower` below it.
     ///
     /// # Safety
@@ -102,14 +101,10 @@ impl Fdo {
             system_power: AtomicI32::new(PowerSystemWorking),
             // SAFETY: as above.
             system_power_work: unsafe { WorkItem::new(device)? },
-            usages: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
+            machine: SpinLock::new(FdoMachine::new(BusEdge::new())),
+            destroyed: AtomicBool::new(false),
             children: SpinLock::new(Vec::new()),
         })
-    }
-
-    /// True while a paging, hibernation or dump file is on the bus.
-    fn in_special_use(&self) -> bool {
-        self.usages.iter().any(|u| u.load(Ordering::Acquire) != 0)
     }
 }
 
@@ -127,25 +122,6 @@ unsafe fn pass_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
     status
 }
 
-/// Send down, wait, and complete with the lower status unless `finish` changes it.
-///
-/// # Safety
-/// As for [`pass_down`]; PASSIVE_LEVEL.
-unsafe fn forward_then(
-    dx: &Dx,
-    fdo: &Fdo,
-    irp: *mut IRP,
-    finish: impl FnOnce(NTSTATUS) -> NTSTATUS,
-) -> NTSTATUS {
-    // SAFETY: forwarded caller contract; the IRP is ours again after forward_and_wait.
-    let status = unsafe {
-        let status = finish(irp::forward_and_wait(fdo.lower, irp));
-        complete(irp, status)
-    };
-    dx.release();
-    status
-}
-
 /// Dispatch one IRP on the FDO.
 ///
 /// # Safety
@@ -155,306 +131,178 @@ pub unsafe fn dispatch(dx: &Dx, fdo: &Fdo, irp: *mut IRP, major: u32, minor: u32
     // SAFETY: forwarded caller contract.
     unsafe {
         match major {
-            IRP_MJ_PNP => pnp(dx, fdo, irp, minor),
+            IRP_MJ_PNP => pnp(dx, fdo, irp),
             IRP_MJ_POWER => power(dx, fdo, irp, minor),
             _ => pass_down(dx, fdo, irp),
         }
     }
 }
 
+/// The PnP half of the FDO: decode the IRP, let [`FdoMachine`] decide, carry its action
+/// out (complete here, pass down, or forward-wait-finish) and write its answer back.
+///
 /// # Safety
 /// As for [`dispatch`].
-unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
+unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
+    let device = fdo.device;
+    let child = |class: &str| fdo.child_for(class);
     // SAFETY: forwarded caller contract; each arm owns the IRP until it completes or
     // passes it down.
     unsafe {
-        let location = irp::current_stack_location(irp);
-        match minor {
-            IRP_MN_FILTER_RESOURCE_REQUIREMENTS if fdo.runtime.runtime.is_active() => {
-                forward_then(dx, fdo, irp, |status| {
-                    if status >= 0 {
-                        add_message_interrupts(irp);
-                    }
-                    irp::status(irp)
-                })
+        let request = pnp_irp::decode_pnp(irp);
+        let action = fdo.machine.lock().pnp(&request);
+        match action {
+            PnpAction::Complete(answer) => {
+                let status = pnp_irp::apply(irp, &answer, device, &child);
+                let status = complete(irp, status);
+                dx.release();
+                status
             }
-            IRP_MN_START_DEVICE => {
-                let (raw, translated) = start_resources(irp);
-                forward_then(dx, fdo, irp, |status| {
-                    if status >= 0 {
-                        let resources = if fdo.runtime.runtime.is_active() {
-                            fdo.runtime.connect_interrupts(fdo.pdo, &raw, &translated)
-                        } else {
-                            FdoResources::default()
-                        };
-                        if let Err(status) = fdo.runtime.start(resources) {
-                            log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
-                            return status;
-                        }
-                        set_device_power(fdo, PowerDeviceD0);
-                        dx.set_state(PnpState::Started);
-                        log(Level::Info, format_args!("FDO started"));
-                    } else {
+            PnpAction::CompleteUnchanged => {
+                let status = complete(irp, irp::status(irp));
+                dx.release();
+                status
+            }
+            PnpAction::PassDown { set } => {
+                if let Some(answer) = set {
+                    pnp_irp::apply(irp, &answer, device, &child);
+                }
+                pass_down(dx, fdo, irp)
+            }
+            PnpAction::ForwardAndWait { forward, set } => {
+                if let Some(answer) = set {
+                    pnp_irp::apply(irp, &answer, device, &child);
+                }
+                if let PnpRequest::Start(resources) = &forward {
+                    if !pnp_irp::write_start_resources(irp, resources) {
                         log(
                             Level::Error,
-                            format_args!("START_DEVICE failed below ({status:#010x})"),
+                            format_args!("START: resource lists not rewritten"),
                         );
                     }
-                    status
-                })
-            }
-            IRP_MN_QUERY_STOP_DEVICE | IRP_MN_QUERY_REMOVE_DEVICE => {
-                if let Err(status) = fdo.runtime.runtime.query_stop() {
-                    // Vetoed while the balloon is inflated.
-                    let status = complete(irp, status);
+                }
+                let remove = matches!(request, PnpRequest::Remove);
+                if remove {
+                    // Refuse new IRPs and wait for those in flight before the lower
+                    // drivers see REMOVE.
+                    dx.set_state(PnpState::Deleted);
                     dx.release();
-                    return status;
+                    dx.release_and_wait();
                 }
-                dx.set_state(if minor == IRP_MN_QUERY_STOP_DEVICE {
-                    PnpState::StopPending
+                irp::forward_and_wait(fdo.lower, irp);
+                let lower = pnp_irp::lower_answer(irp, &request);
+                let old = (*irp).IoStatus.Information;
+                let mut answer = fdo.machine.lock().pnp_finish(&request, lower.clone());
+                if matches!(request, PnpRequest::FilterResourceRequirements(_)) && answer == lower {
+                    // Unchanged (an inactive FDO): the lower driver's list stays as it is.
+                    answer.reply = PnpReply::Nothing;
+                }
+                finished(fdo, &request, &lower, &answer, old);
+                let status = pnp_irp::apply(irp, &answer, device, &child);
+                let status = complete(irp, status);
+                if remove {
+                    if fdo.destroyed.load(Ordering::Acquire) {
+                        destroy_fdo(device, fdo.lower);
+                        log(Level::Info, format_args!("FDO removed"));
+                    }
                 } else {
-                    PnpState::RemovePending
-                });
-                irp::set_status(irp, STATUS_SUCCESS, 0);
-                pass_down(dx, fdo, irp)
-            }
-            IRP_MN_CANCEL_STOP_DEVICE | IRP_MN_CANCEL_REMOVE_DEVICE => {
-                forward_then(dx, fdo, irp, |_| {
-                    dx.restore_state();
-                    STATUS_SUCCESS
-                })
-            }
-            IRP_MN_STOP_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
-                if minor == IRP_MN_STOP_DEVICE {
-                    fdo.runtime.runtime.d0_to_d3();
-                    fdo.runtime.disconnect_interrupts();
-                    set_device_power(fdo, PowerDeviceD3);
+                    dx.release();
                 }
-                dx.set_state(if minor == IRP_MN_STOP_DEVICE {
-                    PnpState::Stopped
-                } else {
-                    PnpState::SurpriseRemovePending
-                });
-                irp::set_status(irp, STATUS_SUCCESS, 0);
-                pass_down(dx, fdo, irp)
+                status
             }
-            IRP_MN_REMOVE_DEVICE => remove(dx, fdo, irp),
-            IRP_MN_QUERY_DEVICE_RELATIONS
-                if (*location).Parameters.QueryDeviceRelations.Type == BusRelations =>
-            {
-                match bus_relations(fdo) {
-                    Ok(relations) => {
-                        irp::set_status(irp, STATUS_SUCCESS, relations as usize);
-                        pass_down(dx, fdo, irp)
-                    }
-                    Err(status) => {
-                        let status = complete(irp, status);
-                        dx.release();
-                        status
-                    }
-                }
-            }
-            IRP_MN_QUERY_CAPABILITIES => {
-                let capabilities = (*location).Parameters.DeviceCapabilities.Capabilities;
-                forward_then(dx, fdo, irp, |status| {
-                    if status >= 0 && !capabilities.is_null() {
-                        remember_capabilities(fdo, &mut *capabilities);
-                    }
-                    status
-                })
-            }
-            IRP_MN_DEVICE_USAGE_NOTIFICATION => {
-                let usage = (*location).Parameters.UsageNotification;
-                forward_then(dx, fdo, irp, |status| {
-                    if status >= 0 {
-                        count_usage(fdo, usage.Type, usage.InPath);
-                        IoInvalidateDeviceState(fdo.pdo);
-                    }
-                    status
-                })
-            }
-            IRP_MN_QUERY_PNP_DEVICE_STATE => {
-                if fdo.in_special_use() {
-                    let information =
-                        (*irp).IoStatus.Information | PNP_DEVICE_NOT_DISABLEABLE as usize;
-                    irp::set_status(irp, STATUS_SUCCESS, information);
-                }
-                pass_down(dx, fdo, irp)
-            }
-            _ => pass_down(dx, fdo, irp),
         }
     }
 }
 
-/// Largest resource list this driver reads (partial descriptors).
-const MAX_PARTIALS: usize = 256;
-
-/// Copy the START_DEVICE list at `list` (a `CM_RESOURCE_LIST`), decoded, then hide its
-/// message interrupts from PCI.sys (they are this driver's additions).
+/// After the machine finished a forwarded request: keep the lower S→D map for the power
+/// path, free a requirements list the answer replaces, log START.
 ///
 /// # Safety
-/// `list` is NULL or a CM_RESOURCE_LIST of the IRP the caller owns.
-unsafe fn take_resource_list(list: *mut u8) -> Vec<Partial> {
-    if list.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: the header (full count, then the first full descriptor's partial count) is
-    // inside any CM_RESOURCE_LIST; the partials follow, `count` of them.
-    unsafe {
-        let full = list.cast::<u32>().read_unaligned();
-        let count = list
-            .add(resources::RESOURCE_LIST_COUNT_OFFSET)
-            .cast::<u32>()
-            .read_unaligned() as usize;
-        if full != 1 || count > MAX_PARTIALS {
-            log(
-                Level::Error,
-                format_args!("START_DEVICE: {full} lists, {count} descriptors: not used"),
-            );
-            return Vec::new();
-        }
-        let bytes = core::slice::from_raw_parts_mut(list, resources::resource_list_size(count));
-        let partials = resources::partials(bytes).unwrap_or_default();
-        let _ = resources::hide_message_interrupts(bytes);
-        partials
-    }
-}
-
-/// The raw and translated resources of a START_DEVICE IRP (message interrupts hidden in
-/// the IRP's lists before it goes down).
-///
-/// # Safety
-/// `irp` is a START_DEVICE IRP owned by the caller.
-unsafe fn start_resources(irp: *mut IRP) -> (Vec<Partial>, Vec<Partial>) {
-    // SAFETY: the StartDevice parameters of a START_DEVICE IRP.
-    unsafe {
-        let start = (*irp::current_stack_location(irp)).Parameters.StartDevice;
-        (
-            take_resource_list(start.AllocatedResources.cast()),
-            take_resource_list(start.AllocatedResourcesTranslated.cast()),
-        )
-    }
-}
-
-/// FILTER_RESOURCE_REQUIREMENTS after the lower drivers: replace the list with one that
-/// has a message interrupt per processor (and the line interrupt on CPU 0).
-///
-/// # Safety
-/// `irp` is owned by the caller and completed successfully below.
-unsafe fn add_message_interrupts(irp: *mut IRP) {
-    // SAFETY: a successful reply is NULL or a pool IO_RESOURCE_REQUIREMENTS_LIST of
-    // `ListSize` bytes the requester owns; it is replaced by a new pool block and freed.
-    unsafe {
-        let old = (*irp).IoStatus.Information as *mut u8;
-        if old.is_null() {
-            return;
-        }
-        let size = old.cast::<u32>().read_unaligned() as usize;
-        let bytes = core::slice::from_raw_parts(old, size);
-        let new = match resources::filter_requirements(bytes, &interrupt::processors()) {
-            Ok(new) => new,
-            Err(error) => {
-                log(
-                    Level::Error,
-                    format_args!("FILTER_RESOURCE_REQUIREMENTS: {error:?}: left unchanged"),
-                );
-                return;
+/// `old` is the IRP's `Information` as the lower driver left it.
+unsafe fn finished(
+    fdo: &Fdo,
+    request: &PnpRequest,
+    lower: &PnpAnswer,
+    answer: &PnpAnswer,
+    old: usize,
+) {
+    match (request, &lower.reply, &answer.reply) {
+        (PnpRequest::QueryCapabilities(_), PnpReply::Capabilities(caps), _)
+            if lower.status >= 0 =>
+        {
+            let mut states = fdo.device_state.lock();
+            for (slot, state) in states.iter_mut().zip(caps.device_state) {
+                *slot = state.raw() as i32;
             }
-        };
-        let block = ExAllocatePoolWithTag(NON_PAGED_POOL_NX, new.len(), TAG).cast::<u8>();
-        if block.is_null() {
-            return;
         }
-        ptr::copy_nonoverlapping(new.as_ptr(), block, new.len());
-        ExFreePool(old.cast());
-        irp::set_status(irp, STATUS_SUCCESS, block as usize);
+        (PnpRequest::FilterResourceRequirements(_), _, PnpReply::Requirements(_)) if old != 0 => {
+            // SAFETY: the lower driver's pool list, replaced by the answer's new one.
+            unsafe { ExFreePool(old as *mut c_void) };
+        }
+        (PnpRequest::Start(_), _, _) => log(
+            Level::Info,
+            format_args!("START_DEVICE: {:#010x}", answer.status),
+        ),
+        _ => {}
     }
 }
 
-/// Save the lower stack's S→D mapping and report the bus as not removable.
-fn remember_capabilities(fdo: &Fdo, capabilities: &mut DEVICE_CAPABILITIES) {
-    *fdo.device_state.lock() = capabilities.DeviceState;
-    capabilities._bitfield &= !REMOVABLE;
-}
-
-/// Count one usage arriving (`in_path`) or leaving.
-fn count_usage(fdo: &Fdo, usage: i32, in_path: bool) {
-    let index = if usage == DeviceUsageTypePaging {
-        0
-    } else if usage == DeviceUsageTypeHibernation {
-        1
-    } else if usage == DeviceUsageTypeDumpFile {
-        2
-    } else {
-        return;
-    };
-    let Some(counter) = fdo.usages.get(index) else {
-        return;
-    };
-    if in_path {
-        counter.fetch_add(1, Ordering::AcqRel);
-    } else {
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
-    }
-}
-
-/// A pool `DEVICE_RELATIONS` listing the child PDOs of the classes the runtime reports
-/// (a PDO object is created the first time a class is reported), each referenced for the
-/// PnP manager; PDOs removed while missing and no longer reported are destroyed.
-///
-/// # Safety
-/// PASSIVE_LEVEL, from the FDO's BusRelations IRP.
-unsafe fn bus_relations(fdo: &Fdo) -> Result<*mut DEVICE_RELATIONS, NTSTATUS> {
-    let classes = fdo.runtime.bus_relations();
-    let mut reported: Vec<*mut DEVICE_OBJECT> = Vec::new();
-    let mut reaped: Vec<*mut DEVICE_OBJECT> = Vec::new();
-    {
-        let mut children = fdo.children.lock();
+impl Fdo {
+    /// The PDO of `class` for a BusRelations answer, created the first time the class is
+    /// reported (it is Enumerated from then on).
+    fn child_for(&self, class: &str) -> Option<*mut DEVICE_OBJECT> {
+        let mut children = self.children.lock();
         // SAFETY: every listed child is a live PDO of this FDO.
-        let class_of = |child: usize| unsafe { pdo_of(child).map(super::pdo::class_of) };
-        for class in &classes {
-            let existing = children
-                .iter()
-                .copied()
-                .find(|&child| class_of(child).as_deref() == Some(class.as_str()));
-            let device = match existing {
-                Some(device) => device as *mut DEVICE_OBJECT,
-                // SAFETY: our own FDO; PASSIVE_LEVEL.
-                None => match unsafe { super::pdo::create(fdo.device, fdo, class) } {
-                    Ok(device) => {
-                        children.push(device as usize);
-                        device
-                    }
-                    Err(status) => {
-                        log(
-                            Level::Error,
-                            format_args!("PDO {class} not created ({status:#010x})"),
-                        );
-                        continue;
-                    }
-                },
-            };
-            // SAFETY: as above.
-            if let Some(pdo) = unsafe { pdo_of(device as usize) } {
-                super::pdo::enumerated(pdo);
-            }
-            reported.push(device);
+        let existing = children.iter().copied().find(|&child| {
+            unsafe { pdo_of(child) }.is_some_and(|pdo| super::pdo::class_of(pdo) == class)
+        });
+        let device = match existing {
+            Some(device) => device as *mut DEVICE_OBJECT,
+            // SAFETY: our own FDO, PASSIVE_LEVEL (BusRelations).
+            None => match unsafe { super::pdo::create(self.device, self, class) } {
+                Ok(device) => {
+                    children.push(device as usize);
+                    device
+                }
+                Err(status) => {
+                    log(
+                        Level::Error,
+                        format_args!("PDO {class} not created ({status:#010x})"),
+                    );
+                    return None;
+                }
+            },
+        };
+        // SAFETY: as above.
+        if let Some(pdo) = unsafe { pdo_of(device as usize) } {
+            super::pdo::enumerated(pdo);
         }
-        children.retain(|&child| {
-            let gone = !reported.contains(&(child as *mut DEVICE_OBJECT))
-                // SAFETY: as above.
-                && unsafe { pdo_of(child) }.is_some_and(super::pdo::is_deleted);
+        Some(device)
+    }
+
+    /// After BusRelations: destroy the PDOs PnP removed while missing (their class is no
+    /// longer in the runtime's list).
+    pub fn reap_children(&self) {
+        let listed = self.runtime.runtime.children();
+        let mut reaped = Vec::new();
+        self.children.lock().retain(|&child| {
+            // SAFETY: every listed child is a live PDO of this FDO.
+            let gone = unsafe { pdo_of(child) }.is_some_and(|pdo| {
+                super::pdo::is_deleted(pdo) && {
+                    let class = super::pdo::class_of(pdo);
+                    !listed.iter().any(|c| c.class == class)
+                }
+            });
             if gone {
-                reaped.push(child as *mut DEVICE_OBJECT);
+                reaped.push(child);
             }
             !gone
         });
+        for child in reaped {
+            // SAFETY: removed by PnP and no longer reported.
+            unsafe { super::pdo::destroy(child as *mut DEVICE_OBJECT) };
+        }
     }
-    for device in reaped {
-        // SAFETY: removed by PnP while missing and now left out of the relations.
-        unsafe { super::pdo::destroy(device) };
-    }
-    pnp_irp::relations(&reported).map(|block| block as *mut DEVICE_RELATIONS)
 }
 
 /// The PDO state of a child device object.
@@ -486,6 +334,16 @@ impl Fdo {
         unsafe { IoInvalidateDeviceRelations(self.pdo, BusRelations) };
     }
 
+    /// The platform PCI PDO.
+    pub fn pdo(&self) -> *mut DEVICE_OBJECT {
+        self.pdo
+    }
+
+    /// REMOVE_DEVICE finished: the FDO is deleted once the IRP is complete.
+    pub fn mark_destroyed(&self) {
+        self.destroyed.store(true, Ordering::Release);
+    }
+
     /// A child PDO is being destroyed: out of the list.
     pub fn forget_child(&self, device: *mut DEVICE_OBJECT) {
         self.children
@@ -494,37 +352,12 @@ impl Fdo {
     }
 
     /// Destroy every remaining child PDO (the FDO's REMOVE_DEVICE; PnP removed them).
-    fn destroy_children(&self) {
+    pub fn destroy_children(&self) {
         let children: Vec<usize> = core::mem::take(&mut *self.children.lock());
         for child in children {
             // SAFETY: the PnP manager removes children before their parent.
             unsafe { super::pdo::destroy(child as *mut DEVICE_OBJECT) };
         }
-    }
-}
-
-/// REMOVE_DEVICE: refuse new IRPs, wait for those in flight, pass the IRP down, then leave
-/// the driver's FDO list, detach and delete.
-///
-/// # Safety
-/// As for [`dispatch`].
-unsafe fn remove(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
-    fdo.runtime.remove();
-    fdo.destroy_children();
-    set_device_power(fdo, PowerDeviceD3);
-    dx.set_state(PnpState::Deleted);
-    dx.release();
-    dx.release_and_wait();
-    let (device, lower) = (fdo.device, fdo.lower);
-    // SAFETY: forwarded caller contract; nothing else touches the FDO once drained and
-    // Deleted, so it can be destroyed after the lower drivers saw the IRP.
-    unsafe {
-        irp::set_status(irp, STATUS_SUCCESS, 0);
-        irp::skip_current_stack_location(irp);
-        let status = irp::call_driver(lower, irp);
-        destroy_fdo(device, lower);
-        log(Level::Info, format_args!("FDO removed"));
-        status
     }
 }
 
@@ -652,7 +485,7 @@ unsafe extern "system" fn device_powered_up(
                 let work = work;
                 // SAFETY: see PowerContext.
                 let (dx, fdo) = (&*work.dx, &*work.fdo);
-                if let Err(status) = fdo.runtime.power_up() {
+                if let Err(status) = fdo.runtime.resume() {
                     log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
                     irp::set_status(work.irp, status, 0);
                 } else {
@@ -695,7 +528,7 @@ unsafe fn device_power_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP, target: i32) -> N
 }
 
 /// Record the device power state with the power manager.
-fn set_device_power(fdo: &Fdo, state: i32) {
+pub fn set_device_power(fdo: &Fdo, state: i32) {
     let previous = fdo.power.swap(state, Ordering::AcqRel);
     if previous != state {
         // SAFETY: our own device object; POWER_STATE is a plain union of two i32s.
@@ -921,7 +754,7 @@ unsafe extern "system" fn device_irp_down_done(
 }
 
 /// `FdoS3ToS4`: a child still holding an interface is a bug check, as upstream.
-fn fdo_hibernate(runtime: &crate::fdo::Fdo) {
+pub fn fdo_hibernate(runtime: &crate::fdo::Fdo) {
     if let Err(reason) = runtime.s3_to_s4() {
         log(Level::Error, format_args!("hibernate with {reason:?}"));
         // SAFETY: KeBugCheckEx takes plain numbers and does not return.

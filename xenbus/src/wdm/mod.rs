@@ -3,6 +3,8 @@
 
 pub mod balloon;
 #[cfg(windows)]
+mod bus;
+#[cfg(windows)]
 mod device;
 #[cfg(windows)]
 mod entry;

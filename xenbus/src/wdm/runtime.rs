@@ -15,17 +15,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use common::sync::SpinLock;
-use common::wdm::interrupt::{processor_index, ConnectedInterrupt};
+use common::wdm::interrupt::{processor_index, ConnectedInterrupt, Interrupt};
 use common::wdm::kernel::{Event, SystemThread};
 use common::wdm::log::{log, Level};
 use common::wdm::os::KernelOs;
 use common::wdm::request;
-use common::wdm::resources::Partial;
 use windows_sys::Wdk::Foundation::DEVICE_OBJECT;
 use windows_sys::Wdk::System::SystemServices::{
     BusQueryDeviceID, BusQueryInstanceID, BusRelations, IoInvalidateDeviceRelations, KeBugCheckEx,
 };
-use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_NO_SUCH_DEVICE};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_NO_SUCH_DEVICE,
+};
 
 use super::balloon::KernelBalloonMemory;
 use super::entry::{DRIVER, XEN};
@@ -34,6 +35,7 @@ use crate::active::XenApiActive;
 use crate::balloon::{Pass, StartupWait};
 use crate::fdo::{check_platform_vendor, decide_active, vendor_name};
 use crate::fdo::{Fdo as Runtime, FdoBugCheck, FdoKernel, FdoResources, FdoSetup, FdoThread};
+use crate::pnp::fdo::{BusResources, InterruptConnection};
 
 /// `KeBugCheckEx` code of the FDO runtime's bug checks (`"XENB"`).
 pub const BUGCHECK_XENBUS_FDO: u32 = 0x5845_4E42;
@@ -98,6 +100,8 @@ pub struct FdoRuntime {
     resources: SpinLock<FdoResources>,
     /// The connected interrupts (active FDO, between START and STOP/REMOVE).
     interrupts: SpinLock<Vec<ConnectedInterrupt>>,
+    /// Wake events of the scan, suspend and balloon threads.
+    events: [&'static Event; 3],
 }
 
 /// The balloon's page allocator, shared by every FDO (only the active one balloons).
@@ -180,10 +184,8 @@ pub unsafe fn create(
         threads: SpinLock::new(Vec::new()),
         resources: SpinLock::new(FdoResources::default()),
         interrupts: SpinLock::new(Vec::new()),
+        events,
     };
-    if active {
-        fdo.spawn_threads(events);
-    }
     Ok(fdo)
 }
 
@@ -251,12 +253,29 @@ impl FdoRuntime {
         );
     }
 
-    /// START_DEVICE after the lower drivers started: D3→D0 with `resources`, kick the
-    /// threads and wait for the balloon's first pass (a warning after 10 s, the runtime's
-    /// bug check after 1200 s).
-    pub fn start(&self, resources: FdoResources) -> Result<(), NTSTATUS> {
-        *self.resources.lock() = resources;
-        self.runtime.d3_to_d0(resources)?;
+    /// Start the scan, suspend, balloon, store watchdog and cache monitor threads
+    /// (START_DEVICE of the active FDO); a no-op while they run.
+    pub fn start_threads(&self) -> Result<(), NTSTATUS> {
+        if self.threads.lock().is_empty() {
+            self.spawn_threads(self.events);
+        }
+        if self.threads.lock().is_empty() {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        Ok(())
+    }
+
+    /// Alert and join the threads (STOP/REMOVE).
+    pub fn stop_threads(&self) {
+        let threads: Vec<SystemThread> = core::mem::take(&mut *self.threads.lock());
+        for thread in threads {
+            thread.join();
+        }
+    }
+
+    /// After D3→D0 at START: kick the threads and wait for the balloon's first pass (a
+    /// warning after 10 s, the runtime's bug check after 1200 s).
+    pub fn after_start(&self) {
         self.runtime.kick_threads();
         // Nobody signals `tick`: each wait is one second of the startup clock.
         let tick = Event::notification();
@@ -270,43 +289,47 @@ impl FdoRuntime {
                 }
             }
         }
-        Ok(())
     }
 
-    /// After the lower drivers started: connect every translated interrupt (the line one
-    /// delivers CPU 0's events through the callback via, each message one its CPU's) and
-    /// work out the runtime's resources. Only the active FDO connects anything.
+    /// Connect every interrupt START gave the active FDO (the line one delivers CPU 0's
+    /// events through the callback via, each message one its CPU's).
     ///
     /// # Safety
-    /// `pdo` is the platform PCI PDO; PASSIVE_LEVEL; the lists are START_DEVICE's.
+    /// `pdo` is the platform PCI PDO; PASSIVE_LEVEL; the interrupts are START_DEVICE's.
     pub unsafe fn connect_interrupts(
         &self,
         pdo: *mut DEVICE_OBJECT,
-        raw: &[Partial],
-        translated: &[Partial],
-    ) -> FdoResources {
+        interrupts: &[InterruptConnection],
+    ) -> Result<(), NTSTATUS> {
         let runtime = self.runtime;
         let mut connected = Vec::new();
-        for partial in translated {
-            let Partial::Interrupt(interrupt) = partial else {
-                continue;
-            };
+        for interrupt in interrupts {
             let cpu = if interrupt.message {
                 interrupt
                     .processor()
+                    .and_then(|number| u8::try_from(number).ok())
                     .map_or(0, |number| processor_index(interrupt.group, number))
             } else {
                 0
             };
+            let translated = Interrupt {
+                message: interrupt.message,
+                latched: interrupt.latched,
+                shared: interrupt.shared,
+                level: interrupt.irql as u16,
+                group: interrupt.group,
+                vector: interrupt.vector,
+                affinity: interrupt.affinity,
+            };
             // SAFETY: forwarded caller contract.
-            let result = unsafe {
+            let done = unsafe {
                 ConnectedInterrupt::connect(
                     pdo,
-                    interrupt,
+                    &translated,
                     Box::new(move || runtime.interrupt(cpu)),
                 )
             };
-            match result {
+            match done {
                 Ok(done) => {
                     log(
                         Level::Info,
@@ -318,37 +341,37 @@ impl FdoRuntime {
                     );
                     connected.push(done);
                 }
-                Err(status) => log(
-                    Level::Error,
-                    format_args!("IoConnectInterruptEx failed ({status:#010x})"),
-                ),
+                Err(status) => {
+                    log(
+                        Level::Error,
+                        format_args!("IoConnectInterruptEx failed ({status:#010x})"),
+                    );
+                    drop(connected);
+                    return Err(status);
+                }
             }
         }
         *self.interrupts.lock() = connected;
-        super::resources::fdo_resources(raw, translated)
+        Ok(())
     }
 
-    /// STOP/REMOVE after D0→D3: disconnect the interrupts.
+    /// Disconnect the interrupts.
     pub fn disconnect_interrupts(&self) {
         let interrupts: Vec<ConnectedInterrupt> = core::mem::take(&mut *self.interrupts.lock());
         drop(interrupts);
     }
 
-    /// D3→D0 with START's resources (a device power IRP to D0).
-    pub fn power_up(&self) -> Result<(), NTSTATUS> {
-        let resources = *self.resources.lock();
+    /// D3→D0 with what START gave the FDO.
+    pub fn power_up(&self, bus: &BusResources) -> Result<(), NTSTATUS> {
+        let resources = super::resources::fdo_resources(bus);
+        *self.resources.lock() = resources;
         self.runtime.d3_to_d0(resources)
     }
 
-    /// REMOVE_DEVICE: D0→D3, stop the threads, tear the runtime down.
-    pub fn remove(&self) {
-        self.runtime.d0_to_d3();
-        self.disconnect_interrupts();
-        let threads: Vec<SystemThread> = core::mem::take(&mut *self.threads.lock());
-        for thread in threads {
-            thread.join();
-        }
-        self.runtime.destroy();
+    /// D3→D0 again with what the last START gave (a device power IRP to D0).
+    pub fn resume(&self) -> Result<(), NTSTATUS> {
+        let resources = *self.resources.lock();
+        self.runtime.d3_to_d0(resources)
     }
 
     /// The classes to report in BusRelations.
