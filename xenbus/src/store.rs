@@ -1215,7 +1215,10 @@ impl Store {
                 rsp_cons: c.ring.load_u32(RSP_CONS).unwrap_or(0),
                 rsp_prod: c.ring.load_u32(RSP_PROD).unwrap_or(0),
             };
-            let stalled = s.watchdog.is_some_and(|then| {
+            // As upstream: the first tick compares against zeros, so a ring already stalled
+            // when the watchdog starts is kicked too.
+            let stalled = {
+                let then = s.watchdog.unwrap_or_default();
                 let req = now.req_prod != now.req_cons
                     && now.req_prod != then.req_prod
                     && now.req_cons == then.req_cons;
@@ -1223,7 +1226,7 @@ impl Store {
                     && now.rsp_prod != then.rsp_prod
                     && now.rsp_cons == then.rsp_cons;
                 req || rsp
-            });
+            };
             s.watchdog = Some(now);
             if stalled {
                 if let Some(c) = s.connection.as_ref() {
