@@ -12,6 +12,9 @@ STATUS_SUCCESS = 0
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 REG_SZ = 1
 REG_MULTI_SZ = 7
+IRP_MN_QUERY_INTERFACE = 0x08
+# GUID_BUS_INTERFACE_STANDARD {496B8280-6F25-11D0-BEAF-08002BE2092F} as laid out in memory.
+GUID_BUS_INTERFACE_STANDARD = bytes.fromhex("80826b49256fd011beaf08002be2092f")
 LOG_LEVEL_ERROR = 1
 LOG_LEVEL_WARNING = 2
 
@@ -182,10 +185,29 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     emu.mem_write(pnp.pdo + STACK_SIZE, bytes([1]))
     # The platform PCI PDO answers its identity (PCI.sys's QUERY_ID/QUERY_DEVICE_TEXT).
     bus_answer = pnp.answer
+    # PCI.sys's BUS_INTERFACE_STANDARD (v1, 64 bytes): every routine a `ret`, the
+    # InterfaceDereference calls counted.
+    bus_stub = emu.mem_map(0x1000, tag="xtask.bus_interface")
+    emu.mem_write(bus_stub, bytes([0xC3]) * 0x10)
+    bus = {"answered": 0, "dereferenced": 0}
+
+    def dereferenced(emu, address, size, ctx):
+        bus["dereferenced"] += 1
+
+    se.add_code_hook(dereferenced, begin=bus_stub + 1, end=bus_stub + 1)
 
     def answer(emu, device, irp, lower):
         major, minor = struct.unpack("<BB", emu.mem_read(lower, 2))
         argument, = struct.unpack("<I", emu.mem_read(lower + 8, 4))
+        if device == pnp.pdo and major == IRP_MJ_PNP and minor == IRP_MN_QUERY_INTERFACE:
+            guid, size, version, buffer = struct.unpack("<QHH4xQ", emu.mem_read(lower + 8, 24))
+            if bytes(emu.mem_read(guid, 16)) == GUID_BUS_INTERFACE_STANDARD and size >= 64 \
+                    and version >= 1 and buffer:
+                emu.mem_write(buffer, struct.pack("<HH4x7Q", 64, 1, 0x5C1BC0DE, bus_stub,
+                                                  bus_stub + 1, bus_stub, bus_stub, bus_stub,
+                                                  bus_stub))
+                bus["answered"] += 1
+            return None
         if device == pnp.pdo and major == IRP_MJ_PNP:
             text = None
             if minor == IRP_MN_QUERY_ID:
@@ -200,9 +222,9 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     pnp.answer = answer
     se.call(add_device, [driver, pnp.pdo])
     devices = [source for source, target in pnp.attached if target == pnp.pdo]
-    out.append("pnp add_device attached=%d filters_installed=%d work_items=%d identity_queries=%d" % (
+    out.append("pnp add_device attached=%d filters_installed=%d work_items=%d identity_queries=%d bus_interface=%d" % (
         len(devices), stand_in.calls.count("FiltersInstall"), len(stand_in.work_items),
-        stand_in.identity_queries))
+        stand_in.identity_queries, bus["answered"]))
     if not devices:
         return
     fdo = devices[0]
@@ -272,8 +294,9 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     top = irp + IRP_SIZE + STACK_LOCATION_SIZE
     se.call(dispatch, [fdo, irp])
     lower_saw_top = any(c[1] == irp and c[3] == top + STACK_LOCATION_SIZE for c in pnp.calls)
-    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d filters_uninstalled=%d work_items_freed=%d" % (
+    out.append("pnp remove passed_down=%d skipped=%d detached=%d deleted=%d filters_uninstalled=%d work_items_freed=%d bus_dereferenced=%d" % (
         len(pnp.calls), int(lower_saw_top), pnp.detached.count(pnp.pdo), int(fdo in pnp.deleted),
-        stand_in.calls.count("FiltersUninstall"), len(stand_in.work_items_freed)))
+        stand_in.calls.count("FiltersUninstall"), len(stand_in.work_items_freed),
+        bus["dereferenced"]))
     if unload:
         se.call(unload, [driver])

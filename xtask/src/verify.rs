@@ -676,6 +676,14 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
             "the first FDO installs the filters, its removal (the last FDO) removes them",
         ),
         run.pnp_expect(
+            "emulated-fdo-bus-interface",
+            &[
+                ("add_device", &[("bus_interface", "1")]),
+                ("remove", &[("bus_dereferenced", "1")]),
+            ],
+            "AddDevice asks the PCI PDO for BUS_INTERFACE_STANDARD v1 (kept for the children), REMOVE_DEVICE dereferences it once",
+        ),
+        run.pnp_expect(
             "emulated-fdo-work-items",
             &[
                 ("add_device", &[("work_items", "2")]),

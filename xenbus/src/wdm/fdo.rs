@@ -64,6 +64,9 @@ pub struct Fdo {
     children: SpinLock<Vec<usize>>,
     /// The FDO runtime (subsystems, threads) of this platform device.
     runtime: FdoRuntime,
+    /// The platform device's bus interface and the children's over it (None: the stack
+    /// below did not give one).
+    bus: Option<alloc::boxed::Box<super::lower_bus::LowerBus>>,
 }
 
 // SAFETY: the raw device pointers are kernel objects valid for the FDO's life; the mutable
@@ -89,8 +92,11 @@ impl Fdo {
     ) -> Result<Fdo, NTSTATUS> {
         // SAFETY: forwarded caller contract (AddDevice, PASSIVE_LEVEL).
         let runtime = unsafe { super::runtime::create(pdo, lower)? };
+        // SAFETY: as above.
+        let bus = unsafe { super::lower_bus::acquire(lower, pdo) };
         Ok(Fdo {
             runtime,
+            bus,
             device,
             pdo,
             lower,
@@ -321,6 +327,11 @@ impl Fdo {
     /// This FDO's device object.
     pub fn device(&self) -> *mut DEVICE_OBJECT {
         self.device
+    }
+
+    /// The children's bus interface (None: the stack below gave none).
+    pub fn bus_interface(&self) -> Option<&crate::interface::query::PdoBusInterface> {
+        self.bus.as_deref().map(|bus| bus.child())
     }
 
     /// The FDO runtime.

@@ -12,6 +12,8 @@ mod entry;
 mod fdo;
 pub mod ids;
 #[cfg(windows)]
+mod lower_bus;
+#[cfg(windows)]
 mod pdo;
 pub mod resources;
 #[cfg(windows)]

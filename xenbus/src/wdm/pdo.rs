@@ -176,13 +176,18 @@ impl ChildServices for ChildEdge<'_> {
         unsafe { query::query(&providers, which, q) }
     }
 
-    fn query_bus_interface(&self, class: &str, _q: &InterfaceQuery) -> NtStatus {
-        // The FDO does not hold the platform device's BUS_INTERFACE_STANDARD yet.
-        log(
-            Level::Warning,
-            format_args!("PDO {class}: BUS_INTERFACE_STANDARD not available"),
-        );
-        STATUS_NOT_SUPPORTED
+    fn query_bus_interface(&self, class: &str, q: &InterfaceQuery) -> NtStatus {
+        let Some(bus) = self.fdo.bus_interface() else {
+            log(
+                Level::Warning,
+                format_args!("PDO {class}: BUS_INTERFACE_STANDARD not available"),
+            );
+            return STATUS_NOT_SUPPORTED;
+        };
+        // SAFETY: `q.buffer` is the requester's buffer of `q.size` bytes (the
+        // QUERY_INTERFACE contract); the interface lives in the FDO, which outlives its
+        // children.
+        unsafe { bus.query(q) }
     }
 
     fn delegate(&self, request: &PnpRequest) -> PnpAnswer {
