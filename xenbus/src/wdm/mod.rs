@@ -7,6 +7,8 @@ mod bus;
 #[cfg(windows)]
 mod device;
 #[cfg(windows)]
+mod emulated;
+#[cfg(windows)]
 mod entry;
 #[cfg(windows)]
 mod fdo;

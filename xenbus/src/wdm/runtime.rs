@@ -147,8 +147,10 @@ pub unsafe fn create(
         );
         return Err(STATUS_NO_SUCH_DEVICE);
     }
+    // SAFETY: forwarded caller contract.
+    let filter = unsafe { super::emulated::activation(lower, &device_id) };
     let active = decide_active(
-        None,
+        filter,
         &device_id,
         &instance_id,
         &location,
