@@ -305,11 +305,10 @@ fn a_lost_store_notification_is_recovered_by_the_store_watchdog_thread() {
     assert!(hangs.is_empty(), "runs that never ended: {hangs:#?}");
 }
 
-/// OPEN (audit): with the 2nd EVTCHNOP_expand_array failing once, the first store read after
-/// a write hangs in D0 even with the watchdog ticking (every tick reports no stall).
-/// Run with `--ignored` to reproduce.
+/// The 2nd EVTCHNOP_expand_array is the one that gives the store's re-opened port its event
+/// word after a resume; when it fails the FDO leaves the FIFO ABI and reconnects the store in
+/// the 2-level ABI (before that fallback, the store never heard from xenstored again).
 #[test]
-#[ignore = "open finding: a failed event-array expansion loses the store's reply for good"]
 fn a_failed_event_array_expansion_is_recovered() {
     watchdog_run(32, 12, 2);
     let hangs = HANGS.lock().unwrap().clone();

@@ -997,7 +997,23 @@ impl Fdo {
                     .query_reference(xen_include::xen::grant_table::GNTTAB_RESERVED_XENSTORE)
                     .ok()
                     .and_then(|(frame, _)| crate::shared::map_pfn(self.os, frame));
-                match (EvtchnStoreChannel::open(self.api, s.evtchn, s.store), ring) {
+                let mut opened = EvtchnStoreChannel::open(self.api, s.evtchn, s.store);
+                if let Err(e) = &opened {
+                    if s.evtchn.fifo_active() {
+                        // The new host's FIFO ABI could not give the store's port an event
+                        // word (EVTCHNOP_expand_array refused): without it the store would
+                        // never hear from xenstored again. Leave FIFO (the reset re-binds
+                        // the store's port and rewrites its HVM parameter) and retry in the
+                        // 2-level ABI, which needs no pages.
+                        warning!(
+                            self.api,
+                            "FDO: store channel refused in the FIFO ABI ({e:08X}), using 2-level"
+                        );
+                        s.evtchn.use_fifo(false);
+                        opened = EvtchnStoreChannel::open(self.api, s.evtchn, s.store);
+                    }
+                }
+                match (opened, ring) {
                     (Ok(channel), Some(ring)) => {
                         let channel = Arc::new(channel);
                         *self.store_channel.lock() = Some(channel.clone());
