@@ -6,11 +6,8 @@
 use alloc::vec::Vec;
 use core::ptr;
 
-use common::pnp::minor;
 use common::wdm::log::{log, Level};
-use common::wdm::request;
 use windows_sys::Wdk::Foundation::DEVICE_OBJECT;
-use xen_include::guid::Guid;
 use xen_include::interfaces::emulated::{
     EmulatedActivationStatus, EmulatedInterfaceV3, GUID_XENFILT_EMULATED_INTERFACE,
 };
@@ -32,19 +29,16 @@ pub unsafe fn activation(lower: *mut DEVICE_OBJECT, device_id: &str) -> Option<F
         emulated_is_disk_present: None,
     };
     let size = core::mem::size_of::<EmulatedInterfaceV3>() as u16;
-    let guid: Guid = GUID_XENFILT_EMULATED_INTERFACE;
-    let guid_ptr = &guid as *const Guid;
-    let table_ptr = &mut table as *mut EmulatedInterfaceV3;
-    // SAFETY: forwarded caller contract; the GUID and the table are locals that outlive
-    // the synchronous request.
+    // SAFETY: forwarded caller contract; the table outlives the synchronous request.
     let result = unsafe {
-        request::send(lower, u32::from(minor::QUERY_INTERFACE), |l| {
-            l.Parameters.QueryInterface.InterfaceType = guid_ptr.cast();
-            l.Parameters.QueryInterface.Size = size;
-            l.Parameters.QueryInterface.Version = 3;
-            l.Parameters.QueryInterface.Interface = table_ptr.cast();
-            l.Parameters.QueryInterface.InterfaceSpecificData = ptr::null_mut();
-        })
+        super::lower_bus::query_interface(
+            lower,
+            &GUID_XENFILT_EMULATED_INTERFACE,
+            size,
+            3,
+            (&mut table as *mut EmulatedInterfaceV3).cast(),
+            ptr::null_mut(),
+        )
     };
     let header = table.interface;
     let methods = (

@@ -4,6 +4,7 @@
 //! [`PdoBusInterface`] over it for the FDO's life, and dereferenced when the FDO goes.
 
 use alloc::boxed::Box;
+use core::ffi::c_void;
 use core::ptr;
 
 use common::pnp::{minor, GUID_BUS_INTERFACE_STANDARD};
@@ -11,6 +12,7 @@ use common::wdm::log::{log, Level};
 use common::wdm::os::KernelOs;
 use common::wdm::request;
 use windows_sys::Wdk::Foundation::DEVICE_OBJECT;
+use windows_sys::Win32::Foundation::NTSTATUS;
 use xen_include::guid::Guid;
 use xen_include::interfaces::Interface;
 
@@ -72,19 +74,16 @@ pub unsafe fn acquire(lower: *mut DEVICE_OBJECT, pdo: *mut DEVICE_OBJECT) -> Opt
         set_bus_data: None,
         get_bus_data: None,
     };
-    let guid: Guid = GUID_BUS_INTERFACE_STANDARD;
-    let guid_ptr = &guid as *const Guid;
-    let table_ptr = &mut table as *mut BusInterfaceStandard;
-    // SAFETY: forwarded caller contract; the GUID and the table are locals that outlive
-    // the synchronous request.
+    // SAFETY: forwarded caller contract; the table outlives the synchronous request.
     let result = unsafe {
-        request::send(lower, u32::from(minor::QUERY_INTERFACE), |l| {
-            l.Parameters.QueryInterface.InterfaceType = guid_ptr.cast();
-            l.Parameters.QueryInterface.Size = BUS_INTERFACE_STANDARD_SIZE;
-            l.Parameters.QueryInterface.Version = 1;
-            l.Parameters.QueryInterface.Interface = table_ptr.cast();
-            l.Parameters.QueryInterface.InterfaceSpecificData = ptr::null_mut();
-        })
+        query_interface(
+            lower,
+            &GUID_BUS_INTERFACE_STANDARD,
+            BUS_INTERFACE_STANDARD_SIZE,
+            1,
+            (&mut table as *mut BusInterfaceStandard).cast(),
+            ptr::null_mut(),
+        )
     };
     if let Err(status) = result {
         log(
@@ -121,4 +120,31 @@ pub unsafe fn acquire(lower: *mut DEVICE_OBJECT, pdo: *mut DEVICE_OBJECT) -> Opt
         format_args!("AddDevice: lower BUS_INTERFACE_STANDARD acquired"),
     );
     Some(bus)
+}
+
+/// Send `IRP_MN_QUERY_INTERFACE(guid, size, version)` to `device` and wait; the provider
+/// fills `buffer`.
+///
+/// # Safety
+/// `device` is a valid device object, `buffer` is valid for `size` bytes and outlives the
+/// call; PASSIVE_LEVEL.
+pub unsafe fn query_interface(
+    device: *mut DEVICE_OBJECT,
+    guid: &Guid,
+    size: u16,
+    version: u16,
+    buffer: *mut c_void,
+    specific: *mut c_void,
+) -> Result<usize, NTSTATUS> {
+    let guid = guid as *const Guid;
+    // SAFETY: forwarded caller contract; the GUID is borrowed for the whole call.
+    unsafe {
+        request::send(device, u32::from(minor::QUERY_INTERFACE), |l| {
+            l.Parameters.QueryInterface.InterfaceType = guid.cast();
+            l.Parameters.QueryInterface.Size = size;
+            l.Parameters.QueryInterface.Version = version;
+            l.Parameters.QueryInterface.Interface = buffer.cast();
+            l.Parameters.QueryInterface.InterfaceSpecificData = specific;
+        })
+    }
 }

@@ -264,14 +264,14 @@ unsafe fn delegate(fdo: *mut DEVICE_OBJECT, request: &PnpRequest) -> PnpAnswer {
             }
             PnpRequest::QueryInterface(q) => {
                 guid_storage = q.guid;
-                let guid = &guid_storage as *const Guid;
-                request::send(top, u32::from(minor::QUERY_INTERFACE), |l| {
-                    l.Parameters.QueryInterface.InterfaceType = guid.cast();
-                    l.Parameters.QueryInterface.Size = q.size;
-                    l.Parameters.QueryInterface.Version = q.version;
-                    l.Parameters.QueryInterface.Interface = q.buffer as *mut _;
-                    l.Parameters.QueryInterface.InterfaceSpecificData = q.specific as *mut c_void;
-                })
+                super::lower_bus::query_interface(
+                    top,
+                    &guid_storage,
+                    q.size,
+                    q.version,
+                    q.buffer as *mut c_void,
+                    q.specific as *mut c_void,
+                )
             }
             _ => Err(STATUS_NOT_SUPPORTED),
         };
