@@ -57,7 +57,22 @@ impl RigReport {
             && !self.scenarios.is_empty()
             && self.scenarios.iter().all(|s| s.1)
     }
+
+    /// Every scenario reported PASS and the guest finished, and the only trouble seen was
+    /// a crash of some dom0 process (QEMU TCG corrupting dom0 memory on a loaded host).
+    /// Each PASS was confirmed by both sides (the dom0 helper's answers are part of it), so
+    /// the verdicts stand; the crash is reported as a warning.
+    pub fn passed_despite_dom0_crash(&self) -> bool {
+        self.completed
+            && !self.errors.is_empty()
+            && self.errors.iter().all(|e| e.starts_with(DOM0_CRASH))
+            && !self.scenarios.is_empty()
+            && self.scenarios.iter().all(|s| s.1)
+    }
 }
+
+/// How a crashed dom0 process is reported in [`RigReport::errors`].
+const DOM0_CRASH: &str = "a dom0 process crashed: ";
 
 /// Signs of the emulated machine misbehaving rather than the code under test: on a loaded
 /// host, QEMU TCG (multi-threaded) has corrupted dom0 processes' memory now and then (a
@@ -105,9 +120,7 @@ pub fn parse_serial(log: &str) -> RigReport {
                 .errors
                 .push(format!("the guest died: {}", line.trim()));
         } else if PLATFORM_TROUBLE.iter().any(|t| line.contains(t)) {
-            report
-                .errors
-                .push(format!("a dom0 process crashed: {}", line.trim()));
+            report.errors.push(format!("{DOM0_CRASH}{}", line.trim()));
         }
     }
     report
@@ -657,6 +670,15 @@ pub fn test_section() -> Result<(), String> {
             );
             return Ok(());
         }
+        if report.passed_despite_dom0_crash() {
+            println!(
+                "rig: WARNING: {} scenarios passed on real Xen, but the emulated platform \
+                 misbehaved: {}",
+                report.scenarios.len(),
+                report.errors.join("; ")
+            );
+            return Ok(());
+        }
         if report.completed && report.errors.is_empty() && report.scenarios.iter().any(|s| !s.1) {
             return Err(format!(
                 "rig: scenario failures: {:?}",
@@ -754,6 +776,14 @@ mod tests {
             "(d1) RIG: SCENARIO store FAIL no answer\n(d1) RIG: END\nRIGDOM0: xl-save.log: malloc(): corrupted top size\n",
         );
         assert_eq!(crashed.errors.len(), 1);
+        // A failed scenario is never excused by the platform's trouble...
+        assert!(!crashed.passed_despite_dom0_crash());
+        // ...but all PASS lines with a crashed dom0 process stand (with a warning).
+        let crashed_after_passes = parse_serial(
+            "(d1) RIG: SCENARIO store PASS ok\n(d1) RIG: END passed=1 failed=0\nRIGDOM0: [   26.9] sleep[232]: segfault at 9c0000001d ip 00007f7d65b93040\n",
+        );
+        assert!(!crashed_after_passes.passed());
+        assert!(crashed_after_passes.passed_despite_dom0_crash());
         let died = parse_serial("(d1) RIG: SCENARIO store PASS ok\n(XEN) d1v0 Triple fault - invoking HVM shutdown action 1\n");
         assert!(!died.passed());
         assert_eq!(died.errors.len(), 1);
