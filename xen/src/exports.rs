@@ -211,6 +211,7 @@ unsafe fn free(p: *mut u8) {
 /// # Safety
 /// `format` is NUL-terminated; `va` holds the slots the format consumes.
 unsafe fn vprintf(level: LogLevel, count: u32, format: *const c_char, va: *const u64) {
+    // SAFETY: the caller's contract: `format` is NULL or NUL-terminated.
     let (Some(c), Some(format)) = (core(), unsafe { cstr(format) }) else {
         return;
     };
