@@ -296,14 +296,24 @@ impl Evtchn {
     }
 
     /// Undo [`Evtchn::enable_interrupts`].
+    ///
+    /// The state lock is not held across the hypercalls: an upcall arriving on this CPU
+    /// while one is in progress runs [`Evtchn::interrupt`], which takes that lock (holding
+    /// it here deadlocked the simulator's synchronous delivery after a resume whose
+    /// `vcpu_info` re-registration failed, and would on real hardware).
     pub fn disable_interrupts(&self) {
         let _ = self.api.hvm_set_param(HvmParam::CALLBACK_IRQ.0, 0);
-        let mut s = self.state.lock();
-        for (cpu, flag) in s.upcall.iter_mut().enumerate() {
-            if core::mem::take(flag) {
-                if let Some(vcpu) = self.shared_info.vcpu_id(cpu as u32) {
-                    let _ = self.api.hvm_set_evtchn_upcall_vector(vcpu, 0);
-                }
+        let cpus: Vec<u32> = {
+            let mut s = self.state.lock();
+            s.upcall
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(cpu, flag)| core::mem::take(flag).then_some(cpu as u32))
+                .collect()
+        };
+        for cpu in cpus {
+            if let Some(vcpu) = self.shared_info.vcpu_id(cpu) {
+                let _ = self.api.hvm_set_evtchn_upcall_vector(vcpu, 0);
             }
         }
     }

@@ -13,6 +13,11 @@
 //! value for change, so both are compatible; this implementation counts **resumes** (one
 //! per completed suspend, none for a cancelled one), which is what the name promises and
 //! does not depend on the processor count.
+//!
+//! A processor whose `vcpu_info` cannot be re-registered at resume is logged (ERROR, with
+//! the status) and the first such status is kept as [`Suspend::resume_status`]; the resume
+//! itself goes on (upstream ignores the failure): event delivery to that processor may be
+//! lost, and everything waiting on events is bounded (the store re-polls and times out).
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -63,6 +68,7 @@ pub struct Suspend {
     os: &'static dyn Os,
     entries: SpinLock<Vec<Arc<Entry>>>,
     count: AtomicU32,
+    resume_status: AtomicU32,
 }
 
 impl Suspend {
@@ -73,6 +79,7 @@ impl Suspend {
             os,
             entries: SpinLock::new(Vec::new()),
             count: AtomicU32::new(0),
+            resume_status: AtomicU32::new(STATUS_SUCCESS as u32),
         }
     }
 
@@ -108,6 +115,12 @@ impl Suspend {
         self.count.load(Ordering::Acquire)
     }
 
+    /// The first failure of the last resume's `vcpu_info` re-registration
+    /// (`STATUS_SUCCESS` when every processor re-registered, or before any resume).
+    pub fn resume_status(&self) -> NtStatus {
+        self.resume_status.load(Ordering::Acquire) as NtStatus
+    }
+
     fn snapshot(&self, phase: Phase) -> Vec<Arc<Entry>> {
         self.entries
             .lock()
@@ -138,14 +151,19 @@ impl Suspend {
                     Ok(()) => {
                         outcome.set(TriggerOutcome::Resumed);
                         self.count.fetch_add(1, Ordering::AcqRel);
+                        let mut status = STATUS_SUCCESS;
                         for cpu in 0..processors {
                             if let Err(e) = api.system_processor_register_vcpu_info(cpu, true) {
                                 error!(
                                     api,
                                     "SUSPEND: vcpu_info of CPU {cpu} not re-registered ({e:08X})"
                                 );
+                                if status == STATUS_SUCCESS {
+                                    status = e;
+                                }
                             }
                         }
+                        self.resume_status.store(status as u32, Ordering::Release);
                         api.unplug_devices();
                         for e in &early {
                             e.callback.call();
