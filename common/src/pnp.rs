@@ -897,6 +897,14 @@ impl PowerAction {
             other => PowerAction::Other(other),
         }
     }
+
+    /// `PowerActionShutdown` and beyond: no device power IRP, nothing to tear down.
+    pub const fn is_shutdown(self) -> bool {
+        matches!(
+            self,
+            PowerAction::Shutdown | PowerAction::ShutdownReset | PowerAction::ShutdownOff
+        )
+    }
 }
 
 /// A typed `IRP_MJ_POWER` request.
@@ -959,6 +967,8 @@ mod tests {
         assert_eq!(DevicePower::from_raw(4), Some(DevicePower::D3));
         assert_eq!(DevicePower::D0.raw(), 1);
         assert_eq!(PowerAction::from_raw(3), PowerAction::Hibernate);
+        assert!(PowerAction::from_raw(4).is_shutdown() && PowerAction::from_raw(6).is_shutdown());
+        assert!(!PowerAction::Hibernate.is_shutdown() && !PowerAction::Other(7).is_shutdown());
         for share in 0..4u8 {
             assert_eq!(Share::from_raw(share).raw(), share);
         }

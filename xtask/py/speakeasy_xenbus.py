@@ -45,6 +45,7 @@ class XenStandIn:
         self.po_calls = []
         self.power_states = []
         self.events = []
+        self.completed = []
 
     def log_printf(self, emu, argv):
         text = emu.read_mem_string(argv[2], 1) if argv[1] and argv[2] else ""
@@ -108,6 +109,8 @@ class XenStandIn:
         nt("IoInvalidateDeviceState", 1, lambda emu, argv: 0)
         nt("ObfReferenceObject", 1, lambda emu, argv: 1, call_conv=1)
         nt("PoStartNextPowerIrp", 1, lambda emu, argv: 0)
+        nt("IofCompleteRequest", 2, lambda emu, argv: self.completed.append(argv[0]) or 0,
+           call_conv=1)
         nt("PoSetPowerState", 3,
            lambda emu, argv: self.power_states.append((argv[1] & 0xFFFFFFFF, argv[2] & 0xFFFFFFFF)) or 0)
 
@@ -133,6 +136,7 @@ STACK_LOCATION_SIZE = 0x48
 IRP_MJ_PNP = 0x1B
 IRP_MN_START_DEVICE = 0x00
 IRP_MN_REMOVE_DEVICE = 0x02
+IRP_MN_SURPRISE_REMOVAL = 0x17
 IRP_MN_QUERY_DEVICE_RELATIONS = 0x07
 IRP_MN_QUERY_CAPABILITIES = 0x09
 IRP_MN_QUERY_PNP_DEVICE_STATE = 0x14
@@ -163,6 +167,89 @@ def resource_list(emu, translated):
     block = emu.mem_map(0x1000, tag="xtask.resources")
     emu.mem_write(block, data)
     return block
+
+
+class PowerRun:
+    """The power manager and the lower drivers around the FDO's power IRPs: runs the work
+    items the driver queues, completes what it sends down (calling the completion routine
+    it set, as IoCompleteRequest would), delivers the device IRPs it requests with
+    PoRequestPowerIrp to the FDO (the top of the stack) and calls their callback once they
+    complete."""
+
+    def __init__(self, se, emu, fdo, dispatch, pdo, stand_in, new_irp):
+        self.se, self.emu, self.fdo, self.dispatch = se, emu, fdo, dispatch
+        self.pdo, self.stand_in, self.new_irp = pdo, stand_in, new_irp
+        self.work_done = len(stand_in.work_items_queued)
+        self.sent = len(stand_in.po_calls)
+        self.request_done = len(stand_in.power_requests)
+        self.requested = []  # (state, device IRP)
+        self.waiting = []  # (device IRP, state, callback, context)
+
+    def irp(self, kind, state, action):
+        irp = self.new_irp(self.emu, IRP_MN_SET_POWER, struct.pack("<IiII", 0, kind, state, action))
+        self.emu.mem_write(irp + IRP_SIZE + STACK_LOCATION_SIZE, bytes([IRP_MJ_POWER]))
+        return irp
+
+    def send(self, kind, state, action):
+        """SET_POWER (kind 0 = system, 1 = device) to the FDO; returns it and the number of
+        work items that ran until nothing was left to do."""
+        irp = self.irp(kind, state, action)
+        before = self.work_done
+        self.se.call(self.dispatch, [self.fdo, irp])
+        self.pump()
+        return irp, self.work_done - before
+
+    def pump(self):
+        for _ in range(64):
+            progressed = False
+            queued = self.stand_in.work_items_queued
+            while self.work_done < len(queued):
+                _, routine, context = queued[self.work_done]
+                self.work_done += 1
+                self.se.call(routine, [self.fdo, context])
+                progressed = True
+            calls = self.stand_in.po_calls
+            while self.sent < len(calls):
+                _, irp = calls[self.sent]
+                self.sent += 1
+                self.complete_down(irp)
+                progressed = True
+            requests = self.stand_in.power_requests
+            while self.request_done < len(requests):
+                state, callback, context = requests[self.request_done]
+                self.request_done += 1
+                device_irp = self.irp(1, state, 0)
+                self.requested.append((state, device_irp))
+                self.waiting.append((device_irp, state, callback, context))
+                self.se.call(self.dispatch, [self.fdo, device_irp])
+                progressed = True
+            for entry in list(self.waiting):
+                device_irp, state, callback, context = entry
+                if device_irp in self.stand_in.completed:
+                    self.waiting.remove(entry)
+                    status_block = self.emu.mem_map(0x10, tag="xtask.iosb")
+                    self.emu.mem_write(status_block, self.emu.mem_read(device_irp + 0x30, 0x10))
+                    self.se.call(callback, [self.pdo, IRP_MN_SET_POWER, state, context, status_block])
+                    progressed = True
+            if not progressed:
+                return
+
+    def complete_down(self, irp):
+        """The lower driver completes `irp` with success: the completion routine set in the
+        location below the driver's (if any) runs, and is cleared as the I/O manager does."""
+        read_ptr = lambda address: struct.unpack("<Q", self.emu.mem_read(address, 8))[0]
+        self.emu.mem_write(irp + 0x30, struct.pack("<I", STATUS_SUCCESS))
+        below = read_ptr(irp + 0xB8) - STACK_LOCATION_SIZE
+        routine, context = read_ptr(below + 0x38), read_ptr(below + 0x40)
+        if routine:
+            self.emu.mem_write(below + 0x38, bytes(16))
+            self.se.call(routine, [self.fdo, irp, context])
+
+    def sent_down(self, irp):
+        return len([c for c in self.stand_in.po_calls if c[1] == irp])
+
+    def status(self, irp):
+        return struct.unpack("<I", self.emu.mem_read(irp + 0x30, 4))[0]
 
 
 def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
@@ -261,34 +348,42 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     out.append("pnp relations status=%#x passed_down=%d reported=%d" % (status, len(lower), count))
     status, information, lower = send("state", IRP_MN_QUERY_PNP_DEVICE_STATE)
     out.append("pnp device_state passed_down=%d information=%#x" % (len(lower), information))
-    # Device power to D3: done in the device power work item before the IRP goes down.
-    irp = new_irp(emu, IRP_MN_SET_POWER, struct.pack("<IiII", 0, 1, 4, 0))
-    emu.mem_write(irp + IRP_SIZE + STACK_LOCATION_SIZE, bytes([IRP_MJ_POWER]))
-    queued = len(stand_in.work_items_queued)
-    status = se.call(dispatch, [fdo, irp])
-    work = stand_in.work_items_queued[queued:]
-    for _, routine, context in work:
-        se.call(routine, [fdo, context])
-    out.append("pnp power_d3 queued=%d passed_down=%d state=%s" % (
-        len(work), len([c for c in stand_in.po_calls if c[1] == irp]),
-        ":".join("%d" % v for v in (stand_in.power_states[-1] if stand_in.power_states else ()))))
+    power = PowerRun(se, emu, fdo, dispatch, pnp.pdo, stand_in, new_irp)
+    # Device power to D3: D0->D3 in the device power work item, then the IRP goes down
+    # (with a completion routine) and is completed in the work item after it comes back.
+    states = len(stand_in.power_states)
+    irp, work = power.send(1, 4, 0)
+    out.append("pnp power_d3 queued=%d passed_down=%d completed=%d status=%#x state=%s" % (
+        work, power.sent_down(irp), stand_in.completed.count(irp), power.status(irp),
+        ":".join("%d" % v for v in (stand_in.power_states[-1] if len(stand_in.power_states) > states else ()))))
     # System power to S4 (hibernate): the device IRP first (DeviceState[S4] from the lower
-    # capabilities), then S3->S4 in the system power work item, then the IRP goes down.
-    irp = new_irp(emu, IRP_MN_SET_POWER, struct.pack("<IiII", 0, 0, 5, 3))
-    emu.mem_write(irp + IRP_SIZE + STACK_LOCATION_SIZE, bytes([IRP_MJ_POWER]))
-    requests, queued = len(stand_in.power_requests), len(stand_in.work_items_queued)
-    se.call(dispatch, [fdo, irp])
-    requested = stand_in.power_requests[requests:]
-    status_block = emu.mem_map(0x10, tag="xtask.iosb")
-    emu.mem_write(status_block, bytes(0x10))
-    for state, completion, context in requested:
-        se.call(completion, [pnp.pdo, IRP_MN_SET_POWER, state, context, status_block])
-    work = stand_in.work_items_queued[queued:]
-    for _, routine, context in work:
-        se.call(routine, [fdo, context])
-    out.append("pnp hibernate requested=%s queued=%d passed_down=%d" % (
-        ",".join("D%d" % (r[0] - 1) for r in requested) or "-", len(work),
-        len([c for c in stand_in.po_calls if c[1] == irp])))
+    # capabilities, delivered to the FDO), then S3->S4, then the IRP goes down.
+    requests = len(power.requested)
+    irp, work = power.send(0, 5, 3)
+    requested = power.requested[requests:]
+    out.append("pnp hibernate requested=%s device_irps_completed=%d queued=%d passed_down=%d completed=%d status=%#x" % (
+        ",".join("D%d" % (r[0] - 1) for r in requested) or "-",
+        sum(stand_in.completed.count(r[1]) for r in requested), work, power.sent_down(irp),
+        stand_in.completed.count(irp), power.status(irp)))
+    # Back to S0: the lower drivers first, then the device IRP to DeviceState[S0] = D0,
+    # whose D3->D0 runs after the lower drivers; the system IRP completes after it.
+    requests, states = len(power.requested), len(stand_in.power_states)
+    irp, work = power.send(0, 1, 0)
+    requested = power.requested[requests:]
+    out.append("pnp wake requested=%s device_irps_completed=%d queued=%d passed_down=%d completed=%d status=%#x state=%s" % (
+        ",".join("D%d" % (r[0] - 1) for r in requested) or "-",
+        sum(stand_in.completed.count(r[1]) for r in requested), work, power.sent_down(irp),
+        stand_in.completed.count(irp), power.status(irp),
+        ":".join("%d" % v for v in (stand_in.power_states[-1] if len(stand_in.power_states) > states else ()))))
+    # Shutdown: no device IRP, the system IRP just goes down.
+    requests = len(power.requested)
+    irp, work = power.send(0, 6, 6)
+    out.append("pnp shutdown requested=%d passed_down=%d" % (
+        len(power.requested) - requests, power.sent_down(irp)))
+    # SURPRISE_REMOVAL: the children are missing, the IRP goes down with success (the
+    # subsystems stay up until REMOVE_DEVICE).
+    status, _, lower = send("surprise", IRP_MN_SURPRISE_REMOVAL)
+    out.append("pnp surprise status=%#x passed_down=%d" % (status, len(lower)))
     pnp.calls = []
     irp = new_irp(emu, IRP_MN_REMOVE_DEVICE, b"")
     top = irp + IRP_SIZE + STACK_LOCATION_SIZE

@@ -722,15 +722,60 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
             &[
                 (
                     "power_d3",
-                    &[("queued", "1"), ("passed_down", "1"), ("state", "1:4")],
+                    &[
+                        ("queued", "2"),
+                        ("passed_down", "1"),
+                        ("completed", "1"),
+                        ("status", "0x0"),
+                        ("state", "1:4"),
+                    ],
                 ),
                 (
                     "hibernate",
-                    &[("requested", "D3"), ("queued", "1"), ("passed_down", "1")],
+                    &[
+                        ("requested", "D3"),
+                        ("device_irps_completed", "1"),
+                        ("queued", "5"),
+                        ("passed_down", "1"),
+                        ("completed", "1"),
+                        ("status", "0x0"),
+                    ],
                 ),
+                (
+                    "wake",
+                    &[
+                        ("requested", "D0"),
+                        ("device_irps_completed", "1"),
+                        ("queued", "5"),
+                        ("passed_down", "1"),
+                        ("completed", "1"),
+                        ("status", "0x0"),
+                        ("state", "1:1"),
+                    ],
+                ),
+                ("shutdown", &[("requested", "0"), ("passed_down", "1")]),
             ],
-            "SET_POWER D3 runs D0->D3 in the device power work item, records D3 (PoSetPowerState) and goes down; SET_POWER S4 requests the D-IRP its DeviceState[] names, runs S3->S4 in the system power work item, then goes down",
+            "through the FDO machine: SET_POWER D3 runs D0->D3 in the device power work item, records D3 (PoSetPowerState), goes down and is completed after the lower drivers; SET_POWER S4 requests the D-IRP its DeviceState[] names (delivered to the FDO and completed), runs S3->S4, goes down and completes; S0 goes down first, then its D0 D-IRP runs D3->D0 after the lower drivers (PoSetPowerState D0) and the S-IRP completes; at shutdown no D-IRP, the S-IRP goes down",
         ),
+        {
+            let mut check = run.pnp_expect(
+                "emulated-fdo-surprise-removal",
+                &[("surprise", &[("status", "0x0"), ("passed_down", "1")])],
+                "IRP_MN_SURPRISE_REMOVAL marks the children missing and goes down with success; REMOVE_DEVICE still tears down after it",
+            );
+            let warned = run.logs.iter().any(|l| l.ends_with("FDO surprise removed"));
+            check.ok &= warned;
+            check.detail = format!(
+                "{}; {}",
+                check.detail,
+                if warned {
+                    "logged \"FDO surprise removed\""
+                } else {
+                    "\"FDO surprise removed\" not logged"
+                }
+            );
+            check
+        },
         run.pnp_expect(
             "emulated-fdo-relations",
             &[(

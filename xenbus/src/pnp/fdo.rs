@@ -8,9 +8,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use common::pnp::{
     device_state, flags, Assigned, AssignedInterrupt, AssignedResource, DeviceCapabilities,
-    DevicePower, IrqPolicy, PnpAction, PnpAnswer, PnpReply, PnpRequest, PowerAction, PowerRequest,
-    PowerStage, PowerState, PowerStep, RelationKind, Requirement, RequirementDescriptor,
-    ResourceRequirements, Share, StartResources, SystemPower, UsageKind, INTERRUPT_MESSAGE_TOKEN,
+    DevicePower, IrqPolicy, PnpAction, PnpAnswer, PnpReply, PnpRequest, PowerRequest, PowerStage,
+    PowerState, PowerStep, RelationKind, Requirement, RequirementDescriptor, ResourceRequirements,
+    Share, StartResources, SystemPower, UsageKind, INTERRUPT_MESSAGE_TOKEN,
 };
 use xen_include::status::{NtStatus, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, STATUS_UNSUCCESSFUL};
 
@@ -534,10 +534,7 @@ impl<S: BusServices> FdoMachine<S> {
             PowerRequest::Query(state, action) => (state, action, false),
             PowerRequest::Other(_) => return PowerStep::PassDown,
         };
-        if matches!(
-            action,
-            PowerAction::Shutdown | PowerAction::ShutdownReset | PowerAction::ShutdownOff
-        ) {
+        if action.is_shutdown() {
             // No D-IRP at shutdown: the S-IRP just goes down.
             return PowerStep::PassDown;
         }

@@ -6,6 +6,7 @@
 
 pub mod fdo;
 pub mod pdo;
+pub mod power;
 
 #[cfg(test)]
 mod tests;

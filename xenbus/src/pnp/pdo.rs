@@ -298,9 +298,13 @@ impl PdoMachine {
     }
 
     /// Look at an `IRP_MJ_POWER` request: set-power is always completed with success (the
-    /// PDO's D3↔D0 work runs first); query-power succeeds; others keep their status.
+    /// PDO's D3↔D0 work runs first, except at shutdown, where nothing changes);
+    /// query-power succeeds; others keep their status.
     pub fn power(&mut self, services: &dyn ChildServices, request: &PowerRequest) -> PowerStep {
         match *request {
+            PowerRequest::Set(_, action) if action.is_shutdown() => {
+                PowerStep::Complete(STATUS_SUCCESS)
+            }
             PowerRequest::Set(PowerState::Device(target), _) => {
                 if target < self.device_power {
                     self.d3_to_d0(services);

@@ -2,6 +2,7 @@
 
 use super::fdo::*;
 use super::pdo::*;
+use super::power::PowerIrp;
 use super::PnpState;
 use crate::interface::query::XenbusInterface;
 use crate::pdo::RemovalPolicy;
@@ -494,34 +495,110 @@ fn capabilities_usage_and_device_state() {
     assert_eq!(bus.take(), ["invalidate state"]);
 }
 
-/// Run a power request through the FDO machine the way the edge does; D-IRPs the machine
-/// requests are sent to the same machine.
-fn power(m: &mut FdoMachine<&Bus>, request: PowerRequest, trace: &mut Vec<String>) -> NtStatus {
-    let mut step = m.power(&request);
-    loop {
-        match step {
-            PowerStep::Complete(status) => return status,
-            PowerStep::CompleteUnchanged => return STATUS_NOT_SUPPORTED,
-            PowerStep::PassDown => {
-                trace.push(format!("{request:?} passed down"));
-                return STATUS_SUCCESS;
-            }
-            PowerStep::ForwardAndWait => {
-                trace.push(format!("{request:?} lower"));
-                step = m.power_finish(&request, PowerStage::Lower, STATUS_SUCCESS);
-            }
-            PowerStep::RequestDevicePower(d) => {
-                let inner = match request {
-                    PowerRequest::Query(..) => {
-                        PowerRequest::Query(PowerState::Device(d), PowerAction::None)
-                    }
-                    _ => PowerRequest::Set(PowerState::Device(d), PowerAction::None),
-                };
-                let status = power(m, inner, trace);
-                step = m.power_finish(&request, PowerStage::DeviceIrp, status);
-            }
-        }
+/// What the tests' power IRPs saw: each kernel call the executor made, and how the IRP
+/// left.
+#[derive(Default)]
+struct IrpLog {
+    trace: Vec<String>,
+    /// The last IRP sent down or waiting for a D-IRP (its request, whether a D-IRP).
+    waiting: Option<(PowerRequest, Option<PowerRequest>)>,
+    /// How the last IRP that left was finished.
+    done: Option<NtStatus>,
+    /// `PoRequestPowerIrp` fails with this.
+    refuse: Option<NtStatus>,
+}
+
+/// A power IRP of the tests, carried by [`super::power`].
+struct FakeIrp<'a> {
+    request: PowerRequest,
+    log: &'a RefCell<IrpLog>,
+}
+
+impl PowerIrp for FakeIrp<'_> {
+    fn complete(self, status: NtStatus) -> NtStatus {
+        let mut log = self.log.borrow_mut();
+        log.trace
+            .push(format!("{:?} complete {status:#x}", self.request));
+        log.done = Some(status);
+        status
     }
+    fn complete_unchanged(self) -> NtStatus {
+        self.complete(STATUS_NOT_SUPPORTED)
+    }
+    fn pass_down(self) -> NtStatus {
+        let mut log = self.log.borrow_mut();
+        log.trace.push(format!("{:?} passed down", self.request));
+        log.done = Some(STATUS_SUCCESS);
+        STATUS_SUCCESS
+    }
+    fn forward(self) {
+        let mut log = self.log.borrow_mut();
+        log.trace.push(format!("{:?} lower", self.request));
+        log.waiting = Some((self.request, None));
+    }
+    fn request_device_power(self, query: bool, state: DevicePower) -> Result<(), (Self, NtStatus)> {
+        let refused = self.log.borrow().refuse;
+        if let Some(status) = refused {
+            self.log
+                .borrow_mut()
+                .trace
+                .push(format!("{:?} D-IRP refused", self.request));
+            return Err((self, status));
+        }
+        let inner = if query {
+            PowerRequest::Query(PowerState::Device(state), PowerAction::None)
+        } else {
+            PowerRequest::Set(PowerState::Device(state), PowerAction::None)
+        };
+        self.log.borrow_mut().waiting = Some((self.request, Some(inner)));
+        Ok(())
+    }
+}
+
+/// Run a power request through the FDO machine with the edge's executor
+/// ([`super::power`]); the lower drivers succeed at once and D-IRPs the machine requests
+/// are sent to the same machine (as `PoRequestPowerIrp` sends them to the own stack).
+fn power_with(
+    m: &RefCell<FdoMachine<&Bus>>,
+    request: PowerRequest,
+    log: &RefCell<IrpLog>,
+) -> NtStatus {
+    let finish =
+        &mut |r: &PowerRequest, stage, status| m.borrow_mut().power_finish(r, stage, status);
+    let step = m.borrow_mut().power(&request);
+    let irp = FakeIrp { request, log };
+    let mut outcome = super::power::advance(&request, step, irp, finish);
+    loop {
+        if let super::power::Outcome::Done(status) = outcome {
+            return status;
+        }
+        let Some((request, d_irp)) = log.borrow_mut().waiting.take() else {
+            panic!("waiting without a step");
+        };
+        let irp = FakeIrp { request, log };
+        outcome = match d_irp {
+            None => super::power::resume(&request, PowerStage::Lower, STATUS_SUCCESS, irp, finish),
+            Some(inner) => {
+                let status = power_with(m, inner, log);
+                super::power::resume(&request, PowerStage::DeviceIrp, status, irp, finish)
+            }
+        };
+    }
+}
+
+/// [`power_with`] keeping only the lines of IRPs that went down.
+fn power(m: &mut FdoMachine<&Bus>, request: PowerRequest, trace: &mut Vec<String>) -> NtStatus {
+    let cell = RefCell::new(core::mem::replace(m, FdoMachine::new(*m.services())));
+    let log = RefCell::new(IrpLog::default());
+    let status = power_with(&cell, request, &log);
+    *m = cell.into_inner();
+    trace.extend(
+        log.into_inner()
+            .trace
+            .into_iter()
+            .filter(|line| !line.contains(" complete ")),
+    );
+    status
 }
 
 #[test]
@@ -580,6 +657,91 @@ fn system_power_maps_to_device_power_and_hibernate() {
     assert!(trace[0].contains("passed down"));
     assert!(bus.take().is_empty());
     assert_eq!(m.device_power(), DevicePower::D0);
+}
+
+#[test]
+fn power_executor_orders_device_transitions_around_the_lower_drivers() {
+    use super::power::{advance, resume, Outcome};
+    let bus = Bus::active();
+    let mut m = FdoMachine::new(&bus);
+    drive(&mut m, PnpRequest::Start(resources()), PnpAnswer::status(0));
+    bus.take();
+    let log = RefCell::new(IrpLog::default());
+    let m = RefCell::new(m);
+    let finish =
+        &mut |r: &PowerRequest, stage, status| m.borrow_mut().power_finish(r, stage, status);
+    let irp = |request| FakeIrp { request, log: &log };
+    // The machine looks at `request`, the executor carries the step out; what the bus did
+    // before the lower drivers were called, and the outcome once they answered `lower`.
+    let mut round = |request: PowerRequest, lower: NtStatus| {
+        let step = m.borrow_mut().power(&request);
+        let before = bus.take();
+        let outcome = match advance(&request, step, irp(request), finish) {
+            Outcome::Waiting => {
+                assert!(log.borrow().trace.last().unwrap().ends_with("lower"));
+                assert!(log.borrow_mut().waiting.take().is_some());
+                resume(&request, PowerStage::Lower, lower, irp(request), finish)
+            }
+            done => done,
+        };
+        (before, outcome, bus.take())
+    };
+    // D0→D3: done before the IRP goes down; completed with the lower status after.
+    let d3 = PowerRequest::Set(PowerState::Device(DevicePower::D3), PowerAction::Sleep);
+    let (before, outcome, after) = round(d3, STATUS_SUCCESS);
+    assert_eq!((before, after), (vec!["D3".to_string()], vec![]));
+    assert_eq!(outcome, Outcome::Done(STATUS_SUCCESS));
+    // D3→D0: the lower drivers first; a lower failure completes the IRP and leaves D3.
+    let d0 = PowerRequest::Set(PowerState::Device(DevicePower::D0), PowerAction::None);
+    let (before, outcome, after) = round(d0, STATUS_UNSUCCESSFUL);
+    assert!(before.is_empty() && after.is_empty());
+    assert_eq!(outcome, Outcome::Done(STATUS_UNSUCCESSFUL));
+    // Again, with the lower drivers succeeding: D3→D0 runs after them.
+    let (before, outcome, after) = round(d0, STATUS_SUCCESS);
+    assert!(before.is_empty());
+    assert_eq!(after, ["D0 gsi=Some(28) cpu1=Some(161)"]);
+    assert_eq!(outcome, Outcome::Done(STATUS_SUCCESS));
+    // A power-up failure of the runtime fails the IRP.
+    bus.fail_power_up.set(true);
+    round(d3, STATUS_SUCCESS);
+    let (_, outcome, _) = round(d0, STATUS_SUCCESS);
+    assert_eq!(outcome, Outcome::Done(STATUS_UNSUCCESSFUL));
+    // WAIT_WAKE and other minors go straight down.
+    let (_, outcome, _) = round(PowerRequest::Other(minor::WAIT_WAKE), STATUS_SUCCESS);
+    assert_eq!(outcome, Outcome::Done(STATUS_SUCCESS));
+    assert!(log.borrow().trace.last().unwrap().ends_with("passed down"));
+    assert_eq!(m.borrow().device_power(), DevicePower::D3);
+}
+
+#[test]
+fn a_device_irp_that_cannot_be_requested_does_not_stop_the_system_irp() {
+    let bus = Bus::active();
+    let mut m = FdoMachine::new(&bus);
+    drive(&mut m, PnpRequest::Start(resources()), PnpAnswer::status(0));
+    bus.take();
+    let m = RefCell::new(m);
+    let log = RefCell::new(IrpLog {
+        refuse: Some(STATUS_INSUFFICIENT_RESOURCES),
+        ..IrpLog::default()
+    });
+    let s3 = PowerRequest::Set(
+        PowerState::System(SystemPower::Sleeping3),
+        PowerAction::Sleep,
+    );
+    // The S-IRP still goes down (the system sleeps either way); no D0→D3 ran.
+    assert_eq!(power_with(&m, s3, &log), STATUS_SUCCESS);
+    let trace = log.borrow().trace.clone();
+    assert_eq!(trace.len(), 3, "{trace:?}");
+    assert!(trace[0].ends_with("D-IRP refused"));
+    assert!(trace[1].ends_with("lower"));
+    assert!(trace[2].ends_with("complete 0x0"));
+    assert!(bus.take().is_empty());
+    assert_eq!(m.borrow().system_power(), SystemPower::Sleeping3);
+    assert_eq!(m.borrow().device_power(), DevicePower::D0);
+    // Back up: the lower drivers first, then the refused D-IRP; the S-IRP succeeds.
+    let s0 = PowerRequest::Set(PowerState::System(SystemPower::Working), PowerAction::None);
+    assert_eq!(power_with(&m, s0, &log), STATUS_SUCCESS);
+    assert_eq!(m.borrow().system_power(), SystemPower::Working);
 }
 
 #[derive(Default)]
@@ -809,6 +971,13 @@ fn pdo_lifecycle_eject_remove_and_power() {
         p.power(&c, &PowerRequest::Other(minor::WAIT_WAKE)),
         PowerStep::CompleteUnchanged
     );
+    // At shutdown a set-power only succeeds: the child stays in D0.
+    let off = PowerRequest::Set(
+        PowerState::Device(DevicePower::D3),
+        PowerAction::ShutdownOff,
+    );
+    assert_eq!(p.power(&c, &off), PowerStep::Complete(0));
+    assert_eq!(p.device_power(), DevicePower::D0);
     // REMOVE of a present child: back to Enumerated.
     complete(p.pnp(&c, &PnpRequest::QueryRemove));
     complete(p.pnp(&c, &PnpRequest::Remove));

@@ -139,13 +139,18 @@ impl BusServices for BusEdge {
     }
 
     fn surprise_removed(&self) {
-        // The children's own REMOVE (sent by PnP next) takes them down; the runtime's list
-        // is torn down with the FDO.
+        // Upstream `FdoSurpriseRemoval`: every child is Missing ("FDO surprise removed"), so
+        // the REMOVE PnP sends each child next deletes it (a surprise-removed child's
+        // object goes at once); subsystems stay up until the FDO's own REMOVE.
         log(Level::Warning, format_args!("FDO surprise removed"));
+        if let Some(fdo) = self.fdo() {
+            fdo.runtime().runtime.children_missing();
+        }
     }
 
     fn remove_children(&self) {
         if let Some(fdo) = self.fdo() {
+            fdo.runtime().runtime.children_missing();
             fdo.destroy_children();
         }
     }

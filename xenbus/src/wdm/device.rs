@@ -299,6 +299,22 @@ pub unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
     status
 }
 
+/// Complete a power IRP with `status` (`PoStartNextPowerIrp` first, for the systems that
+/// still need it) and drop its remove-lock reference on `dx`.
+///
+/// # Safety
+/// `irp` is a power IRP owned by the caller, holding one reference on `dx`'s lock.
+pub unsafe fn complete_power(dx: &Dx, irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        irp::set_status(irp, status, 0);
+        windows_sys::Wdk::System::SystemServices::PoStartNextPowerIrp(irp);
+        irp::complete_request(irp, irp::IO_NO_INCREMENT);
+    }
+    dx.release();
+    status
+}
+
 /// The dispatch routine for every `IRP_MJ_*` (upstream `DriverDispatch`).
 ///
 /// # Safety
@@ -336,7 +352,7 @@ pub unsafe extern "system" fn dispatch(device: *const DEVICE_OBJECT, irp: *mut I
             return STATUS_DELETE_PENDING;
         }
         match dx.kind {
-            Kind::Fdo if !dx.fdo.is_null() => super::fdo::dispatch(dx, &*dx.fdo, irp, major, minor),
+            Kind::Fdo if !dx.fdo.is_null() => super::fdo::dispatch(dx, &*dx.fdo, irp, major),
             Kind::Pdo if !dx.pdo.is_null() => {
                 super::pdo::dispatch(dx, device.cast_mut(), &*dx.pdo, irp, major)
             }

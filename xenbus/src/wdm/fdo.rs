@@ -3,18 +3,21 @@
 //! actions are carried out here — complete, pass down, or forward, wait and finish
 //! (START's resource lists rewritten in place first, REMOVE draining the remove lock
 //! before the lower drivers see it and deleting the FDO after); child PDOs made the first
-//! time BusRelations names their class and reaped after PnP removed them. Power: device
-//! D3→D0 finished in a work item after the lower drivers powered up and D0→D3 done in a
-//! work item before passing down; system power translated into a device power IRP with
-//! the lower capabilities' `DeviceState[]` (none at shutdown and beyond), hibernate
-//! entry/exit in a work item.
+//! time BusRelations names their class and reaped after PnP removed them. Power IRPs go
+//! through the same machine ([`FdoMachine::power`]/`power_finish`): device D3→D0 after
+//! the lower drivers and D0→D3 before them, system IRPs turned into device IRPs with the
+//! lower capabilities' `DeviceState[]` (none at shutdown), hibernate entry/exit — the
+//! machine decides, [`crate::pnp::power`] carries the steps out over [`FdoPowerIrp`]
+//! (work items, a completion routine, `PoRequestPowerIrp`).
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use common::pnp::{PnpAction, PnpAnswer, PnpReply, PnpRequest};
+use common::pnp::{
+    DevicePower, PnpAction, PnpAnswer, PnpReply, PnpRequest, PowerRequest, PowerStage, PowerState,
+};
 use common::sync::SpinLock;
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
@@ -22,21 +25,17 @@ use common::wdm::{irp, pnp_irp};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Wdk::System::SystemServices::{
     BusRelations, DevicePowerState, ExFreePool, IoInvalidateDeviceRelations, PoCallDriver,
-    PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, SystemPowerState, IRP_MJ_PNP,
-    IRP_MJ_POWER, IRP_MN_SET_POWER, POWER_STATE,
+    PoRequestPowerIrp, PoSetPowerState, PoStartNextPowerIrp, IRP_MJ_PNP, IRP_MJ_POWER,
+    IRP_MN_QUERY_POWER, IRP_MN_SET_POWER, POWER_STATE,
 };
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_PENDING, STATUS_SUCCESS};
-use windows_sys::Win32::System::Power::{
-    PowerDeviceD0, PowerDeviceD3, PowerSystemHibernate, PowerSystemShutdown, PowerSystemWorking,
-};
+use windows_sys::Win32::System::Power::PowerDeviceD3;
 
 use super::bus::BusEdge;
-use super::device::{complete, destroy_fdo, Dx, PnpState};
+use super::device::{complete, complete_power, destroy_fdo, Dx, PnpState};
 use super::runtime::FdoRuntime;
 use crate::pnp::fdo::FdoMachine;
-
-/// Number of `DeviceState[]` entries (PowerSystemUnspecified..PowerSystemShutdown).
-const SYSTEM_STATES: usize = 7;
+use crate::pnp::power::{self, Outcome, PowerIrp};
 
 /// The bus FDO's WDM state.
 pub struct Fdo {
@@ -46,15 +45,11 @@ pub struct Fdo {
     pdo: *mut DEVICE_OBJECT,
     /// The device below (`IoAttachDeviceToDeviceStack`).
     lower: *mut DEVICE_OBJECT,
-    /// Device power transitions run here (upstream `DevicePowerWorkItem`).
+    /// Device power IRPs are looked at here (upstream's `DevicePowerThread`).
     device_power: WorkItem,
-    /// The lower stack's S→D mapping from QUERY_CAPABILITIES.
-    device_state: SpinLock<[i32; SYSTEM_STATES]>,
-    /// The current device power state (`PowerDeviceD0`…).
+    /// The device power state last told to the power manager (`PowerDeviceD0`…).
     power: AtomicI32,
-    /// The current system power state (`PowerSystemWorking`…).
-    system_power: AtomicI32,
-    /// System power transitions into and out of hibernate run here.
+    /// System power IRPs are looked at here (upstream's `SystemPowerThread`).
     system_power_work: WorkItem,
     /// The PnP/power decisions (xenbus::pnp::fdo).
     machine: SpinLock<FdoMachine<BusEdge>>,
@@ -102,9 +97,7 @@ impl Fdo {
             lower,
             // SAFETY: `device` outlives the Fdo (deleted after it is dropped).
             device_power: unsafe { WorkItem::new(device)? },
-            device_state: SpinLock::new([PowerDeviceD3; SYSTEM_STATES]),
             power: AtomicI32::new(PowerDeviceD3),
-            system_power: AtomicI32::new(PowerSystemWorking),
             // SAFETY: as above.
             system_power_work: unsafe { WorkItem::new(device)? },
             machine: SpinLock::new(FdoMachine::new(BusEdge::new())),
@@ -133,12 +126,12 @@ unsafe fn pass_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
 /// # Safety
 /// Called from the driver's dispatch routine with the IRP owned and one remove-lock
 /// reference held for it.
-pub unsafe fn dispatch(dx: &Dx, fdo: &Fdo, irp: *mut IRP, major: u32, minor: u32) -> NTSTATUS {
+pub unsafe fn dispatch(dx: &Dx, fdo: &Fdo, irp: *mut IRP, major: u32) -> NTSTATUS {
     // SAFETY: forwarded caller contract.
     unsafe {
         match major {
             IRP_MJ_PNP => pnp(dx, fdo, irp),
-            IRP_MJ_POWER => power(dx, fdo, irp, minor),
+            IRP_MJ_POWER => power(dx, fdo, irp),
             _ => pass_down(dx, fdo, irp),
         }
     }
@@ -203,7 +196,7 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
                     // Unchanged (an inactive FDO): the lower driver's list stays as it is.
                     answer.reply = PnpReply::Nothing;
                 }
-                finished(fdo, &request, &lower, &answer, old);
+                finished(&request, &answer, old);
                 let status = pnp_irp::apply(irp, &answer, device, &child);
                 let status = complete(irp, status);
                 if remove {
@@ -220,32 +213,18 @@ unsafe fn pnp(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
     }
 }
 
-/// After the machine finished a forwarded request: keep the lower S→D map for the power
-/// path, free a requirements list the answer replaces, log START.
+/// After the machine finished a forwarded request: free a requirements list the answer
+/// replaces, log START.
 ///
 /// # Safety
 /// `old` is the IRP's `Information` as the lower driver left it.
-unsafe fn finished(
-    fdo: &Fdo,
-    request: &PnpRequest,
-    lower: &PnpAnswer,
-    answer: &PnpAnswer,
-    old: usize,
-) {
-    match (request, &lower.reply, &answer.reply) {
-        (PnpRequest::QueryCapabilities(_), PnpReply::Capabilities(caps), _)
-            if lower.status >= 0 =>
-        {
-            let mut states = fdo.device_state.lock();
-            for (slot, state) in states.iter_mut().zip(caps.device_state) {
-                *slot = state.raw() as i32;
-            }
-        }
-        (PnpRequest::FilterResourceRequirements(_), _, PnpReply::Requirements(_)) if old != 0 => {
+unsafe fn finished(request: &PnpRequest, answer: &PnpAnswer, old: usize) {
+    match (request, &answer.reply) {
+        (PnpRequest::FilterResourceRequirements(_), PnpReply::Requirements(_)) if old != 0 => {
             // SAFETY: the lower driver's pool list, replaced by the answer's new one.
             unsafe { ExFreePool(old as *mut c_void) };
         }
-        (PnpRequest::Start(_), _, _) => log(
+        (PnpRequest::Start(_), _) => log(
             Level::Info,
             format_args!("START_DEVICE: {:#010x}", answer.status),
         ),
@@ -371,171 +350,221 @@ impl Fdo {
         }
     }
 }
-
+/// The power half of the FDO: every power IRP goes through [`FdoMachine::power`] and the
+/// steps it returns are carried out by [`crate::pnp::power`] over [`FdoPowerIrp`].
+/// SET_POWER and QUERY_POWER are pended and looked at in a work item (PASSIVE_LEVEL: the
+/// machine's D0→D3 and D3→D0 block on the store), device IRPs in one, system IRPs in
+/// another, so that a system IRP waiting for the device IRP it requested never waits
+/// behind it; what comes back from the lower drivers or from a requested device IRP
+/// (completion routines, at up to DISPATCH_LEVEL) goes on in the same work item. Other
+/// minor functions pass straight through the machine.
+///
 /// # Safety
 /// As for [`dispatch`].
-unsafe fn power(dx: &Dx, fdo: &Fdo, irp: *mut IRP, minor: u32) -> NTSTATUS {
+unsafe fn power(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        let location = irp::current_stack_location(irp);
-        if minor != IRP_MN_SET_POWER {
-            return power_down_the_stack(dx, fdo, irp);
-        }
-        let parameters = (*location).Parameters.Power;
-        if parameters.Type == DevicePowerState {
-            let target = parameters.State.DeviceState;
-            if target == PowerDeviceD0 {
-                // D3→D0: the lower drivers power up first; the rest runs in a work item.
-                power_down_then(fdo, irp, device_powered_up)
-            } else {
-                device_power_down(dx, fdo, irp, target)
-            }
-        } else if parameters.Type == SystemPowerState
-            && parameters.State.SystemState < PowerSystemShutdown
-        {
-            let target = parameters.State.SystemState;
-            if target <= fdo.system_power.load(Ordering::Acquire) {
-                // Towards S0: the lower drivers first, then (out of hibernate: S4→S3 in a
-                // work item) the device IRP, which completes the system IRP.
-                power_down_then(fdo, irp, system_powered_up)
-            } else {
-                // Away from S0: the device IRP first, then (into hibernate: S3→S4 in a
-                // work item) the system IRP goes down.
-                irp::mark_pending(irp);
-                let work = PowerContext {
-                    dx: dx as *const Dx,
-                    fdo: fdo as *const Fdo,
-                    irp,
-                };
-                if let Err(status) = request_device_power(work, target, device_irp_down_done) {
-                    irp::set_status(irp, status, 0);
-                    PoStartNextPowerIrp(irp);
-                    irp::complete_request(irp, irp::IO_NO_INCREMENT);
-                    dx.release();
-                }
-                STATUS_PENDING
-            }
-        } else {
-            // Shutdown and beyond: no device IRP, the system IRP just goes down.
-            power_down_the_stack(dx, fdo, irp)
-        }
-    }
-}
-
-/// A power IRP passed down unchanged.
-///
-/// # Safety
-/// As for [`dispatch`].
-unsafe fn power_down_the_stack(dx: &Dx, fdo: &Fdo, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: forwarded caller contract.
-    let status = unsafe {
-        PoStartNextPowerIrp(irp);
-        irp::skip_current_stack_location(irp);
-        PoCallDriver(fdo.lower, irp)
-    };
-    dx.release();
-    status
-}
-
-/// Context of a power IRP handed to a completion routine or work item.
-struct PowerContext {
-    dx: *const Dx,
-    fdo: *const Fdo,
-    irp: *mut IRP,
-}
-
-// SAFETY: the pointers stay valid while the IRP holds its remove-lock reference, which is
-// released only when the context's work is done.
-unsafe impl Send for PowerContext {}
-
-/// Send a power IRP down with `routine` called (with the FDO as context) on its way back;
-/// the IRP stays pending and keeps its remove-lock reference until the routine's work is
-/// done.
-///
-/// # Safety
-/// As for [`dispatch`].
-unsafe fn power_down_then(fdo: &Fdo, irp: *mut IRP, routine: irp::CompletionRoutine) -> NTSTATUS {
-    // SAFETY: forwarded caller contract; the FDO outlives the IRP (remove lock).
-    unsafe {
-        irp::mark_pending(irp);
-        irp::copy_current_stack_location_to_next(irp);
-        irp::set_completion_routine(
-            irp,
-            routine,
-            (fdo as *const Fdo).cast_mut().cast(),
-            irp::InvokeOn::ALWAYS,
-        );
-        PoCallDriver(fdo.lower, irp);
-    }
-    STATUS_PENDING
-}
-
-unsafe extern "system" fn device_powered_up(
-    device: *const DEVICE_OBJECT,
-    irp: *mut IRP,
-    context: *mut c_void,
-) -> NTSTATUS {
-    // SAFETY: `context` is the FDO of `device`, alive while the IRP holds the remove lock.
-    unsafe {
-        let fdo = &*context.cast::<Fdo>();
-        let Some(dx) = super::device::dx_of(device) else {
-            return irp::STATUS_CONTINUE_COMPLETION;
-        };
-        if irp::status(irp) < 0 {
-            PoStartNextPowerIrp(irp);
-            dx.release();
-            return irp::STATUS_CONTINUE_COMPLETION;
-        }
-        let work = PowerContext {
-            dx: dx as *const Dx,
-            fdo: fdo as *const Fdo,
-            irp,
-        };
-        fdo.device_power
-            .queue_or_run(alloc::boxed::Box::new(move || {
-                let work = work;
-                // SAFETY: see PowerContext.
-                let (dx, fdo) = (&*work.dx, &*work.fdo);
-                if let Err(status) = fdo.runtime.resume() {
-                    log(Level::Error, format_args!("D3->D0 failed ({status:#010x})"));
-                    irp::set_status(work.irp, status, 0);
-                } else {
-                    set_device_power(fdo, PowerDeviceD0);
-                }
-                PoStartNextPowerIrp(work.irp);
-                irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
-                dx.release();
-            }));
-        irp::STATUS_MORE_PROCESSING_REQUIRED
-    }
-}
-
-/// D0→D3 (or another low state): done in a work item, then the IRP goes down.
-///
-/// # Safety
-/// As for [`dispatch`].
-unsafe fn device_power_down(dx: &Dx, fdo: &Fdo, irp: *mut IRP, target: i32) -> NTSTATUS {
-    let work = PowerContext {
+    let request = unsafe { pnp_irp::decode_power(irp) };
+    let work = FdoPowerIrp {
         dx: dx as *const Dx,
         fdo: fdo as *const Fdo,
         irp,
+        request,
     };
-    // SAFETY: forwarded caller contract; see PowerContext.
-    unsafe {
-        irp::mark_pending(irp);
-        fdo.device_power
+    if let PowerRequest::Other(_) = request {
+        let step = fdo.machine.lock().power(&request);
+        return match power::advance(&request, step, work, &mut |r, stage, status| {
+            fdo.machine.lock().power_finish(r, stage, status)
+        }) {
+            Outcome::Done(status) => status,
+            Outcome::Waiting => STATUS_PENDING,
+        };
+    }
+    // SAFETY: the IRP is ours until the work item hands it on.
+    unsafe { irp::mark_pending(irp) };
+    fdo.power_work(&request)
+        .queue_or_run(alloc::boxed::Box::new(move || {
+            let work = work;
+            // SAFETY: see FdoPowerIrp.
+            let fdo = unsafe { &*work.fdo };
+            let request = work.request;
+            let step = fdo.machine.lock().power(&request);
+            power::advance(&request, step, work, &mut |r, stage, status| {
+                fdo.machine.lock().power_finish(r, stage, status)
+            });
+        }));
+    STATUS_PENDING
+}
+
+impl Fdo {
+    /// The work item of a power request's kind (device or system IRPs).
+    fn power_work(&self, request: &PowerRequest) -> &WorkItem {
+        match request {
+            PowerRequest::Set(PowerState::System(_), _)
+            | PowerRequest::Query(PowerState::System(_), _) => &self.system_power_work,
+            _ => &self.device_power,
+        }
+    }
+
+    /// Go on with `work` after the step it waited for ended with `status`: in the power
+    /// work item of its kind (the machine's services run at PASSIVE_LEVEL).
+    fn resume_power(&self, work: FdoPowerIrp, stage: PowerStage, status: NTSTATUS) {
+        let request = work.request;
+        let fdo = self as *const Fdo as usize;
+        self.power_work(&request)
             .queue_or_run(alloc::boxed::Box::new(move || {
-                let work = work;
-                let (dx, fdo) = (&*work.dx, &*work.fdo);
-                fdo.runtime.runtime.d0_to_d3();
-                set_device_power(fdo, target);
-                PoStartNextPowerIrp(work.irp);
-                irp::skip_current_stack_location(work.irp);
-                PoCallDriver(fdo.lower, work.irp);
-                dx.release();
+                // SAFETY: the FDO outlives the IRP, which holds a remove-lock reference.
+                let fdo = unsafe { &*(fdo as *const Fdo) };
+                power::resume(&request, stage, status, work, &mut |r, stage, status| {
+                    fdo.machine.lock().power_finish(r, stage, status)
+                });
             }));
     }
-    STATUS_PENDING
+}
+
+/// One power IRP of the FDO between dispatch and completion: the context its work items,
+/// completion routine and device IRP callback carry.
+struct FdoPowerIrp {
+    dx: *const Dx,
+    fdo: *const Fdo,
+    irp: *mut IRP,
+    request: PowerRequest,
+}
+
+// SAFETY: the pointers stay valid while the IRP holds its remove-lock reference, which is
+// released only when the IRP is completed or passed down (which consumes the value).
+unsafe impl Send for FdoPowerIrp {}
+
+impl PowerIrp for FdoPowerIrp {
+    fn complete(self, status: NTSTATUS) -> NTSTATUS {
+        // SAFETY: see FdoPowerIrp; the IRP is ours until completed here.
+        unsafe { complete_power(&*self.dx, self.irp, status) }
+    }
+
+    fn complete_unchanged(self) -> NTSTATUS {
+        // SAFETY: the IRP is ours.
+        let status = unsafe { irp::status(self.irp) };
+        self.complete(status)
+    }
+
+    fn pass_down(self) -> NTSTATUS {
+        // SAFETY: see FdoPowerIrp; the IRP is handed to the lower driver.
+        unsafe {
+            let lower = (*self.fdo).lower;
+            PoStartNextPowerIrp(self.irp);
+            irp::skip_current_stack_location(self.irp);
+            let status = PoCallDriver(lower, self.irp);
+            (*self.dx).release();
+            status
+        }
+    }
+
+    fn forward(self) {
+        // SAFETY: see FdoPowerIrp; the context box comes back in `power_lower_done`
+        // exactly once.
+        unsafe {
+            let (irp, lower) = (self.irp, (*self.fdo).lower);
+            irp::mark_pending(irp);
+            irp::copy_current_stack_location_to_next(irp);
+            let context = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(self));
+            irp::set_completion_routine(
+                irp,
+                power_lower_done,
+                context.cast(),
+                irp::InvokeOn::ALWAYS,
+            );
+            PoCallDriver(lower, irp);
+        }
+    }
+
+    fn request_device_power(self, query: bool, state: DevicePower) -> Result<(), (Self, NTSTATUS)> {
+        // SAFETY: see FdoPowerIrp; the context box goes to `device_irp_done` exactly once,
+        // or is reclaimed here when the request fails.
+        unsafe {
+            irp::mark_pending(self.irp);
+            let pdo = (*self.fdo).pdo;
+            let minor = if query {
+                IRP_MN_QUERY_POWER
+            } else {
+                IRP_MN_SET_POWER
+            };
+            let context = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(self));
+            let status = PoRequestPowerIrp(
+                pdo,
+                minor as u8,
+                POWER_STATE {
+                    DeviceState: state.raw() as i32,
+                },
+                Some(core::mem::transmute::<
+                    PowerCompletion,
+                    unsafe extern "system" fn(),
+                >(device_irp_done)),
+                context.cast(),
+                ptr::null_mut(),
+            );
+            if status < 0 {
+                let work = *alloc::boxed::Box::from_raw(context);
+                log(
+                    Level::Error,
+                    format_args!(
+                        "PoRequestPowerIrp(D{}) failed ({status:#010x})",
+                        state.raw() - 1
+                    ),
+                );
+                return Err((work, status));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The lower drivers completed a power IRP [`FdoPowerIrp::forward`] sent down: keep it
+/// and go on in the power work item.
+unsafe extern "system" fn power_lower_done(
+    _device: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+    context: *mut c_void,
+) -> NTSTATUS {
+    // SAFETY: `context` is the FdoPowerIrp boxed by `forward`, handed over once; the FDO
+    // outlives the IRP (remove lock).
+    unsafe {
+        let work = *alloc::boxed::Box::from_raw(context.cast::<FdoPowerIrp>());
+        let status = irp::status(irp);
+        let fdo = &*work.fdo;
+        fdo.resume_power(work, PowerStage::Lower, status);
+    }
+    irp::STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// `REQUEST_POWER_COMPLETE` with its real signature.
+type PowerCompletion = unsafe extern "system" fn(
+    device: *const DEVICE_OBJECT,
+    minor: u8,
+    state: POWER_STATE,
+    context: *const c_void,
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+);
+
+/// The device IRP [`FdoPowerIrp::request_device_power`] asked for completed: go on with
+/// the system IRP in the power work item.
+unsafe extern "system" fn device_irp_done(
+    _device: *const DEVICE_OBJECT,
+    _minor: u8,
+    _state: POWER_STATE,
+    context: *const c_void,
+    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) {
+    // SAFETY: `context` is the FdoPowerIrp boxed by `request_device_power`, handed over
+    // once; `status` is NULL or the device IRP's IO_STATUS_BLOCK.
+    unsafe {
+        let work = *alloc::boxed::Box::from_raw(context.cast_mut().cast::<FdoPowerIrp>());
+        let status = if status.is_null() {
+            STATUS_SUCCESS
+        } else {
+            (*status).Anonymous.Status
+        };
+        let fdo = &*work.fdo;
+        fdo.resume_power(work, PowerStage::DeviceIrp, status);
+    }
 }
 
 /// Record the device power state with the power manager.
@@ -554,213 +583,6 @@ pub fn set_device_power(fdo: &Fdo, state: i32) {
             Level::Info,
             format_args!("device power D{} -> D{}", previous - 1, state - 1),
         );
-    }
-}
-
-/// `REQUEST_POWER_COMPLETE` with its real signature.
-type PowerCompletion = unsafe extern "system" fn(
-    device: *const DEVICE_OBJECT,
-    minor: u8,
-    state: POWER_STATE,
-    context: *const c_void,
-    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
-);
-
-/// The device IRP for system state `system` (its `DeviceState[]` entry), with `done`
-/// receiving `work` when it completes.
-///
-/// # Safety
-/// `work` names a pending system IRP holding a remove-lock reference.
-unsafe fn request_device_power(
-    work: PowerContext,
-    system: i32,
-    done: PowerCompletion,
-) -> Result<(), NTSTATUS> {
-    // SAFETY: the FDO outlives the IRP (remove lock); the context box is handed to `done`
-    // exactly once, or reclaimed here when the request fails.
-    unsafe {
-        let fdo = &*work.fdo;
-        let device_state = usize::try_from(system)
-            .ok()
-            .and_then(|s| fdo.device_state.lock().get(s).copied())
-            .unwrap_or(PowerDeviceD3);
-        let context = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(work));
-        let status = PoRequestPowerIrp(
-            fdo.pdo,
-            IRP_MN_SET_POWER as u8,
-            POWER_STATE {
-                DeviceState: device_state,
-            },
-            Some(core::mem::transmute::<
-                PowerCompletion,
-                unsafe extern "system" fn(),
-            >(done)),
-            context.cast(),
-            ptr::null_mut(),
-        );
-        if status < 0 {
-            drop(alloc::boxed::Box::from_raw(context));
-            return Err(status);
-        }
-        Ok(())
-    }
-}
-
-/// The system state a system IRP asks for.
-///
-/// # Safety
-/// `irp` is a system SET_POWER IRP whose current location is ours.
-unsafe fn system_target(irp: *mut IRP) -> i32 {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        (*irp::current_stack_location(irp))
-            .Parameters
-            .Power
-            .State
-            .SystemState
-    }
-}
-
-/// Finish a system IRP with `status` and drop its remove-lock reference.
-///
-/// # Safety
-/// `work` names a pending system IRP the caller owns.
-unsafe fn complete_system(work: &PowerContext, status: NTSTATUS) {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        irp::set_status(work.irp, status, 0);
-        PoStartNextPowerIrp(work.irp);
-        irp::complete_request(work.irp, irp::IO_NO_INCREMENT);
-        (*work.dx).release();
-    }
-}
-
-unsafe extern "system" fn system_powered_up(
-    device: *const DEVICE_OBJECT,
-    irp: *mut IRP,
-    context: *mut c_void,
-) -> NTSTATUS {
-    // SAFETY: `context` is the FDO, alive while the IRP holds the remove lock; the IRP's
-    // current location is ours again (the lower drivers completed it).
-    unsafe {
-        let fdo = &*context.cast::<Fdo>();
-        let Some(dx) = super::device::dx_of(device) else {
-            return irp::STATUS_CONTINUE_COMPLETION;
-        };
-        if irp::status(irp) < 0 {
-            PoStartNextPowerIrp(irp);
-            dx.release();
-            return irp::STATUS_CONTINUE_COMPLETION;
-        }
-        let target = system_target(irp);
-        let work = PowerContext {
-            dx: dx as *const Dx,
-            fdo: fdo as *const Fdo,
-            irp,
-        };
-        let from_hibernate = fdo.system_power.load(Ordering::Acquire) >= PowerSystemHibernate
-            && target < PowerSystemHibernate;
-        if from_hibernate {
-            fdo.system_power_work
-                .queue_or_run(alloc::boxed::Box::new(move || {
-                    let work = work;
-                    let fdo = &*work.fdo;
-                    fdo.runtime.runtime.s4_to_s3();
-                    fdo.system_power.store(target, Ordering::Release);
-                    if let Err(status) =
-                        request_device_power(PowerContext { ..work }, target, device_irp_up_done)
-                    {
-                        complete_system(&work, status);
-                    }
-                }));
-            return irp::STATUS_MORE_PROCESSING_REQUIRED;
-        }
-        fdo.system_power.store(target, Ordering::Release);
-        let work = PowerContext {
-            dx: dx as *const Dx,
-            fdo: fdo as *const Fdo,
-            irp,
-        };
-        match request_device_power(work, target, device_irp_up_done) {
-            Ok(()) => irp::STATUS_MORE_PROCESSING_REQUIRED,
-            Err(status) => {
-                irp::set_status(irp, status, 0);
-                PoStartNextPowerIrp(irp);
-                dx.release();
-                irp::STATUS_CONTINUE_COMPLETION
-            }
-        }
-    }
-}
-
-/// The status of a completed device IRP.
-///
-/// # Safety
-/// `status` is NULL or the device IRP's IO_STATUS_BLOCK.
-unsafe fn device_irp_status(
-    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
-) -> NTSTATUS {
-    if status.is_null() {
-        STATUS_SUCCESS
-    } else {
-        // SAFETY: forwarded caller contract.
-        unsafe { (*status).Anonymous.Status }
-    }
-}
-
-unsafe extern "system" fn device_irp_up_done(
-    _device: *const DEVICE_OBJECT,
-    _minor: u8,
-    _state: POWER_STATE,
-    context: *const c_void,
-    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
-) {
-    // SAFETY: `context` is the PowerContext boxed by `request_device_power` for the system
-    // IRP held back, handed over once.
-    unsafe {
-        let work = alloc::boxed::Box::from_raw(context.cast_mut().cast::<PowerContext>());
-        complete_system(&work, device_irp_status(status));
-    }
-}
-
-unsafe extern "system" fn device_irp_down_done(
-    _device: *const DEVICE_OBJECT,
-    _minor: u8,
-    _state: POWER_STATE,
-    context: *const c_void,
-    status: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
-) {
-    // SAFETY: as in `device_irp_up_done`; the system IRP is still ours (not yet passed
-    // down).
-    unsafe {
-        let work = *alloc::boxed::Box::from_raw(context.cast_mut().cast::<PowerContext>());
-        let status = device_irp_status(status);
-        if status < 0 {
-            complete_system(&work, status);
-            return;
-        }
-        let fdo = &*work.fdo;
-        let target = system_target(work.irp);
-        let into_hibernate = target >= PowerSystemHibernate
-            && fdo.system_power.load(Ordering::Acquire) < PowerSystemHibernate;
-        let pass_down = move |work: PowerContext| {
-            let fdo = &*work.fdo;
-            fdo.system_power.store(target, Ordering::Release);
-            PoStartNextPowerIrp(work.irp);
-            irp::copy_current_stack_location_to_next(work.irp);
-            PoCallDriver(fdo.lower, work.irp);
-            (*work.dx).release();
-        };
-        if into_hibernate {
-            let runtime = fdo.runtime.runtime;
-            fdo.system_power_work
-                .queue_or_run(alloc::boxed::Box::new(move || {
-                    fdo_hibernate(runtime);
-                    pass_down(work);
-                }));
-            return;
-        }
-        pass_down(work);
     }
 }
 

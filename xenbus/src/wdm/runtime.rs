@@ -370,12 +370,6 @@ impl FdoRuntime {
         self.runtime.d3_to_d0(resources)
     }
 
-    /// D3→D0 again with what the last START gave (a device power IRP to D0).
-    pub fn resume(&self) -> Result<(), NTSTATUS> {
-        let resources = *self.resources.lock();
-        self.runtime.d3_to_d0(resources)
-    }
-
     /// The classes to report in BusRelations.
     pub fn bus_relations(&self) -> Vec<String> {
         self.runtime.bus_relations()
