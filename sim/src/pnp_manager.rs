@@ -28,6 +28,13 @@ pub trait DeviceStack {
     fn child(&mut self, name: &str) -> Option<Box<dyn DeviceStack>>;
 }
 
+/// A device below a function driver in its stack — the bus driver's PDO, or a filter
+/// over it: it answers what the driver passes down.
+pub trait LowerDevice: Send {
+    /// Answer `request`, which arrives with `incoming` in the IRP.
+    fn answer(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer;
+}
+
 /// Where a node is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
@@ -778,6 +785,12 @@ impl PnpManager {
             }
         }
         Ok(())
+    }
+}
+
+impl LowerDevice for PciPdo {
+    fn answer(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
+        PciPdo::answer(self, request, incoming)
     }
 }
 

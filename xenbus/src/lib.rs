@@ -13,6 +13,8 @@
 )]
 
 extern crate alloc;
+#[cfg(all(feature = "harness", not(test)))]
+extern crate std;
 
 pub mod active;
 pub mod cache;
@@ -28,6 +30,8 @@ pub mod evtchn;
 pub mod evtchn_fifo;
 pub mod fdo;
 pub mod gnttab;
+#[cfg(any(test, feature = "harness"))]
+pub mod harness;
 pub mod interface;
 pub mod pdo;
 pub mod pnp;

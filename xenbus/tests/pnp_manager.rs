@@ -1,18 +1,15 @@
-//! xenbus's FDO and PDO machines, over the real FDO runtime on the simulated machine,
-//! driven by the simulator's PnP manager: boot and enumeration, the active platform device
-//! among two, children following xenstore, every interface version obtained through a
-//! child PDO and called through its C vtable, QUERY_INTERFACE edge cases, stop/remove/
+//! xenbus's FDO and PDO machines, over the production services (`fdo::FdoServices`,
+//! `fdo::PdoServices`) and the FDO runtime on the simulated machine, driven by the
+//! simulator's PnP manager (`xenbus::harness`): boot and enumeration, the active platform
+//! device among two, children following xenstore, every interface version obtained through
+//! a child PDO and called through its C vtable, QUERY_INTERFACE edge cases, stop/remove/
 //! eject and system power.
 
-use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 
-use common::os::{Os, RegValue};
+use common::os::RegValue;
 use common::pnp::*;
-use xen::driver::Xen;
 use xen_include::guid::Guid;
 use xen_include::interfaces::{
     cache::*, console::*, debug::*, emulated::GUID_XENFILT_EMULATED_INTERFACE, evtchn::*,
@@ -20,541 +17,50 @@ use xen_include::interfaces::{
     VersionedInterface,
 };
 use xen_include::status::*;
-use xen_sim::guest::HKLM;
-use xen_sim::hv::HvConfig;
-use xen_sim::machine::{Machine, MachineConfig};
-use xen_sim::platform::{Device, DeviceKind};
-use xen_sim::pnp_manager::{DeviceStack, NodeState, PciPdo, PnpManager};
-use xen_sim::toolstack::machine::{HvGrants, StoreService};
-use xen_sim::toolstack::{BackendMode, DeviceClass, Toolstack};
-use xen_sim::xenstored::Xenstored;
-use xenbus::fdo::{
-    decide_active, vendor_name, ChildState, Fdo, FdoBugCheck, FdoKernel, FdoResources, FdoSetup,
-    FdoThread, OsBalloonMemory,
-};
-use xenbus::interface::query::{
-    query, BusInterfaceStandard, PdoBusInterface, Providers, XenbusInterface,
-};
-use xenbus::pdo::RemovalPolicy;
-use xenbus::pnp::fdo::{BusResources, BusServices, FdoMachine, InterruptConnection};
-use xenbus::pnp::pdo::{ChildServices, PdoMachine};
+use xen_sim::pnp_manager::{NodeState, PciPdo, PnpManager};
+use xenbus::fdo::{ChildState, FdoBugCheck};
+use xenbus::harness::stack::{add_device, FdoStack};
+use xenbus::harness::{leak, multi_sz, Setup, SimKernel, World};
+use xenbus::interface::query::BusInterfaceStandard;
 use xenbus::pnp::PnpState;
 
-const PARAMETERS: &str = r"SYSTEM\CurrentControlSet\Services\xenbus\Parameters";
-const PREFIX: &str = "XP";
-
-fn leak<T>(t: T) -> &'static T {
-    Box::leak(Box::new(t))
-}
-
-#[derive(Default)]
-struct Kernel {
-    invalidations: AtomicU32,
-    bug_checks: Mutex<Vec<FdoBugCheck>>,
-}
-
-impl FdoKernel for Kernel {
-    fn thread_event(&self, thread: FdoThread) -> usize {
-        0x7100 + thread as usize
-    }
-    fn invalidate_bus_relations(&self) {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-    }
-    fn bug_check(&self, reason: FdoBugCheck) {
-        self.bug_checks.lock().unwrap().push(reason);
-    }
-}
-
-/// The booted machine: hypervisor, guest, xen.sys's core and the toolstack.
-struct World {
-    m: &'static Machine,
-    xen: &'static Xen<'static>,
-    ts: Mutex<Toolstack>,
-    domid: u32,
-    vcpus: u32,
-}
-
-impl World {
-    fn boot(vcpus: u32, vendor: Option<&'static str>) -> World {
-        let m: &'static Machine = leak(Machine::with_config(MachineConfig {
-            hv: HvConfig {
-                vcpus,
-                ..HvConfig::default()
-            },
-            ..MachineConfig::default()
-        }));
-        {
-            let mut r = m.guest.registry();
-            let xen_parameters = format!(r"{HKLM}\{}\Parameters", xen::registry::SERVICE_PATH);
-            r.create_key(&xen_parameters, false).unwrap();
-            r.set_value(&xen_parameters, "RegisterVcpuInfo", RegValue::Dword(1))
-                .unwrap();
-            let parameters = format!(r"{HKLM}\{PARAMETERS}");
-            r.create_key(&parameters, false).unwrap();
-            r.set_value(
-                &parameters,
+/// A machine whose xenbus supports VIF, VBD, VKBD and IFACE (synthetic), with
+/// `AllowPdoRemove=0` for VKBD.
+fn world(vcpus: u32, vendor: Option<&'static str>) -> World {
+    World::boot(Setup {
+        vcpus,
+        parameters: vec![
+            (
                 "SupportedClasses",
-                RegValue::MultiSz(vec![
-                    "VIF".into(),
-                    "VBD".into(),
-                    "VKBD".into(),
-                    "IFACE".into(),
-                ]),
-            )
-            .unwrap();
-            r.set_value(
-                &parameters,
-                "SyntheticClasses",
-                RegValue::MultiSz(vec!["IFACE".into()]),
-            )
-            .unwrap();
-            let vkbd = format!(r"{HKLM}\{PARAMETERS}\VKBD");
-            r.create_key(&vkbd, false).unwrap();
-            r.set_value(&vkbd, "AllowPdoRemove", RegValue::Dword(0))
-                .unwrap();
-            let xenfilt = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Services\XENFILT\Parameters");
-            r.create_key(&xenfilt, false).unwrap();
-            let control = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Control");
-            r.create_key(&control, false).unwrap();
-            r.set_value(&control, "SystemStartOptions", RegValue::Sz(String::new()))
-                .unwrap();
-            if let Some(v) = vendor {
-                r.create_key(
-                    &format!(
-                        r"{HKLM}\SYSTEM\CurrentControlSet\Enum\PCI\VEN_5853&DEV_{v}&SUBSYS_{v}5853&REV_01"
-                    ),
-                    false,
-                )
-                .unwrap();
-            }
-        }
-        if vendor.is_some() {
-            m.hv.platform().add_vendor_device(0xC000);
-        }
-        let xen: &'static Xen<'static> = leak(Xen::new(&*m.hv, &*m.guest, None, vendor));
-        xen.initialize().unwrap();
-        let xs = Arc::new(Mutex::new(Xenstored::default()));
-        let svc = StoreService::attach(m, &xs);
-        m.hv.set_suspend_hook(Some(svc.suspend_hook()));
-        let mut ts = Toolstack::new(&xs, Box::new(HvGrants::new(m.hv.clone())));
-        let cfg = StoreService::domain_config(m);
-        ts.create_domain(&cfg).unwrap();
-        ts.add_device(
-            cfg.domid,
-            DeviceClass::Vbd {
-                vdev: 51712,
-                params: "/srv/disk0.img".into(),
-                sectors: 1024,
-            },
-            51712,
-            BackendMode::Normal,
-        )
-        .unwrap();
-        World {
-            m,
-            xen,
-            ts: Mutex::new(ts),
-            domid: cfg.domid,
-            vcpus,
-        }
-    }
-
-    fn platform_devices(&self) -> Vec<Device> {
-        self.m
-            .hv
-            .platform()
-            .devices()
-            .iter()
-            .filter(|d| d.kind == DeviceKind::XenPlatform)
-            .cloned()
-            .collect()
-    }
-
-    fn mkdir(&self, node: &str) {
-        let path = format!("/local/domain/{}/{node}", self.domid);
-        self.ts.lock().unwrap().client().mkdir(0, &path).unwrap();
-    }
-
-    fn rm(&self, node: &str) {
-        let path = format!("/local/domain/{}/{node}", self.domid);
-        self.ts.lock().unwrap().client().rm(0, &path).unwrap();
-    }
+                multi_sz(&["VIF", "VBD", "VKBD", "IFACE"]),
+            ),
+            ("SyntheticClasses", multi_sz(&["IFACE"])),
+        ],
+        registry: vec![(
+            format!(r"{}\VKBD", xenbus::harness::PARAMETERS),
+            "AllowPdoRemove",
+            RegValue::Dword(0),
+        )],
+        vendor_device: vendor,
+        ..Setup::default()
+    })
 }
 
-/// The runtime behind one FDO, as its machines' services see it.
-struct Runtime {
-    fdo: &'static Fdo,
-    kernel: &'static Kernel,
-    vcpus: u32,
-    pci_device_id: u16,
-    log: RefCell<Vec<String>>,
-    bus: &'static PdoBusInterface,
-}
-
-impl Runtime {
-    fn note(&self, s: String) {
-        self.log.borrow_mut().push(s);
-    }
-}
-
-/// The runtime handle the FDO machine owns.
-#[derive(Clone)]
-struct Rt(Rc<Runtime>);
-
-impl std::ops::Deref for Rt {
-    type Target = Runtime;
-    fn deref(&self) -> &Runtime {
-        &self.0
-    }
-}
-
-impl BusServices for Rt {
-    fn is_active(&self) -> bool {
-        self.fdo.is_active()
-    }
-    fn processors(&self) -> Vec<(u16, u8)> {
-        (0..self.vcpus).map(|i| (0, i as u8)).collect()
-    }
-    fn connect_interrupts(&self, interrupts: &[InterruptConnection]) -> Result<(), NtStatus> {
-        let messages = interrupts.iter().filter(|i| i.message).count();
-        self.note(format!(
-            "connect {} interrupts ({messages} messages)",
-            interrupts.len()
-        ));
-        Ok(())
-    }
-    fn disconnect_interrupts(&self) {
-        self.note("disconnect".into());
-    }
-    fn start_threads(&self) -> Result<(), NtStatus> {
-        self.note("threads".into());
-        Ok(())
-    }
-    fn stop_threads(&self) {
-        self.note("join threads".into());
-    }
-    fn power_up(&self, resources: &BusResources) -> Result<(), NtStatus> {
-        self.note("D3->D0".into());
-        self.fdo.d3_to_d0(FdoResources {
-            upcall_vector: resources.upcall_vector(0),
-            callback_via: u64::from(resources.line_gsi().unwrap_or(0)),
-            memory_bar: resources
-                .memory
-                .map(|(start, length)| (start >> 12, u64::from(length) >> 12)),
-        })
-    }
-    fn power_down(&self) {
-        self.note("D0->D3".into());
-        self.fdo.d0_to_d3();
-    }
-    fn hibernate_enter(&self) {
-        self.note("S3->S4".into());
-        // A child still holding an interface: the runtime bug-checks through its kernel.
-        let _ = self.fdo.s3_to_s4();
-    }
-    fn hibernate_exit(&self) {
-        self.note("S4->S3".into());
-        self.fdo.s4_to_s3();
-    }
-    fn after_start(&self) {
-        // The balloon thread's first pass, then the scan thread.
-        self.fdo.balloon_step();
-        self.fdo.scan_step();
-    }
-    fn balloon_inflated(&self) -> bool {
-        self.fdo.veto_stop()
-    }
-    fn wait_scan(&self) {
-        self.fdo.scan_step();
-    }
-    fn report_children(&self) -> Vec<String> {
-        self.fdo.bus_relations()
-    }
-    fn reap_children(&self) {}
-    fn surprise_removed(&self) {
-        self.note("children missing".into());
-    }
-    fn remove_children(&self) {
-        self.note("children removed".into());
-    }
-    fn invalidate_device_state(&self) {
-        self.note("device state invalidated".into());
-    }
-    fn destroy(&self) {
-        self.note("destroy".into());
-        self.fdo.destroy();
-    }
-}
-
-/// The FDO's stack: the machine over the PCI bus driver's PDO.
-struct FdoInner {
-    machine: FdoMachine<Rt>,
-    lower: PciPdo,
-}
-
-#[derive(Clone)]
-struct FdoStack {
-    inner: Rc<RefCell<FdoInner>>,
-    runtime: Rc<Runtime>,
-}
-
-impl FdoStack {
-    fn send(&self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
-        let action = self.inner.borrow_mut().machine.pnp(request);
-        match action {
-            PnpAction::Complete(answer) => answer,
-            PnpAction::CompleteUnchanged => incoming,
-            PnpAction::PassDown { set } => {
-                let mut inner = self.inner.borrow_mut();
-                inner.lower.answer(request, set.unwrap_or(incoming))
-            }
-            PnpAction::ForwardAndWait { forward, set } => {
-                let lower = self
-                    .inner
-                    .borrow_mut()
-                    .lower
-                    .answer(&forward, set.unwrap_or(incoming));
-                self.inner.borrow_mut().machine.pnp_finish(request, lower)
-            }
-        }
-    }
-
-    fn send_power(&self, request: &PowerRequest) -> NtStatus {
-        let mut step = self.inner.borrow_mut().machine.power(request);
-        loop {
-            step = match step {
-                PowerStep::Complete(status) => return status,
-                PowerStep::CompleteUnchanged => return STATUS_NOT_SUPPORTED,
-                PowerStep::PassDown => {
-                    self.runtime.note(format!("{request:?} passed down"));
-                    return STATUS_SUCCESS;
-                }
-                PowerStep::ForwardAndWait => self.inner.borrow_mut().machine.power_finish(
-                    request,
-                    PowerStage::Lower,
-                    STATUS_SUCCESS,
-                ),
-                PowerStep::RequestDevicePower(d) => {
-                    let inner = match request {
-                        PowerRequest::Query(..) => {
-                            PowerRequest::Query(PowerState::Device(d), PowerAction::None)
-                        }
-                        _ => PowerRequest::Set(PowerState::Device(d), PowerAction::None),
-                    };
-                    let status = self.send_power(&inner);
-                    self.inner.borrow_mut().machine.power_finish(
-                        request,
-                        PowerStage::DeviceIrp,
-                        status,
-                    )
-                }
-            };
-        }
-    }
-}
-
-impl DeviceStack for FdoStack {
-    fn pnp(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
-        self.send(request, incoming)
-    }
-    fn power(&mut self, request: &PowerRequest) -> NtStatus {
-        self.send_power(request)
-    }
-    fn child(&mut self, name: &str) -> Option<Box<dyn DeviceStack>> {
-        let mut machine = PdoMachine::new(name);
-        machine.enumerated();
-        Some(Box::new(PdoStack {
-            machine,
-            services: ChildRuntime { fdo: self.clone() },
-        }))
-    }
-}
-
-/// What a child PDO reaches: its FDO's stack and runtime.
-struct ChildRuntime {
-    fdo: FdoStack,
-}
-
-impl ChildServices for ChildRuntime {
-    fn vendor_prefix(&self) -> &str {
-        PREFIX
-    }
-    fn pci_device_id(&self) -> u16 {
-        self.fdo.runtime.pci_device_id
-    }
-    fn removal_policy(&self, class: &str) -> RemovalPolicy {
-        // AllowPdoRemove = 0 for VKBD in the registry of this machine.
-        RemovalPolicy::from_registry((class == "VKBD").then_some(0), None)
-    }
-    fn query_interface(&self, which: XenbusInterface, q: &InterfaceQuery) -> NtStatus {
-        let Some(subsystems) = self.fdo.runtime.fdo.subsystems() else {
-            return STATUS_NOT_SUPPORTED;
-        };
-        let providers = Providers::from_subsystems(subsystems);
-        // SAFETY: the buffer is the PnP manager's, `q.size` bytes, 8-aligned; the
-        // providers live as long as the driver.
-        unsafe { query(&providers, which, q) }
-    }
-    fn query_bus_interface(&self, _class: &str, q: &InterfaceQuery) -> NtStatus {
-        // SAFETY: the PnP manager's buffer, `q.size` bytes, 8-aligned; the bus interface
-        // is leaked (lives as long as the test).
-        unsafe { self.fdo.runtime.bus.query(q) }
-    }
-    fn delegate(&self, request: &PnpRequest) -> PnpAnswer {
-        self.fdo
-            .send(request, PnpAnswer::status(STATUS_NOT_SUPPORTED))
-    }
-    fn power_up(&self, class: &str) -> Result<(), NtStatus> {
-        self.fdo.runtime.note(format!("{class} D3->D0"));
-        Ok(())
-    }
-    fn power_down(&self, class: &str) {
-        self.fdo.runtime.note(format!("{class} D0->D3"));
-    }
-    fn is_missing(&self, class: &str) -> bool {
-        self.fdo
-            .runtime
-            .fdo
-            .children()
-            .iter()
-            .any(|c| c.class == class && c.state == ChildState::Missing)
-    }
-    fn eject(&self, class: &str) {
-        self.fdo.runtime.fdo.child_ejected(class);
-    }
-    fn removed(&self, class: &str, destroy: bool) {
-        self.fdo
-            .runtime
-            .note(format!("{class} removed (destroy {destroy})"));
-        self.fdo.runtime.fdo.child_removed(class);
-    }
-}
-
-struct PdoStack {
-    machine: PdoMachine,
-    services: ChildRuntime,
-}
-
-impl DeviceStack for PdoStack {
-    fn pnp(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
-        match self.machine.pnp(&self.services, request) {
-            PnpAction::Complete(answer) => answer,
-            _ => incoming,
-        }
-    }
-    fn power(&mut self, request: &PowerRequest) -> NtStatus {
-        match self.machine.power(&self.services, request) {
-            PowerStep::Complete(status) => status,
-            _ => STATUS_NOT_SUPPORTED,
-        }
-    }
-    fn child(&mut self, _name: &str) -> Option<Box<dyn DeviceStack>> {
-        None
-    }
-}
-
-/// The PCI bus driver's BUS_INTERFACE_STANDARD context: the platform device's config space.
-struct PciConfig {
-    m: &'static Machine,
-    slot: u8,
-}
-
-/// `GetBusData(PCI_WHICHSPACE_CONFIG, …)` of the PCI bus driver.
-unsafe extern "C" fn pci_get_bus_data(
-    context: *mut c_void,
-    data_type: u32,
-    buffer: *mut c_void,
-    offset: u32,
-    length: u32,
-) -> u32 {
-    // SAFETY: the context is the leaked PciConfig; the buffer holds `length` bytes.
-    unsafe {
-        let pci = &*(context as *const PciConfig);
-        if data_type != 0 {
-            return 0;
-        }
-        let platform = pci.m.hv.platform();
-        for i in 0..length {
-            let byte_offset = offset + i;
-            let dword = platform.pci_config_read(pci.slot, 0, (byte_offset & !3) as u8);
-            let byte = (dword >> ((byte_offset & 3) * 8)) as u8;
-            buffer.cast::<u8>().add(i as usize).write(byte);
-        }
-        length
-    }
-}
-
-/// AddDevice for a platform device: identity from the PCI PDO, the active decision
-/// through xen.sys's Config* record, the runtime, the FDO machine.
-fn add_device(world: &World, device: Device) -> FdoStack {
-    let mut lower = PciPdo::new(device.clone(), 28);
-    let text = |lower: &mut PciPdo, request| match lower
-        .answer(&request, PnpAnswer::status(STATUS_NOT_SUPPORTED))
-        .reply
-    {
-        PnpReply::Text(text) => text,
-        other => panic!("{other:?}"),
-    };
-    let device_id = text(&mut lower, PnpRequest::QueryId(IdKind::DeviceId));
-    let instance_id = text(&mut lower, PnpRequest::QueryId(IdKind::InstanceId));
-    let location = text(
-        &mut lower,
-        PnpRequest::QueryDeviceText(TextKind::LocationInformation, 0x409),
-    );
-    xenbus::fdo::check_platform_vendor(device.vendor).unwrap();
-    let mut config = xenbus::active::XenApiActive::new(world.xen);
-    let active = decide_active(None, &device_id, &instance_id, &location, &mut config);
-    let kernel: &'static Kernel = leak(Kernel::default());
-    let parameters = world.m.guest.registry_open(None, PARAMETERS).ok();
-    let fdo = Fdo::create(FdoSetup {
-        api: world.xen,
-        os: &*world.m.guest,
-        kernel,
-        balloon_memory: leak(OsBalloonMemory::new(&*world.m.guest)),
-        parameters,
-        vendor_name: vendor_name(PREFIX, device.device),
-        active,
-    });
-    if active {
-        let slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
-        slot.set(fdo).ok();
-        world.m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
-            if let Some(f) = slot.get() {
-                f.interrupt(vcpu);
-            }
-        })));
-    }
-    let pci: &'static PciConfig = leak(PciConfig {
-        m: world.m,
-        slot: device.slot,
-    });
-    let runtime = Rc::new(Runtime {
-        fdo,
-        kernel,
-        vcpus: world.vcpus,
-        pci_device_id: device.device,
-        log: RefCell::new(Vec::new()),
-        bus: leak(PdoBusInterface::new(BusInterfaceStandard {
-            interface: Interface::new(64, 1, pci as *const PciConfig as *mut c_void),
-            translate_bus_address: None,
-            get_dma_adapter: None,
-            set_bus_data: None,
-            get_bus_data: Some(pci_get_bus_data),
-        })),
-    });
-    FdoStack {
-        inner: Rc::new(RefCell::new(FdoInner {
-            machine: FdoMachine::new(Rt(runtime.clone())),
-            lower,
-        })),
-        runtime,
-    }
+/// AddDevice on `device`, its stack so far the PCI bus driver's PDO.
+fn add(world: &World, device: &xen_sim::platform::Device) -> FdoStack {
+    add_device(
+        world,
+        device,
+        Box::new(PciPdo::new(device.clone(), 28)),
+        leak(SimKernel::default()),
+    )
+    .unwrap()
 }
 
 fn boot_one(vcpus: u32) -> (World, FdoStack, PnpManager) {
-    let world = World::boot(vcpus, None);
+    let world = world(vcpus, None);
     let device = world.platform_devices().remove(0);
-    let stack = add_device(&world, device);
+    let stack = add(&world, &device);
     let mut pnp = PnpManager::new(28);
     assert_eq!(
         pnp.add_root("XEN", Box::new(stack.clone())),
@@ -594,20 +100,19 @@ fn boot_starts_the_fdo_with_per_cpu_interrupts_and_enumerates_children() {
         5,
         "2 BARs, line, 2 messages"
     );
-    let log = stack.runtime.log.borrow().clone();
+    let log = stack.log();
     assert_eq!(
         log[..3],
         ["connect 3 interrupts (2 messages)", "threads", "D3->D0"]
     );
     {
-        let inner = stack.inner.borrow();
-        let resources = inner.machine.resources().unwrap();
+        let resources = stack.resources().unwrap();
         assert_eq!(resources.line_gsi(), Some(28));
         assert_eq!(resources.upcall_vector(0), Some(0xA0));
         assert_eq!(resources.upcall_vector(1), Some(0xA1));
-        assert_eq!(inner.machine.pnp_state(), PnpState::Started);
+        assert_eq!(stack.pnp_state(), PnpState::Started);
     }
-    assert!(stack.runtime.fdo.is_d0());
+    assert!(stack.fdo.is_d0());
     // Children: VBD from device/vbd, IFACE synthetic — one PDO per class.
     let children: Vec<&String> = fdo.children.keys().collect();
     assert_eq!(children, ["IFACE", "VBD"]);
@@ -641,29 +146,24 @@ fn boot_starts_the_fdo_with_per_cpu_interrupts_and_enumerates_children() {
 
 #[test]
 fn two_platform_devices_make_the_vendor_device_active() {
-    let world = World::boot(1, Some("C000"));
+    let world = world(1, Some("C000"));
     let devices = world.platform_devices();
     assert_eq!(
         devices.iter().map(|d| d.device).collect::<Vec<_>>(),
         [1, 0xC000]
     );
     let mut pnp = PnpManager::new(28);
-    let legacy = add_device(&world, devices[0].clone());
-    let vendor = add_device(&world, devices[1].clone());
+    let legacy = add(&world, &devices[0]);
+    let vendor = add(&world, &devices[1]);
     pnp.add_root("LEGACY", Box::new(legacy.clone()));
     pnp.add_root("VENDOR", Box::new(vendor.clone()));
-    assert!(!legacy.runtime.fdo.is_active());
-    assert!(vendor.runtime.fdo.is_active());
+    assert!(!legacy.fdo.is_active());
+    assert!(vendor.fdo.is_active());
     // Only the active FDO adds interrupts and has children.
     let l = pnp.node(&["LEGACY"]).unwrap();
     assert_eq!(l.state, NodeState::Started);
     assert!(l.children.is_empty());
-    assert!(!legacy
-        .runtime
-        .log
-        .borrow()
-        .iter()
-        .any(|s| s.starts_with("connect")));
+    assert!(!legacy.log().iter().any(|s| s.starts_with("connect")));
     let v = pnp.node(&["VENDOR"]).unwrap();
     assert_eq!(v.children.keys().collect::<Vec<_>>(), ["IFACE", "VBD"]);
     let vbd = pnp.node(&["VENDOR", "VBD"]).unwrap();
@@ -680,12 +180,12 @@ fn two_platform_devices_make_the_vendor_device_active() {
 fn children_appear_and_vanish_with_xenstore() {
     let (world, stack, mut pnp) = boot_one(1);
     pnp.take_log();
-    let invalidations = || stack.runtime.kernel.invalidations.load(Ordering::SeqCst);
+    let invalidations = || stack.kernel.invalidations();
     let before = invalidations();
     world.mkdir("device/vif/0");
     world.mkdir("device/vkbd/0");
     world.mkdir("device/unknown/0");
-    stack.runtime.fdo.scan_step();
+    stack.fdo.scan_step();
     assert!(
         invalidations() > before,
         "the scan invalidates BusRelations"
@@ -720,16 +220,9 @@ fn children_appear_and_vanish_with_xenstore() {
             r"remove XENBUS\VEN_XP&DEV_VIF\_: ok"
         ]
     );
-    assert!(!stack
-        .runtime
-        .fdo
-        .children()
-        .iter()
-        .any(|c| c.class == "VIF"));
+    assert!(!stack.fdo.children().iter().any(|c| c.class == "VIF"));
     assert!(stack
-        .runtime
-        .log
-        .borrow()
+        .log()
         .contains(&"VIF removed (destroy true)".to_string()));
     // It comes back: a fresh PDO.
     world.mkdir("device/vif/1");
@@ -741,7 +234,6 @@ fn children_appear_and_vanish_with_xenstore() {
     pnp.eject(&["XEN", "VKBD"]).unwrap();
     assert!(invalidations() > before);
     assert!(stack
-        .runtime
         .fdo
         .children()
         .iter()
@@ -749,7 +241,6 @@ fn children_appear_and_vanish_with_xenstore() {
     // An orderly removal of a present child puts it back to Enumerated (still reported).
     pnp.remove(&["XEN", "IFACE"]).unwrap();
     assert!(stack
-        .runtime
         .fdo
         .children()
         .iter()
@@ -758,18 +249,18 @@ fn children_appear_and_vanish_with_xenstore() {
 
 #[test]
 fn enumerate_zero_suppresses_children_changes() {
-    let world = World::boot(1, None);
+    let world = world(1, None);
     {
         let mut r = world.m.guest.registry();
         r.set_value(
-            &format!(r"{HKLM}\{PARAMETERS}"),
+            &format!(r"{}\{}", xen_sim::guest::HKLM, xenbus::harness::PARAMETERS),
             "Enumerate",
             RegValue::Dword(0),
         )
         .unwrap();
     }
     let device = world.platform_devices().remove(0);
-    let stack = add_device(&world, device);
+    let stack = add(&world, &device);
     let mut pnp = PnpManager::new(28);
     pnp.add_root("XEN", Box::new(stack.clone()));
     assert!(pnp.node(&["XEN"]).unwrap().children.is_empty());
@@ -1009,11 +500,11 @@ fn query_interface_edge_cases() {
 #[test]
 fn stop_usage_power_and_remove_of_the_bus() {
     let (_world, stack, mut pnp) = boot_one(1);
-    stack.runtime.log.borrow_mut().clear();
+    stack.take_log();
     // Rebalance: QUERY_STOP, STOP (D0->D3, threads, interrupts), START again.
     pnp.stop_and_restart(&["XEN"]).unwrap();
     assert_eq!(
-        *stack.runtime.log.borrow(),
+        stack.log(),
         [
             "D0->D3",
             "join threads",
@@ -1023,7 +514,7 @@ fn stop_usage_power_and_remove_of_the_bus() {
             "D3->D0"
         ]
     );
-    assert!(stack.runtime.fdo.is_d0());
+    assert!(stack.fdo.is_d0());
     // A paging file on a child: delegated to the FDO, which becomes not disableable.
     let answer = pnp
         .request(
@@ -1043,15 +534,15 @@ fn stop_usage_power_and_remove_of_the_bus() {
         PnpReply::DeviceState(device_state::NOT_DISABLEABLE)
     );
     // Hibernate and back: the D-IRPs power the bus down and up around S3->S4 / S4->S3.
-    stack.runtime.log.borrow_mut().clear();
+    stack.take_log();
     pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
         .unwrap();
-    assert!(!stack.runtime.fdo.is_d0());
-    assert!(stack.runtime.kernel.bug_checks.lock().unwrap().is_empty());
+    assert!(!stack.fdo.is_d0());
+    assert!(stack.kernel.bug_checks().is_empty());
     pnp.set_system_power(SystemPower::Working, PowerAction::None)
         .unwrap();
-    assert!(stack.runtime.fdo.is_d0());
-    let log = stack.runtime.log.borrow().clone();
+    assert!(stack.fdo.is_d0());
+    let log = stack.log();
     let pos = |s: &str| {
         log.iter()
             .position(|l| l == s)
@@ -1065,19 +556,19 @@ fn stop_usage_power_and_remove_of_the_bus() {
     assert!(pos("S3->S4") < pos("S4->S3"));
     assert!(pos("S4->S3") < pos("D3->D0"));
     // Shutdown: the S-IRP goes down without a D-IRP; the bus stays in D0.
-    stack.runtime.log.borrow_mut().clear();
+    stack.take_log();
     pnp.set_system_power(SystemPower::Shutdown, PowerAction::ShutdownOff)
         .unwrap();
-    assert!(stack.runtime.fdo.is_d0());
-    assert!(!stack.runtime.log.borrow().iter().any(|l| l == "D0->D3"));
+    assert!(stack.fdo.is_d0());
+    assert!(!stack.log().iter().any(|l| l == "D0->D3"));
     // Orderly removal of the whole bus: children first, then the FDO is destroyed.
-    stack.runtime.log.borrow_mut().clear();
+    stack.take_log();
     pnp.remove(&["XEN"]).unwrap();
-    let log = stack.runtime.log.borrow().clone();
+    let log = stack.log();
     assert!(log.iter().any(|l| l == "children removed"));
     assert_eq!(log.last().unwrap(), "destroy");
-    assert!(!stack.runtime.fdo.is_d0());
-    assert_eq!(stack.inner.borrow().machine.pnp_state(), PnpState::Deleted);
+    assert!(!stack.fdo.is_d0());
+    assert_eq!(stack.pnp_state(), PnpState::Deleted);
 }
 
 static LATE_CALLS: AtomicU32 = AtomicU32::new(0);
@@ -1163,7 +654,7 @@ fn a_suspend_keeps_a_childs_interfaces_working() {
             .request_shutdown(world.domid, ShutdownRequest::Suspend)
             .unwrap();
         world.m.hv.set_suspend_outcome(outcome);
-        stack.runtime.fdo.suspend_step()
+        stack.fdo.suspend_step()
     };
     assert!(matches!(
         suspend_through_control_shutdown(SuspendOutcome::Cancel),
@@ -1191,7 +682,7 @@ fn a_suspend_keeps_a_childs_interfaces_working() {
     // With every reference dropped, hibernation does not bug-check.
     pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
         .unwrap();
-    assert!(stack.runtime.kernel.bug_checks.lock().unwrap().is_empty());
+    assert!(stack.kernel.bug_checks().is_empty());
     pnp.set_system_power(SystemPower::Working, PowerAction::None)
         .unwrap();
     // A child still holding STORE when the system hibernates is a bug check (S3->S4).
@@ -1200,7 +691,7 @@ fn a_suspend_keeps_a_childs_interfaces_working() {
     pnp.set_system_power(SystemPower::Hibernate, PowerAction::Hibernate)
         .unwrap();
     assert_eq!(
-        *stack.runtime.kernel.bug_checks.lock().unwrap(),
+        stack.kernel.bug_checks(),
         [FdoBugCheck::ReferencesAtHibernate("STORE")]
     );
 }
@@ -1215,8 +706,8 @@ fn an_inflated_balloon_vetoes_removal_and_stop_of_the_bus() {
         .unwrap()
         .set_balloon_target(world.domid, static_max_kib - 16 * 4)
         .unwrap();
-    stack.runtime.fdo.balloon_step();
-    assert!(stack.runtime.fdo.veto_stop(), "the balloon holds pages");
+    stack.fdo.balloon_step();
+    assert!(stack.fdo.veto_stop(), "the balloon holds pages");
     // The veto comes back from QUERY_REMOVE; children that agreed get CANCEL_REMOVE and the
     // tree is left as it was.
     assert_eq!(pnp.remove(&["XEN"]), Err(STATUS_UNSUCCESSFUL));
@@ -1224,15 +715,12 @@ fn an_inflated_balloon_vetoes_removal_and_stop_of_the_bus() {
     assert!(log.iter().any(|l| l.contains("vetoed")), "{log:?}");
     assert_eq!(pnp.node(&["XEN"]).unwrap().state, NodeState::Started);
     assert_eq!(
-        stack.inner.borrow().machine.pnp_state(),
+        stack.pnp_state(),
         PnpState::Started,
         "not left RemovePending"
     );
     assert_eq!(pnp.stop_and_restart(&["XEN"]), Err(STATUS_UNSUCCESSFUL));
-    assert!(
-        stack.runtime.fdo.is_d0(),
-        "a vetoed stop leaves the bus running"
-    );
+    assert!(stack.fdo.is_d0(), "a vetoed stop leaves the bus running");
     // Deflated again: the removal goes through.
     world
         .ts
@@ -1240,8 +728,8 @@ fn an_inflated_balloon_vetoes_removal_and_stop_of_the_bus() {
         .unwrap()
         .set_balloon_target(world.domid, static_max_kib)
         .unwrap();
-    stack.runtime.fdo.balloon_step();
-    assert!(!stack.runtime.fdo.veto_stop());
+    stack.fdo.balloon_step();
+    assert!(!stack.fdo.veto_stop());
     pnp.remove(&["XEN"]).unwrap();
-    assert_eq!(stack.inner.borrow().machine.pnp_state(), PnpState::Deleted);
+    assert_eq!(stack.pnp_state(), PnpState::Deleted);
 }

@@ -4,21 +4,19 @@
 //! child reconciliation.
 
 use super::*;
+use crate::harness;
+use crate::harness::leak;
 use alloc::sync::Arc;
 use common::os::{Os, RegValue};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
-use xen::driver::Xen;
+use std::sync::Mutex;
 use xen_include::api::XenApi;
 use xen_include::status::STATUS_UNSUCCESSFUL;
 use xen_include::xen::hvm::params::HvmParam;
 use xen_include::xen::xen::Virq;
 use xen_sim::guest::HKLM;
-use xen_sim::hv::{HvConfig, SuspendOutcome};
-use xen_sim::machine::{Machine, MachineConfig};
-use xen_sim::toolstack::machine::{HvGrants, StoreService};
-use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest, Toolstack};
-use xen_sim::xenstored::Xenstored;
+use xen_sim::hv::SuspendOutcome;
+use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest};
 
 use crate::balloon::{Pass, StartupWait};
 use crate::evtchn::{EvtchnCallback, Kind};
@@ -27,34 +25,6 @@ use crate::suspend::{Phase, SuspendCallback, TriggerOutcome};
 pub(super) const SCAN_EVENT: usize = 0x7100;
 const SUSPEND_EVENT: usize = 0x7200;
 const BALLOON_EVENT: usize = 0x7300;
-const PARAMETERS: &str = r"SYSTEM\CurrentControlSet\Services\xenbus\Parameters";
-const DEVICE_ID: &str = r"PCI\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01";
-
-fn leak<T>(t: T) -> &'static T {
-    Box::leak(Box::new(t))
-}
-
-#[derive(Default)]
-pub(super) struct TestKernel {
-    invalidations: AtomicU32,
-    bug_checks: Mutex<Vec<FdoBugCheck>>,
-}
-
-impl FdoKernel for TestKernel {
-    fn thread_event(&self, thread: FdoThread) -> usize {
-        match thread {
-            FdoThread::Scan => SCAN_EVENT,
-            FdoThread::Suspend => SUSPEND_EVENT,
-            FdoThread::Balloon => BALLOON_EVENT,
-        }
-    }
-    fn invalidate_bus_relations(&self) {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-    }
-    fn bug_check(&self, reason: FdoBugCheck) {
-        self.bug_checks.lock().unwrap().push(reason);
-    }
-}
 
 pub(super) struct Options {
     pub(super) vcpus: u32,
@@ -76,13 +46,18 @@ impl Default for Options {
     }
 }
 
+/// The simulated machine (`harness::World`, dereferenced) with one FDO created on it.
 pub(super) struct World {
-    pub(super) m: &'static Machine,
-    pub(super) xen: &'static Xen<'static>,
-    pub(super) ts: Mutex<Toolstack>,
-    pub(super) domid: u32,
-    pub(super) kernel: &'static TestKernel,
+    machine: harness::World,
+    pub(super) kernel: &'static harness::SimKernel,
     pub(super) fdo: &'static Fdo,
+}
+
+impl core::ops::Deref for World {
+    type Target = harness::World;
+    fn deref(&self) -> &harness::World {
+        &self.machine
+    }
 }
 
 impl World {
@@ -112,94 +87,25 @@ impl World {
     }
 }
 
+/// A machine with the balloon nodes, a vbd and `ForceUnplug\DISKS=1`, and an FDO on it.
 pub(super) fn boot(o: Options) -> World {
-    let m: &'static Machine = leak(Machine::with_config(MachineConfig {
-        hv: HvConfig {
-            vcpus: o.vcpus,
-            ..HvConfig::default()
-        },
-        ..MachineConfig::default()
-    }));
-    {
-        let mut r = m.guest.registry();
-        let xen_parameters = format!(r"{HKLM}\{}\Parameters", xen::registry::SERVICE_PATH);
-        r.create_key(&xen_parameters, false).unwrap();
-        if o.register_vcpu_info {
-            r.set_value(&xen_parameters, "RegisterVcpuInfo", RegValue::Dword(1))
-                .unwrap();
-        }
-        let unplug = format!(r"{HKLM}\{}\ForceUnplug", xen::registry::SERVICE_PATH);
-        r.create_key(&unplug, false).unwrap();
-        r.set_value(&unplug, "DISKS", RegValue::Dword(1)).unwrap();
-        let parameters = format!(r"{HKLM}\{PARAMETERS}");
-        r.create_key(&parameters, false).unwrap();
-        for (name, value) in &o.params {
-            r.set_value(&parameters, name, value.clone()).unwrap();
-        }
-        let xenfilt = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Services\XENFILT\Parameters");
-        r.create_key(&xenfilt, false).unwrap();
-        let control = format!(r"{HKLM}\SYSTEM\CurrentControlSet\Control");
-        r.create_key(&control, false).unwrap();
-        r.set_value(
-            &control,
-            "SystemStartOptions",
-            RegValue::Sz(o.start_options.into()),
-        )
-        .unwrap();
-    }
-    let xen: &'static Xen<'static> = leak(Xen::new(&*m.hv, &*m.guest, None, None));
-    xen.initialize().unwrap();
-    let xs = Arc::new(Mutex::new(Xenstored::default()));
-    let svc = StoreService::attach(m, &xs);
-    m.hv.set_suspend_hook(Some(svc.suspend_hook()));
-    let mut ts = Toolstack::new(&xs, Box::new(HvGrants::new(m.hv.clone())));
-    let cfg = StoreService::domain_config(m);
-    ts.create_domain(&cfg).unwrap();
-    // The guest-writable balloon nodes a XenServer toolstack creates.
-    for key in ["control/feature-balloon", "control/balloon-active"] {
-        let path = format!("/local/domain/{}/{key}", cfg.domid);
-        ts.client().mkdir(0, &path).unwrap();
-        ts.client()
-            .set_perms(0, &path, &[&format!("n{}", cfg.domid)])
-            .unwrap();
-    }
-    ts.add_device(
-        cfg.domid,
-        DeviceClass::Vbd {
-            vdev: 51712,
-            params: "/srv/disk0.img".into(),
-            sectors: 1024,
-        },
-        51712,
-        BackendMode::Normal,
-    )
-    .unwrap();
-    let slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
-    m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
-        if let Some(f) = slot.get() {
-            f.interrupt(vcpu);
-        }
-    })));
-    let parameters = m.guest.registry_open(None, PARAMETERS).ok();
-    let kernel: &'static TestKernel = leak(TestKernel::default());
-    if o.active {
-        assert!(crate::active::XenApiActive::new(xen).set_active(DEVICE_ID, "3&1", "slot 2"));
-    }
-    let fdo = Fdo::create(FdoSetup {
-        api: xen,
-        os: &*m.guest,
-        kernel,
-        balloon_memory: leak(OsBalloonMemory::new(&*m.guest)),
-        parameters,
-        vendor_name: vendor_name("XS", 1),
-        active: o.active,
+    let machine = harness::World::boot(harness::Setup {
+        vcpus: o.vcpus,
+        register_vcpu_info: o.register_vcpu_info,
+        parameters: o.params,
+        registry: vec![(
+            format!(r"{}\ForceUnplug", xen::registry::SERVICE_PATH),
+            "DISKS",
+            RegValue::Dword(1),
+        )],
+        start_options: o.start_options,
+        balloon_nodes: true,
+        ..harness::Setup::default()
     });
-    slot.set(fdo).ok();
+    let kernel = leak(harness::SimKernel::default());
+    let fdo = machine.create_fdo(o.active, kernel);
     World {
-        m,
-        xen,
-        ts: Mutex::new(ts),
-        domid: cfg.domid,
+        machine,
         kernel,
         fdo,
     }
