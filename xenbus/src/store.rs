@@ -20,6 +20,11 @@
 //!   address stands in for upstream's caller address (unique while the watch exists).
 //! * Requests still outstanding at resume fail with `STATUS_UNSUCCESSFUL` (they cannot be
 //!   completed by the new xenstored connection).
+//! * A request waits a bounded time (deliberate difference: upstream waits forever and
+//!   only logs "TIMED OUT" every 5 s): it re-notifies after every quiet poll period and
+//!   fails with `STATUS_IO_TIMEOUT` after 30 s without the rings moving (5 s once xenstored
+//!   is unresponsive); its late reply is dropped and its `req_id` stays reserved until then
+//!   (see [`Store::request`]).
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
@@ -33,9 +38,9 @@ use common::sync::SpinLock;
 use xen_include::api::XenApi;
 use xen_include::interfaces::store::{StorePermission, StorePermissionMask};
 use xen_include::status::{
-    xs_error_to_ntstatus, NtStatus, STATUS_INVALID_BUFFER_SIZE, STATUS_INVALID_PARAMETER,
-    STATUS_NO_MEMORY, STATUS_OBJECT_PATH_NOT_FOUND, STATUS_RETRY, STATUS_TIMEOUT,
-    STATUS_UNEXPECTED_IO_ERROR, STATUS_UNSUCCESSFUL,
+    xs_error_to_ntstatus, NtStatus, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_BUFFER_SIZE,
+    STATUS_INVALID_PARAMETER, STATUS_IO_TIMEOUT, STATUS_NO_MEMORY, STATUS_OBJECT_PATH_NOT_FOUND,
+    STATUS_RETRY, STATUS_SUCCESS, STATUS_UNEXPECTED_IO_ERROR, STATUS_UNSUCCESSFUL,
 };
 use xen_include::xen::io::xs_wire::{
     XenstoreDomainInterface, XsdSockmsgType, XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX,
@@ -47,8 +52,16 @@ use crate::shared::{mb, OutOfBounds, SharedMemory};
 
 /// Size of the `xsd_sockmsg` header.
 pub const HEADER_SIZE: usize = 16;
-/// How long a submitter waits for the store event before polling anyway (5 s in 100 ns).
+/// How long a submitter waits for the store event before notifying again and polling
+/// anyway (5 s in 100 ns, upstream's `XENBUS_STORE_POLL_PERIOD`).
 pub const POLL_PERIOD_100NS: u64 = 5 * 10_000_000;
+/// Poll periods a request waits for its reply before it fails with `STATUS_IO_TIMEOUT`
+/// (30 s; upstream waits forever).
+pub const REQUEST_PERIODS: u32 = 6;
+/// Poll periods a request waits while xenstored is unresponsive (a request timed out and
+/// nothing was heard from xenstored since): one, so a dead xenstored costs each caller 5 s
+/// instead of 30 s, while a recovered one answers within it.
+pub const UNRESPONSIVE_PERIODS: u32 = 1;
 /// Longest value `Printf` may write (the formatted text must fit 1024 bytes with its NUL).
 pub const PRINTF_MAX: usize = 1023;
 /// Grant reference of the store ring (`XENBUS_GNTTAB_STORE_REFERENCE`).
@@ -231,6 +244,35 @@ struct Outgoing {
     kind: XsdSockmsgType,
     bytes: Vec<u8>,
     offset: usize,
+    /// Nobody waits for the reply (its submitter timed out, or the client's own clean-up).
+    abandoned: bool,
+}
+
+/// A request on the ring, awaiting its reply.
+struct Pending {
+    req_id: u32,
+    kind: XsdSockmsgType,
+    abandoned: bool,
+    /// The whole encoded request of a WATCH (its path and token), kept so that a late
+    /// successful reply to an abandoned one can be undone with the same UNWATCH.
+    watch: Vec<u8>,
+}
+
+/// Most abandoned requests left on the ring awaiting a reply; beyond it new requests are
+/// refused (`STATUS_INSUFFICIENT_RESOURCES`) until replies arrive or a resume resets the
+/// stream, so a reply can never be matched to a newer request that reused its `req_id`.
+pub const ABANDONED_MAX: usize = 256;
+
+/// What [`StoreClient::abandon`] did with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandoned {
+    /// It had not reached the ring: removed, xenstored never sees it.
+    NeverSent,
+    /// It is (partly) on the ring: its remaining bytes still go out (the stream must stay
+    /// whole) and its reply, when it comes, is dropped.
+    OnRing,
+    /// No such request outstanding.
+    Unknown,
 }
 
 /// The response being assembled from the ring.
@@ -281,7 +323,7 @@ pub struct StoreClient {
     next_req_id: u16,
     next_watch_id: u16,
     submitted: VecDeque<Outgoing>,
-    pending: Vec<(u32, XsdSockmsgType)>,
+    pending: Vec<Pending>,
     completed: Vec<(u32, Result<Response, NtStatus>)>,
     incoming: Incoming,
     // Boxed: a record's address is its handle and must not move when the Vec grows.
@@ -290,6 +332,8 @@ pub struct StoreClient {
     #[allow(clippy::vec_box)]
     watches: Vec<Box<WatchRecord>>,
     fault: bool,
+    /// A request timed out and no message came from xenstored since.
+    unresponsive: bool,
 }
 
 fn warn(out: &mut PollOutcome, args: core::fmt::Arguments<'_>) {
@@ -311,6 +355,7 @@ impl StoreClient {
             transactions: Vec::new(),
             watches: Vec::new(),
             fault: false,
+            unresponsive: false,
         }
     }
 
@@ -319,14 +364,25 @@ impl StoreClient {
         self.fault
     }
 
-    /// Requests queued or awaiting a reply.
+    /// Requests queued or awaiting a reply (abandoned ones included).
     pub fn outstanding(&self) -> usize {
         self.submitted.len() + self.pending.len()
     }
 
+    /// Abandoned requests whose reply has not come yet.
+    pub fn abandoned(&self) -> usize {
+        self.submitted.iter().filter(|o| o.abandoned).count()
+            + self.pending.iter().filter(|p| p.abandoned).count()
+    }
+
+    /// True after a request timed out until xenstored is heard from again (any message).
+    pub fn unresponsive(&self) -> bool {
+        self.unresponsive
+    }
+
     fn in_use(&self, id: u32) -> bool {
         self.submitted.iter().any(|o| o.req_id == id)
-            || self.pending.iter().any(|(p, _)| *p == id)
+            || self.pending.iter().any(|p| p.req_id == id)
             || self.completed.iter().any(|(c, _)| *c == id)
     }
 
@@ -349,25 +405,42 @@ impl StoreClient {
             .find(|t| *t as *const TransactionRecord as usize == handle)
     }
 
-    /// Queue a request; returns its `req_id`.
+    /// Queue a request; returns its `req_id`. Refused while [`ABANDONED_MAX`] abandoned
+    /// requests still await their replies.
     pub fn submit(
         &mut self,
         kind: XsdSockmsgType,
         tx_id: u32,
         segments: &[&[u8]],
     ) -> Result<u32, NtStatus> {
+        if self.abandoned() >= ABANDONED_MAX {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        self.queue(kind, tx_id, segments, false)
+    }
+
+    fn queue(
+        &mut self,
+        kind: XsdSockmsgType,
+        tx_id: u32,
+        segments: &[&[u8]],
+        abandoned: bool,
+    ) -> Result<u32, NtStatus> {
         if self.fault {
             return Err(STATUS_UNEXPECTED_IO_ERROR);
         }
-        let mut req_id = u32::from(self.next_req_id);
+        // Never an id still outstanding (abandoned ones included): a late reply must not
+        // complete a newer request.
+        let mut found = None;
         for _ in 0..=u16::MAX {
-            if !self.in_use(req_id) {
+            let id = u32::from(self.next_req_id);
+            self.next_req_id = self.next_req_id.wrapping_add(1);
+            if !self.in_use(id) {
+                found = Some(id);
                 break;
             }
-            self.next_req_id = self.next_req_id.wrapping_add(1);
-            req_id = u32::from(self.next_req_id);
         }
-        self.next_req_id = self.next_req_id.wrapping_add(1);
+        let req_id = found.ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
         let bytes = encode_request(kind, req_id, tx_id, segments)?;
         self.submitted
             .try_reserve(1)
@@ -381,8 +454,35 @@ impl StoreClient {
             kind,
             bytes,
             offset: 0,
+            abandoned,
         });
         Ok(req_id)
+    }
+
+    /// Give up waiting for `req_id` (its submitter timed out). A request not yet on the
+    /// ring is removed; one on the ring keeps its place and its reply is dropped when it
+    /// comes (the id stays reserved until then). Marks xenstored unresponsive.
+    pub fn abandon(&mut self, req_id: u32) -> Abandoned {
+        self.unresponsive = true;
+        if let Some(i) = self.submitted.iter().position(|o| o.req_id == req_id) {
+            let written = self.submitted.get(i).is_some_and(|o| o.offset != 0);
+            if !written {
+                let _ = self.submitted.remove(i);
+                return Abandoned::NeverSent;
+            }
+            if let Some(o) = self.submitted.get_mut(i) {
+                o.abandoned = true;
+            }
+            return Abandoned::OnRing;
+        }
+        if let Some(p) = self.pending.iter_mut().find(|p| p.req_id == req_id) {
+            p.abandoned = true;
+            return Abandoned::OnRing;
+        }
+        if let Some(i) = self.completed.iter().position(|(id, _)| *id == req_id) {
+            let _ = self.completed.swap_remove(i);
+        }
+        Abandoned::Unknown
     }
 
     /// The reply to `req_id`, once it arrived (or the request failed).
@@ -391,13 +491,20 @@ impl StoreClient {
         Some(self.completed.swap_remove(i).1)
     }
 
-    /// Fail every queued and pending request with `status`.
+    /// Fail every queued and pending request with `status` (abandoned ones are dropped:
+    /// nobody waits for them).
     fn fail_all(&mut self, status: NtStatus) {
         let ids: Vec<u32> = self
             .submitted
             .drain(..)
+            .filter(|o| !o.abandoned)
             .map(|o| o.req_id)
-            .chain(self.pending.drain(..).map(|(id, _)| id))
+            .chain(
+                self.pending
+                    .drain(..)
+                    .filter(|p| !p.abandoned)
+                    .map(|p| p.req_id),
+            )
             .collect();
         for id in ids {
             self.completed.push((id, Err(status)));
@@ -448,7 +555,17 @@ impl StoreClient {
                 break;
             }
             if let Some(done) = self.submitted.pop_front() {
-                self.pending.push((done.req_id, done.kind));
+                let watch = if done.kind == XsdSockmsgType::WATCH {
+                    done.bytes
+                } else {
+                    Vec::new()
+                };
+                self.pending.push(Pending {
+                    req_id: done.req_id,
+                    kind: done.kind,
+                    abandoned: done.abandoned,
+                    watch,
+                });
             }
         }
         mb();
@@ -579,6 +696,7 @@ impl StoreClient {
             u32::from_le_bytes(w)
         };
         let (kind, req_id) = (XsdSockmsgType(word(0)), word(4));
+        self.unresponsive = false;
         if ignorable(kind) {
             warn(
                 out,
@@ -590,14 +708,19 @@ impl StoreClient {
             self.watch_event(&incoming.payload, out);
             return;
         }
-        let Some(i) = self.pending.iter().position(|(id, _)| *id == req_id) else {
+        let Some(i) = self.pending.iter().position(|p| p.req_id == req_id) else {
             warn(
                 out,
                 format_args!("STORE: SPURIOUS RESPONSE ID {req_id:08X}"),
             );
             return;
         };
-        let (_, request_kind) = self.pending.swap_remove(i);
+        let pending = self.pending.swap_remove(i);
+        if pending.abandoned {
+            self.late_reply(pending, kind, &incoming.payload, out);
+            return;
+        }
+        let request_kind = pending.kind;
         let result = if kind == request_kind || kind == XsdSockmsgType::ERROR {
             Ok(Response {
                 kind,
@@ -614,6 +737,51 @@ impl StoreClient {
             Err(STATUS_UNSUCCESSFUL)
         };
         self.completed.push((req_id, result));
+    }
+
+    /// The reply to an abandoned request: dropped; what it did in xenstored is undone where
+    /// the client can (a transaction it started is aborted, a watch it added is removed).
+    fn late_reply(
+        &mut self,
+        request: Pending,
+        kind: XsdSockmsgType,
+        payload: &[u8],
+        out: &mut PollOutcome,
+    ) {
+        warn(
+            out,
+            format_args!(
+                "STORE: late reply (type {:#x}) to abandoned request {:08X} (type {:#x}) dropped",
+                kind.0, request.req_id, request.kind.0
+            ),
+        );
+        if kind != request.kind {
+            return;
+        }
+        let undo = match kind {
+            XsdSockmsgType::TRANSACTION_START => {
+                let digits = payload.split(|b| *b == 0).next().unwrap_or(&[]);
+                match core::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.parse().ok())
+                {
+                    Some(id) if id != 0 => {
+                        warn(out, format_args!("STORE: aborting its transaction {id}"));
+                        self.queue(XsdSockmsgType::TRANSACTION_END, id, &[b"F\0"], true)
+                    }
+                    _ => return,
+                }
+            }
+            XsdSockmsgType::WATCH => {
+                let body = request.watch.get(HEADER_SIZE..).unwrap_or(&[]);
+                warn(out, format_args!("STORE: removing the watch it added"));
+                self.queue(XsdSockmsgType::UNWATCH, 0, &[body], true)
+            }
+            _ => return,
+        };
+        if let Err(e) = undo {
+            warn(out, format_args!("STORE: clean-up not queued ({e:08X})"));
+        }
     }
 
     fn watch_event(&mut self, payload: &[u8], out: &mut PollOutcome) {
@@ -760,6 +928,7 @@ impl StoreClient {
         self.incoming = Incoming::default();
         self.fail_all(STATUS_UNSUCCESSFUL);
         self.fault = false;
+        self.unresponsive = false;
         self.watches.iter().map(|w| w.event).collect()
     }
 }
@@ -965,42 +1134,162 @@ impl Store {
 
     /// `StorePoll`: move the rings along and signal fired watches.
     pub fn poll(&self) {
+        let _ = self.poll_moved();
+    }
+
+    /// The ring positions xenstored moves (request consumer, response producer).
+    fn remote_position(&self) -> Option<(u32, u32)> {
+        let s = self.state.lock();
+        let ring = &s.connection.as_ref()?.ring;
+        mb();
+        Some((ring.load_u32(REQ_CONS).ok()?, ring.load_u32(RSP_PROD).ok()?))
+    }
+
+    /// [`Store::poll`]; true when bytes moved on either ring.
+    fn poll_moved(&self) -> bool {
         let outcome = {
             let mut s = self.state.lock();
             self.poll_locked(&mut s)
         };
+        let moved = outcome.written != 0 || outcome.read != 0;
         self.finish(outcome);
+        moved
+    }
+
+    /// True after a request timed out until xenstored is heard from again.
+    pub fn unresponsive(&self) -> bool {
+        self.state.lock().client.unresponsive()
+    }
+
+    /// Abandoned requests whose late replies have not come yet.
+    pub fn abandoned(&self) -> usize {
+        self.state.lock().client.abandoned()
     }
 
     /// Submit one request and wait for its reply (spec §5.10 submission).
+    ///
+    /// Upstream (`StoreSubmitRequest`) waits on the store channel in 5 s periods, logs
+    /// "TIMED OUT" after each and waits again, forever; its store watchdog thread kicks
+    /// the channel every 15 s when a ring stalls. This wait is bounded instead — a
+    /// deliberate difference: after each period without the reply the channel is notified
+    /// again (a lost notification or a xenstored that needs another kick is recovered
+    /// here, without the watchdog) and the rings are polled; after [`REQUEST_PERIODS`]
+    /// periods (30 s, by count and by the `Os` clock, whichever ends first) — or
+    /// [`UNRESPONSIVE_PERIODS`] while xenstored is unresponsive — the request fails with
+    /// `STATUS_IO_TIMEOUT` and an ERROR line. A period in which either ring moved (bytes
+    /// copied by this client, or xenstored's request consumer or response producer
+    /// advanced) starts the count again: a slow but working xenstored is waited for. It is abandoned (see
+    /// [`StoreClient::abandon`]): never written if it had not reached the ring, else its
+    /// reply is dropped when it comes and its `req_id` is not reused before; a late
+    /// TRANSACTION_START or WATCH success is undone. The outcome of a timed-out write,
+    /// remove or transaction end is unknown to the caller.
     pub fn request(
         &self,
         kind: XsdSockmsgType,
         transaction: Option<TransactionHandle>,
         segments: &[&[u8]],
     ) -> Result<Response, NtStatus> {
-        let (req_id, channel, mut count, outcome) = {
+        let (req_id, mut channel, mut count, periods, outcome) = {
             let mut s = self.state.lock();
             let Some(channel) = s.connection.as_ref().map(|c| c.channel.clone()) else {
                 return Err(STATUS_UNSUCCESSFUL);
             };
             let tx_id = s.client.tx_id(transaction)?;
-            let req_id = s.client.submit(kind, tx_id, segments)?;
+            let req_id = match s.client.submit(kind, tx_id, segments) {
+                Ok(id) => id,
+                Err(e) if e == STATUS_INSUFFICIENT_RESOURCES => {
+                    drop(s);
+                    error!(
+                        self.api,
+                        "STORE: {ABANDONED_MAX} abandoned requests still await replies; refused"
+                    );
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            let periods = if s.client.unresponsive() {
+                UNRESPONSIVE_PERIODS
+            } else {
+                REQUEST_PERIODS
+            };
             let count = channel.count();
             let outcome = self.poll_locked(&mut s);
-            (req_id, channel, count, outcome)
+            (req_id, channel, count, periods, outcome)
         };
         self.finish(outcome);
+        if let Some(result) = self.state.lock().client.take(req_id) {
+            return result;
+        }
+        let limit = u64::from(periods) * POLL_PERIOD_100NS;
+        let mut since = self.os.system_time();
+        let mut idle = 0;
+        let mut remote = self.remote_position();
         loop {
+            let status = channel.wait(count.wrapping_add(1), POLL_PERIOD_100NS);
+            // The channel is re-opened at resume: always wait on the current one.
+            if let Some(c) = self.state.lock().connection.as_ref() {
+                channel = c.channel.clone();
+            }
+            count = channel.count();
+            let moved = self.poll_moved();
             if let Some(result) = self.state.lock().client.take(req_id) {
                 return result;
             }
-            if channel.wait(count.wrapping_add(1), POLL_PERIOD_100NS) == STATUS_TIMEOUT {
-                warning!(self.api, "STORE: TIMED OUT");
+            let now = self.remote_position();
+            if moved || now != remote {
+                // The rings move (xenstored consuming a long request, other replies
+                // coming in): not stuck.
+                remote = now;
+                idle = 0;
+                since = self.os.system_time();
+                continue;
             }
-            count = channel.count();
-            self.poll();
+            let elapsed = self.os.system_time().saturating_sub(since) as u64;
+            if status == STATUS_SUCCESS {
+                if elapsed >= limit {
+                    return self.time_out(req_id, kind, idle);
+                }
+                continue;
+            }
+            idle += 1;
+            if idle >= periods || elapsed >= limit {
+                return self.time_out(req_id, kind, idle);
+            }
+            warning!(
+                self.api,
+                "STORE: TIMED OUT (request {req_id:08X}, period {idle}/{periods}); notifying again"
+            );
+            channel.notify();
         }
+    }
+
+    /// The end of a request's bounded wait: a last poll, then its reply if it just came,
+    /// else abandon it and fail with `STATUS_IO_TIMEOUT`.
+    fn time_out(
+        &self,
+        req_id: u32,
+        kind: XsdSockmsgType,
+        periods: u32,
+    ) -> Result<Response, NtStatus> {
+        let (result, abandoned, outcome) = {
+            let mut s = self.state.lock();
+            let outcome = self.poll_locked(&mut s);
+            match s.client.take(req_id) {
+                Some(r) => (Some(r), Abandoned::Unknown, outcome),
+                None => (None, s.client.abandon(req_id), outcome),
+            }
+        };
+        self.finish(outcome);
+        if let Some(r) = result {
+            return r;
+        }
+        error!(
+            self.api,
+            "STORE: request {req_id:08X} (type {:#x}) got no reply in {} s; abandoned ({abandoned:?})",
+            kind.0,
+            u64::from(periods) * POLL_PERIOD_100NS / 10_000_000
+        );
+        Err(STATUS_IO_TIMEOUT)
     }
 
     /// `StoreRead`: the value of `Prefix/Node`.

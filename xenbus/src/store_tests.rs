@@ -699,3 +699,167 @@ fn disconnected_store_fails_cleanly() {
     assert_eq!(s.read(None, None, b"k"), Err(STATUS_UNSUCCESSFUL));
     assert!(!s.watchdog_tick());
 }
+
+/// Spec §5.10 submission, bounded (a deliberate difference from upstream's endless wait):
+/// with xenstored not moving, a request fails with STATUS_IO_TIMEOUT after
+/// REQUEST_PERIODS poll periods, notifying again after each; once unresponsive, the next
+/// one after a single period; replies that come late are dropped, not matched to newer
+/// requests, and the store works again.
+#[test]
+fn a_request_xenstored_never_answers_times_out_and_its_late_reply_is_dropped() {
+    let r = rig();
+    r.store.write(None, None, b"old", b"1").unwrap();
+    r.store.write(None, None, b"new", b"2").unwrap();
+    r.server().stalled = true;
+    let (waits, notifies) = (
+        r.channel.waits.load(Ordering::SeqCst),
+        r.channel.notifies.load(Ordering::SeqCst),
+    );
+    assert_eq!(r.store.read(None, None, b"old"), Err(STATUS_IO_TIMEOUT));
+    assert_eq!(
+        r.channel.waits.load(Ordering::SeqCst) - waits,
+        REQUEST_PERIODS
+    );
+    // The submission's notification, then one after every period but the last.
+    assert_eq!(
+        r.channel.notifies.load(Ordering::SeqCst) - notifies,
+        REQUEST_PERIODS
+    );
+    assert!(r.api.logged("period 1/6); notifying again"));
+    assert!(r.api.logged("got no reply in 30 s; abandoned (OnRing)"));
+    assert!(r.store.unresponsive());
+    let waits = r.channel.waits.load(Ordering::SeqCst);
+    assert_eq!(r.store.read(None, None, b"old"), Err(STATUS_IO_TIMEOUT));
+    assert_eq!(
+        r.channel.waits.load(Ordering::SeqCst) - waits,
+        UNRESPONSIVE_PERIODS
+    );
+    assert!(r.api.logged("got no reply in 5 s"));
+    assert_eq!(r.store.abandoned(), 2);
+    // xenstored comes back: it answers the two abandoned READs of "old" first; the new
+    // READ of "new" must get its own reply.
+    r.server().stalled = false;
+    assert_eq!(r.store.read(None, None, b"new").unwrap(), b"2");
+    assert!(r.api.logged("late reply (type 0x2) to abandoned request"));
+    assert_eq!(r.store.abandoned(), 0);
+    assert!(!r.store.unresponsive());
+    let seen = r.server().seen.clone();
+    let reads: Vec<&[u8]> = seen
+        .iter()
+        .filter(|m| m.kind == XsdSockmsgType::READ)
+        .map(|m| m.payload.as_slice())
+        .collect();
+    assert_eq!(reads, [&b"old\0"[..], b"old\0", b"new\0"]);
+    // All request ids distinct.
+    let mut ids: Vec<u32> = seen.iter().map(|m| m.req_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), seen.len());
+    assert_eq!(r.store.outstanding(), (0, 0));
+}
+
+/// A request cut off half-written (the ring filled) keeps its place: the rest goes out
+/// when xenstored consumes again, so the stream stays whole; a request that never reached
+/// the ring is removed and never seen by xenstored.
+#[test]
+fn a_half_written_request_is_finished_and_an_unsent_one_is_dropped() {
+    let r = rig();
+    r.server().stalled = true;
+    let value: Vec<u8> = (0..2000).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(
+        r.store.write(None, None, b"big", &value),
+        Err(STATUS_IO_TIMEOUT)
+    );
+    assert!(r.api.logged("abandoned (OnRing)"));
+    // The ring is full: this one cannot be written at all.
+    assert_eq!(
+        r.store.write(None, None, b"small", b"x"),
+        Err(STATUS_IO_TIMEOUT)
+    );
+    assert!(r.api.logged("abandoned (NeverSent)"));
+    assert_eq!(r.store.abandoned(), 1);
+    r.server().stalled = false;
+    assert_eq!(r.store.read(None, None, b"big").unwrap(), value);
+    assert_eq!(r.server().db.get(&b"small"[..]), None, "never sent");
+    let kinds: Vec<XsdSockmsgType> = r.server().seen.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [XsdSockmsgType::WRITE, XsdSockmsgType::READ]);
+    assert_eq!(r.store.abandoned(), 0);
+}
+
+/// A TRANSACTION_START or WATCH whose submitter gave up still takes effect in xenstored
+/// when it is answered late: the client undoes it (TRANSACTION_END F, UNWATCH).
+#[test]
+fn late_transaction_starts_and_watches_are_undone() {
+    let r = rig();
+    r.server().stalled = true;
+    assert_eq!(r.store.transaction_start(), Err(STATUS_IO_TIMEOUT));
+    assert_eq!(r.store.watch_add(None, b"w", 0x99), Err(STATUS_IO_TIMEOUT));
+    assert_eq!(r.store.outstanding(), (0, 0), "no handle was handed out");
+    r.server().stalled = false;
+    r.store.write(None, None, b"k", b"v").unwrap();
+    for _ in 0..4 {
+        r.store.poll();
+    }
+    assert!(r.api.logged("aborting its transaction 42"));
+    assert!(r.api.logged("removing the watch it added"));
+    let seen = r.server().seen.clone();
+    let end = seen
+        .iter()
+        .find(|m| m.kind == XsdSockmsgType::TRANSACTION_END)
+        .expect("the late transaction is ended");
+    assert_eq!((end.tx_id, end.payload.as_slice()), (42, &b"F\0"[..]));
+    assert!(r.server().watches.is_empty(), "the late watch is removed");
+    assert_eq!(r.store.abandoned(), 0);
+    assert_eq!(
+        r.os.sets(0x99),
+        0,
+        "the abandoned watch's event is never set"
+    );
+}
+
+#[test]
+fn abandoned_ids_are_not_reused_and_their_number_is_capped() {
+    let mut c = StoreClient::new(0);
+    let page = OwnedPage::new();
+    let ring = page.view();
+    let consume = |ring: &SharedMemory| {
+        let prod = ring.load_u32(REQ_PROD).unwrap();
+        ring.store_u32(REQ_CONS, prod).unwrap();
+    };
+    let first = c.submit(XsdSockmsgType::READ, 0, &[b"k\0"]).unwrap();
+    c.poll(&ring, &mut || {});
+    consume(&ring);
+    assert_eq!(c.abandon(first), Abandoned::OnRing);
+    c.next_req_id = first as u16;
+    let next = c.submit(XsdSockmsgType::READ, 0, &[b"k\0"]).unwrap();
+    assert_ne!(next, first, "an abandoned request's id stays reserved");
+    assert_eq!(c.abandon(next), Abandoned::NeverSent);
+    for _ in 1..ABANDONED_MAX {
+        let id = c.submit(XsdSockmsgType::READ, 0, &[b"k\0"]).unwrap();
+        c.poll(&ring, &mut || {});
+        consume(&ring);
+        assert_eq!(c.abandon(id), Abandoned::OnRing);
+    }
+    assert_eq!(c.abandoned(), ABANDONED_MAX);
+    assert_eq!(
+        c.submit(XsdSockmsgType::READ, 0, &[b"k\0"]),
+        Err(STATUS_INSUFFICIENT_RESOURCES)
+    );
+    // The late reply to the first frees its slot (and is not handed to anyone).
+    let reply = message(XsdSockmsgType::READ, first, 0, b"v");
+    let prod = ring.load_u32(RSP_PROD).unwrap();
+    for (i, b) in reply.iter().enumerate() {
+        ring.write_bytes(RSP + ((prod as usize + i) % XENSTORE_RING_SIZE), &[*b])
+            .unwrap();
+    }
+    ring.store_u32(RSP_PROD, prod + reply.len() as u32).unwrap();
+    let out = c.poll(&ring, &mut || {});
+    assert!(out.warnings[0].as_str().contains("late reply"));
+    assert_eq!(c.take(first), None);
+    assert_eq!(c.abandoned(), ABANDONED_MAX - 1);
+    assert!(c.submit(XsdSockmsgType::READ, 0, &[b"k\0"]).is_ok());
+    // A resume (new xenstored connection) forgets them all.
+    c.resume();
+    assert_eq!(c.abandoned(), 0);
+    assert_eq!(c.outstanding(), 0);
+}

@@ -841,6 +841,14 @@ impl Hypervisor {
         self.lock().event_faults.push(fault);
     }
 
+    /// Remove every installed hypercall and event-notification fault (held notifications
+    /// stay held until [`Hypervisor::release_late_events`]).
+    pub fn clear_faults(&self) {
+        let mut st = self.lock();
+        st.hcall_faults.clear();
+        st.event_faults.clear();
+    }
+
     /// Deliver the notifications held by [`EventFaultKind::Delay`] faults.
     pub fn release_late_events(&self) {
         let mut st = self.lock();

@@ -169,6 +169,15 @@ pub enum ConnKind {
     Domain(u32),
 }
 
+/// What [`Xenstored::connection_state`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionState {
+    /// Registered watches as (path as given, token).
+    pub watches: Vec<(String, String)>,
+    /// Open transaction ids.
+    pub transactions: Vec<u32>,
+}
+
 #[derive(Debug)]
 struct Connection {
     id: u32,
@@ -490,6 +499,21 @@ impl Xenstored {
             .get(&domid)
             .filter(|d| d.introduced)
             .map(|d| d.port)
+    }
+
+    /// Watches registered by a connection and its open transaction ids.
+    pub fn connection_state(&self, conn: ConnId) -> Option<ConnectionState> {
+        self.conns.get(&conn).map(|c| ConnectionState {
+            watches: c
+                .watches
+                .iter()
+                .map(|w| {
+                    let path = w.relative_path.as_ref().unwrap_or(&w.node);
+                    (path.clone(), w.token.clone())
+                })
+                .collect(),
+            transactions: c.transactions.iter().map(|t| t.id).collect(),
+        })
     }
 
     /// Whether a connection has been cut off after a protocol error, and why
