@@ -108,6 +108,8 @@ pub struct Setup {
     pub parameters: Vec<(&'static str, RegValue)>,
     /// Values under other keys: (key relative to HKLM, name, value).
     pub registry: Vec<(String, &'static str, RegValue)>,
+    /// Keys to create (relative to HKLM), e.g. PnP's `Enum` entries of an earlier boot.
+    pub keys: Vec<String>,
     /// `Control\SystemStartOptions`.
     pub start_options: &'static str,
     /// A vendor platform device (e.g. `"C000"`): added to the PCI bus, enumerated by PnP on
@@ -126,6 +128,7 @@ impl Default for Setup {
             register_vcpu_info: true,
             parameters: Vec::new(),
             registry: Vec::new(),
+            keys: Vec::new(),
             start_options: "",
             vendor_device: None,
             balloon_nodes: false,
@@ -186,7 +189,10 @@ impl World {
                 xen_parameters.as_str(),
                 PARAMETERS,
                 r"SYSTEM\CurrentControlSet\Services\XENFILT\Parameters",
-            ] {
+            ]
+            .into_iter()
+            .chain(setup.keys.iter().map(String::as_str))
+            {
                 r.create_key(&format!(r"{HKLM}\{key}"), false).unwrap();
             }
             if let Some(v) = setup.vendor_device {
