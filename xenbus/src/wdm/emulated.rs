@@ -69,8 +69,10 @@ pub unsafe fn activation(lower: *mut DEVICE_OBJECT, device_id: &str) -> Option<F
         let mut id: Vec<u8> = device_id.bytes().collect();
         id.push(0);
         let mut forced = EmulatedActivationStatus::ACTIVATE_NEUTRAL;
+        // The interface itself, as upstream's XENFILT_EMULATED(IsDevicePresent, ...) passes
+        // it (xenfilt finds its provider through the header's Context).
         let found = present(
-            header.context,
+            interface.cast(),
             id.as_mut_ptr().cast(),
             ptr::null_mut(),
             &mut forced,
