@@ -388,113 +388,132 @@ fn bytes_fn(bytes: &[u8], offset: usize) -> *const c_void {
 #[test]
 fn query_interface_edge_cases() {
     let (_world, _stack, mut pnp) = boot_one(1);
-    let vif = ["XEN", "VBD"];
-    let mut q = |guid: Guid, version, size, incoming| {
-        let got = pnp
-            .query_interface(&vif, guid, version, size, incoming)
-            .unwrap();
-        (got.status, got.bytes().iter().all(|&b| b == 0))
-    };
-    // Version above MAX and below MIN: NOT_SUPPORTED, buffer untouched.
-    assert_eq!(
-        q(
+    let vbd = ["XEN", "VBD"];
+    // (what, GUID, version, size, incoming status) -> (status, buffer untouched).
+    let cases = [
+        // Version above MAX and below MIN: NOT_SUPPORTED, buffer untouched.
+        (
+            "EVTCHN above MAX",
             GUID_XENBUS_EVTCHN_INTERFACE,
             XENBUS_EVTCHN_INTERFACE_VERSION_MAX + 1,
             200,
-            STATUS_NOT_SUPPORTED
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
         ),
-        (STATUS_NOT_SUPPORTED, true)
-    );
-    assert_eq!(
-        q(
+        (
+            "EVTCHN below MIN",
             GUID_XENBUS_EVTCHN_INTERFACE,
             XENBUS_EVTCHN_INTERFACE_VERSION_MIN - 1,
             200,
-            STATUS_NOT_SUPPORTED
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
         ),
-        (STATUS_NOT_SUPPORTED, true)
-    );
-    // One byte short: BUFFER_OVERFLOW, untouched.
-    assert_eq!(
-        q(GUID_XENBUS_STORE_INTERFACE, 2, 135, STATUS_NOT_SUPPORTED),
-        (STATUS_BUFFER_OVERFLOW, true)
-    );
-    // Bigger than needed: fine.
-    assert_eq!(
-        q(GUID_XENBUS_STORE_INTERFACE, 2, 256, STATUS_NOT_SUPPORTED),
-        (STATUS_SUCCESS, false)
-    );
-    // Status already set by a driver above: passed through untouched.
-    assert_eq!(
-        q(GUID_XENBUS_STORE_INTERFACE, 2, 136, STATUS_SUCCESS),
-        (STATUS_SUCCESS, true)
-    );
-    assert_eq!(
-        q(GUID_XENBUS_STORE_INTERFACE, 2, 136, STATUS_UNSUCCESSFUL),
-        (STATUS_UNSUCCESSFUL, true)
-    );
-    // Unknown GUID and the internal BALLOON: not served.
-    assert_eq!(
-        q(Guid::from_u128(0xDEADBEEF), 1, 64, STATUS_NOT_SUPPORTED),
-        (STATUS_NOT_SUPPORTED, true)
-    );
-    assert_eq!(
-        q(
+        // One byte short: BUFFER_OVERFLOW, untouched; bigger than needed: fine.
+        (
+            "STORE short",
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            135,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_BUFFER_OVERFLOW, true),
+        ),
+        (
+            "STORE big",
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            256,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_SUCCESS, false),
+        ),
+        // Status already set by a driver above: passed through untouched.
+        (
+            "STORE answered",
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            136,
+            STATUS_SUCCESS,
+            (STATUS_SUCCESS, true),
+        ),
+        (
+            "STORE failed above",
+            GUID_XENBUS_STORE_INTERFACE,
+            2,
+            136,
+            STATUS_UNSUCCESSFUL,
+            (STATUS_UNSUCCESSFUL, true),
+        ),
+        // Unknown GUID and the internal BALLOON: not served.
+        (
+            "unknown",
+            Guid::from_u128(0xDEADBEEF),
+            1,
+            64,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
+        ),
+        (
+            "BALLOON",
             xen_include::interfaces::balloon::GUID_XENBUS_BALLOON_INTERFACE,
             1,
             64,
-            STATUS_NOT_SUPPORTED
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
         ),
-        (STATUS_NOT_SUPPORTED, true)
-    );
-    // EMULATED is delegated down the FDO's stack (no xenfilt here: still NOT_SUPPORTED).
-    assert_eq!(
-        q(GUID_XENFILT_EMULATED_INTERFACE, 3, 64, STATUS_NOT_SUPPORTED),
-        (STATUS_NOT_SUPPORTED, true)
-    );
-    // The bus interface: forwarded to the PCI bus driver's; GetBusData reads the platform
-    // device's config space through it. Wrong size is BUFFER_TOO_SMALL, wrong version
-    // NOT_SUPPORTED.
-    {
-        let mut got = pnp
-            .query_interface(
-                &vif,
-                GUID_BUS_INTERFACE_STANDARD,
-                1,
-                64,
-                STATUS_NOT_SUPPORTED,
-            )
-            .unwrap();
-        assert_eq!(got.status, STATUS_SUCCESS);
-        // SAFETY: filled by the PDO; C-ABI calls with valid arguments.
-        unsafe {
-            let table = *got.as_ptr().cast::<BusInterfaceStandard>();
-            let mut id = [0u8; 4];
-            let n = (table.get_bus_data.unwrap())(
-                table.interface.context,
-                0,
-                id.as_mut_ptr().cast(),
-                0,
-                4,
-            );
-            assert_eq!((n, u32::from_le_bytes(id)), (4, 0x0001_5853));
-            (table.interface.interface_dereference.unwrap())(table.interface.context);
-        }
-    }
-    let mut q = |guid: Guid, version, size, incoming| {
+        // EMULATED is delegated down the FDO's stack (no xenfilt here: still NOT_SUPPORTED).
+        (
+            "EMULATED",
+            GUID_XENFILT_EMULATED_INTERFACE,
+            3,
+            64,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
+        ),
+        // The bus interface: wrong size is BUFFER_TOO_SMALL, wrong version NOT_SUPPORTED.
+        (
+            "bus short",
+            GUID_BUS_INTERFACE_STANDARD,
+            1,
+            32,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_BUFFER_TOO_SMALL, true),
+        ),
+        (
+            "bus v2",
+            GUID_BUS_INTERFACE_STANDARD,
+            2,
+            64,
+            STATUS_NOT_SUPPORTED,
+            (STATUS_NOT_SUPPORTED, true),
+        ),
+    ];
+    for (what, guid, version, size, incoming, expected) in cases {
         let got = pnp
-            .query_interface(&vif, guid, version, size, incoming)
+            .query_interface(&vbd, guid, version, size, incoming)
             .unwrap();
-        (got.status, got.bytes().iter().all(|&b| b == 0))
-    };
-    assert_eq!(
-        q(GUID_BUS_INTERFACE_STANDARD, 1, 32, STATUS_NOT_SUPPORTED),
-        (STATUS_BUFFER_TOO_SMALL, true)
-    );
-    assert_eq!(
-        q(GUID_BUS_INTERFACE_STANDARD, 2, 64, STATUS_NOT_SUPPORTED),
-        (STATUS_NOT_SUPPORTED, true)
-    );
+        let untouched = got.bytes().iter().all(|&b| b == 0);
+        assert_eq!((got.status, untouched), expected, "{what}");
+    }
+    // The bus interface: forwarded to the PCI bus driver's; GetBusData reads the platform
+    // device's config space through it.
+    let mut got = pnp
+        .query_interface(
+            &vbd,
+            GUID_BUS_INTERFACE_STANDARD,
+            1,
+            64,
+            STATUS_NOT_SUPPORTED,
+        )
+        .unwrap();
+    assert_eq!(got.status, STATUS_SUCCESS);
+    // SAFETY: filled by the PDO; C-ABI calls with valid arguments.
+    unsafe {
+        let table = *got.as_ptr().cast::<BusInterfaceStandard>();
+        let mut id = [0u8; 4];
+        let n =
+            (table.get_bus_data.unwrap())(table.interface.context, 0, id.as_mut_ptr().cast(), 0, 4);
+        assert_eq!((n, u32::from_le_bytes(id)), (4, 0x0001_5853));
+        (table.interface.interface_dereference.unwrap())(table.interface.context);
+    }
 }
 
 #[test]
