@@ -288,21 +288,19 @@ impl World {
             );
         }
         let fdo = self.new_fdo(kernel, vendor_name("XS", 1), active);
-        if !active {
-            self.route_upcalls(fdo);
-        }
+        self.route_upcalls(fdo);
         fdo
     }
 
     /// `Fdo::create` on this machine (xenbus's `Parameters` key, the guest's balloon
-    /// memory); an active FDO gets the machine's upcalls.
+    /// memory).
     pub fn new_fdo(
         &self,
         kernel: &'static SimKernel,
         vendor_name: String,
         active: bool,
     ) -> &'static Fdo {
-        let fdo = Fdo::create(FdoSetup {
+        Fdo::create(FdoSetup {
             api: self.xen,
             os: &*self.m.guest,
             kernel,
@@ -310,23 +308,28 @@ impl World {
             parameters: self.m.guest.registry_open(None, PARAMETERS).ok(),
             vendor_name,
             active,
-        });
-        if active {
-            self.route_upcalls(fdo);
-        }
-        fdo
+        })
     }
 
     /// The machine's upcalls go to `fdo`'s interrupt handler.
     pub fn route_upcalls(&self, fdo: &'static Fdo) {
-        let slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
-        slot.set(fdo).ok();
-        self.m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
-            if let Some(f) = slot.get() {
-                f.interrupt(vcpu);
-            }
-        })));
+        route_upcalls(self.m, fdo);
     }
+}
+
+/// The machine's upcalls go to `fdo`'s interrupt handler (None: nowhere).
+pub fn route_upcalls(m: &'static Machine, fdo: impl Into<Option<&'static Fdo>>) {
+    let Some(fdo) = fdo.into() else {
+        m.hv.set_upcall_handler(None);
+        return;
+    };
+    let slot: &'static OnceLock<&'static Fdo> = leak(OnceLock::new());
+    slot.set(fdo).ok();
+    m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+        if let Some(f) = slot.get() {
+            f.interrupt(vcpu);
+        }
+    })));
 }
 
 /// A `REG_MULTI_SZ` of `names`.

@@ -169,10 +169,13 @@ impl BusEdge for SimBusEdge {
         (0..self.0.vcpus).map(|i| (0, i as u8)).collect()
     }
     fn connect_interrupts(&self, _interrupts: &[InterruptConnection]) -> Result<(), NtStatus> {
-        // The machine's upcalls already reach the FDO's interrupt handler (AddDevice).
+        // Every upcall vector of the machine reaches this FDO's ISR from now on.
+        super::route_upcalls(self.0.m, self.0.fdo);
         Ok(())
     }
-    fn disconnect_interrupts(&self) {}
+    fn disconnect_interrupts(&self) {
+        super::route_upcalls(self.0.m, None);
+    }
     fn start_threads(&self, balloon: bool) -> Result<(), NtStatus> {
         let mut threads = self.0.threads.lock().unwrap();
         threads.running = true;
@@ -609,7 +612,7 @@ pub fn emulated_activation(
 
 /// xenbus's AddDevice on the platform device `device`, whose stack so far is `lower`:
 /// the vendor check, the EMULATED query, the active decision through xen.sys's Config*
-/// record, the FDO runtime (its upcalls routed when active) and the FDO's stack.
+/// record, the FDO runtime and the FDO's stack (its interrupts connected at START).
 pub fn add_device(
     world: &World,
     device: &Device,
