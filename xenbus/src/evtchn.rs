@@ -4,10 +4,19 @@
 //! Send, Trigger, GetCount, Wait, Close, and channels left inactive by a resume.
 //!
 //! Decisions:
-//! * Channels are reference counted (`Arc`): a channel queued for delivery while it is
-//!   being closed stays valid and is skipped because it is marked closed, so the close
-//!   hypercall is issued at `Close` time instead of from a deferred DPC (upstream defers
-//!   it only to keep the memory alive).
+//! * `Close` is synchronous instead of deferred to the bound CPU's DPC (spec §5.8, §10
+//!   item 16). Upstream defers the reap and `EVTCHNOP_close` so that (a) a channel still
+//!   on a CPU's pending list stays in memory until that CPU polled it and (b) the port is
+//!   not given back to Xen (and reused by another Open) while an event for it is queued.
+//!   Here channels are reference counted (`Arc`, callback included): a queued channel
+//!   stays valid and is skipped because it is marked closed (a). `Close` marks it closed,
+//!   takes it out of the port table, masks the port, then **waits for a callback already
+//!   running on another CPU to return** before `EVTCHNOP_close` (b), so when `Close`
+//!   returns the callback is neither running nor ever called again — stronger than
+//!   upstream, where the callback may still be running on its CPU (children guard their
+//!   own context). The wait is bounded (1 s by the `Os` clock, then a warning: a callback
+//!   blocked on something the closer holds cannot deadlock it) and skipped for a callback
+//!   closing its own channel.
 //! * `Trigger` queues the channel on its CPU and delivers there (`Os::run_on_processor`,
 //!   or directly when already on that CPU) instead of queueing an asynchronous DPC.
 //! * The ABI is the 2-level one of SHARED_INFO until [`Evtchn::use_fifo`] switches to the
@@ -17,7 +26,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use common::os::Os;
 use common::sync::SpinLock;
@@ -76,6 +85,8 @@ pub struct Channel {
     closed: AtomicBool,
     queued: AtomicBool,
     count: AtomicU32,
+    /// Deliveries past the closed check (callbacks running or about to run).
+    in_callback: AtomicU32,
     callback: Arc<dyn EvtchnCallback>,
 }
 
@@ -132,7 +143,12 @@ pub struct Evtchn {
     shared_info: &'static SharedInfo,
     state: SpinLock<State>,
     fifo: SpinLock<Option<Arc<Fifo>>>,
+    /// Per CPU: the channel whose callback that CPU is running (its address), or 0.
+    delivering: Vec<AtomicUsize>,
 }
+
+/// Longest `Close` waits for a callback running on another CPU (1 s in 100 ns).
+pub const CLOSE_WAIT_100NS: i64 = 10_000_000;
 
 impl Evtchn {
     /// No channels; per-CPU state for every processor.
@@ -153,6 +169,7 @@ impl Evtchn {
                 upcall: (0..cpus).map(|_| false).collect(),
             }),
             fifo: SpinLock::new(None),
+            delivering: (0..cpus).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 
@@ -377,6 +394,7 @@ impl Evtchn {
             closed: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             count: AtomicU32::new(0),
+            in_callback: AtomicU32::new(0),
             callback,
         });
         let handle = Arc::as_ptr(&channel) as usize;
@@ -495,9 +513,14 @@ impl Evtchn {
                 .unwrap_or_default()
         };
         let mut done = false;
+        let slot = self.delivering.get(cpu as usize);
         for c in queued {
             c.queued.store(false, Ordering::Release);
-            if c.closed.load(Ordering::Acquire) {
+            // Announce the delivery before checking `closed`; `Close` sets `closed` before
+            // reading `in_callback` (both SeqCst): one of the two sees the other.
+            c.in_callback.fetch_add(1, Ordering::SeqCst);
+            if c.closed.load(Ordering::SeqCst) {
+                c.in_callback.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
             let port = c.port();
@@ -507,7 +530,12 @@ impl Evtchn {
             self.abi_ack(port);
             fence(Ordering::SeqCst);
             c.count.fetch_add(1, Ordering::AcqRel);
+            let outer = slot.map(|d| d.swap(Arc::as_ptr(&c) as usize, Ordering::SeqCst));
             done |= c.callback.call();
+            if let (Some(d), Some(outer)) = (slot, outer) {
+                d.store(outer, Ordering::SeqCst);
+            }
+            c.in_callback.fetch_sub(1, Ordering::SeqCst);
         }
         done
     }
@@ -583,14 +611,15 @@ impl Evtchn {
     }
 
     /// `Close`: mask and unbind an active channel (no hypercall for FIXED or for a
-    /// channel a resume left inactive); the handle is dead afterwards.
+    /// channel a resume left inactive); the handle is dead afterwards. Returns once no
+    /// callback of the channel runs on another CPU (bounded wait, see the module notes).
     pub fn close(&self, handle: ChannelHandle) {
         let channel = {
             let mut s = self.state.lock();
             let Some(c) = s.open.remove(&handle) else {
                 return;
             };
-            c.closed.store(true, Ordering::Release);
+            c.closed.store(true, Ordering::SeqCst);
             let was_active = c.active.swap(false, Ordering::AcqRel);
             if was_active {
                 let port = c.port();
@@ -603,7 +632,35 @@ impl Evtchn {
         let (c, was_active) = channel;
         if was_active {
             self.abi_mask(c.port());
+        }
+        self.wait_for_callbacks(&c);
+        if was_active {
             self.close_port(c.kind, c.port());
+        }
+    }
+
+    /// Wait (bounded) until no callback of the closed channel `c` runs, apart from the one
+    /// calling this (a callback closing its own channel).
+    fn wait_for_callbacks(&self, c: &Arc<Channel>) {
+        let own = self
+            .delivering
+            .get(self.os.current_processor() as usize)
+            .is_some_and(|d| d.load(Ordering::SeqCst) == Arc::as_ptr(c) as usize);
+        let allowed = u32::from(own);
+        if c.in_callback.load(Ordering::SeqCst) <= allowed {
+            return;
+        }
+        let deadline = self.os.system_time().saturating_add(CLOSE_WAIT_100NS);
+        while c.in_callback.load(Ordering::SeqCst) > allowed {
+            if self.os.system_time() >= deadline {
+                warning!(
+                    self.api,
+                    "EVTCHN: port {}: closed while its callback still runs on another CPU",
+                    c.port()
+                );
+                return;
+            }
+            core::hint::spin_loop();
         }
     }
 

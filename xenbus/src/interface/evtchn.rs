@@ -30,7 +30,9 @@ struct CCallback {
 impl EvtchnCallback for CCallback {
     fn call(&self) -> bool {
         // SAFETY: the child opened the channel with this routine and argument and keeps
-        // both valid until Close (XENBUS_EVTCHN contract); the interrupt is always NULL.
+        // both valid until Close (XENBUS_EVTCHN contract); Close returns only once no call
+        // is running and none can start (Evtchn::close, bounded wait with a warning); the
+        // interrupt is always NULL.
         unsafe { (self.function)(core::ptr::null_mut(), self.argument as *mut c_void) != 0 }
     }
 }
