@@ -512,11 +512,25 @@ impl PnpManager {
         }
     }
 
-    /// A child no longer reported: SURPRISE_REMOVAL (if it was started) and REMOVE, its
-    /// own children first.
+    /// A child no longer reported: SURPRISE_REMOVAL to its started subtree, then REMOVE,
+    /// children first.
     fn vanish(&mut self, node: &mut DeviceNode) {
-        for (_, mut child) in std::mem::take(&mut node.children) {
-            self.vanish(&mut child);
+        self.surprise_tree(node);
+        self.remove_tree(node);
+    }
+
+    /// The device at `path` is gone without warning (hot-unplugged): SURPRISE_REMOVAL to
+    /// every started node of its subtree, children first, then REMOVE the same way.
+    pub fn surprise_remove(&mut self, path: &[&str]) -> Result<(), NtStatus> {
+        let mut node = self.take_node(path).ok_or(STATUS_NOT_SUPPORTED)?;
+        self.surprise_tree(&mut node);
+        self.remove_tree(&mut node);
+        Ok(())
+    }
+
+    fn surprise_tree(&mut self, node: &mut DeviceNode) {
+        for child in node.children.values_mut() {
+            self.surprise_tree(child);
         }
         if node.state == NodeState::Started {
             let answer = Self::send(node, &PnpRequest::SurpriseRemoval);
@@ -526,13 +540,6 @@ impl PnpManager {
                 status_text(answer.status)
             ));
         }
-        let answer = Self::send(node, &PnpRequest::Remove);
-        node.state = NodeState::Removed;
-        self.log.push(format!(
-            "remove {}: {}",
-            node.instance_path(),
-            status_text(answer.status)
-        ));
     }
 
     /// An orderly removal (disable/uninstall): QUERY_REMOVE on the subtree, then REMOVE,

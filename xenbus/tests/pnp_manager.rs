@@ -752,3 +752,51 @@ fn an_inflated_balloon_vetoes_removal_and_stop_of_the_bus() {
     pnp.remove(&["XEN"]).unwrap();
     assert_eq!(stack.pnp_state(), PnpState::Deleted);
 }
+
+#[test]
+fn a_surprise_removed_bus_takes_its_children_with_it() {
+    let (_world, stack, mut pnp) = boot_one(1);
+    pnp.take_log();
+    stack.take_log();
+    // The platform device is hot-unplugged: SURPRISE_REMOVAL to the subtree, children first,
+    // then REMOVE the same way.
+    pnp.surprise_remove(&["XEN"]).unwrap();
+    let log = pnp.take_log();
+    let order: Vec<&str> = log.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        order,
+        [
+            "surprise-remove",
+            "surprise-remove",
+            "surprise-remove",
+            "remove",
+            "remove",
+            "remove"
+        ],
+        "{log:?}"
+    );
+    assert!(
+        log[2].starts_with(r"surprise-remove PCI\VEN_5853"),
+        "{log:?}"
+    );
+    assert!(log[5].starts_with(r"remove PCI\VEN_5853"), "{log:?}");
+    // The FDO marks every child missing at SURPRISE_REMOVAL, so each child's REMOVE
+    // destroys its PDO; the FDO's REMOVE takes the bus down.
+    let services = stack.log();
+    let pos = |s: &str| {
+        services
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s}: {services:?}"))
+    };
+    assert!(pos("children missing") < pos("VBD removed (destroy true)"));
+    assert!(pos("IFACE removed (destroy true)") < pos("destroy"));
+    assert!(
+        stack.fdo.children().is_empty(),
+        "{:?}",
+        stack.fdo.children()
+    );
+    assert_eq!(stack.pnp_state(), PnpState::Deleted);
+    assert!(!stack.fdo.is_d0());
+    assert!(pnp.node(&["XEN"]).is_none());
+}
