@@ -384,6 +384,39 @@ fn two_cpus_deliver_while_channels_open_and_close() {
     assert!(r.s.m.guest.violations().is_empty());
 }
 
+/// Spec §10 item 15: V8 Unmask of a pending event returns TRUE only on the bound CPU; from
+/// another CPU it hands the event back to Xen (FALSE), which delivers it on the bound CPU.
+#[test]
+fn unmask_on_another_cpu_hands_the_event_back_to_xen() {
+    let r = smp_rig();
+    let cb = Watched::new(1, 0);
+    let (h, dom0) = r.unbound_on(Some(1), true, cb.clone());
+    let port = r.e.channel(h).unwrap().port();
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.calls.load(Ordering::SeqCst), 1);
+    assert!(r.e.abi_is_masked(port), "auto-masked");
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(cb.calls.load(Ordering::SeqCst), 1, "pending while masked");
+    let unmasks =
+        r.s.m
+            .hv
+            .call_count(HypercallCode::EVENT_CHANNEL_OP.0, EvtchnOp::UNMASK.0);
+    assert!(!r.e.unmask(h, false, false), "CPU 0 is not the bound CPU");
+    assert_eq!(
+        r.s.m
+            .hv
+            .call_count(HypercallCode::EVENT_CHANNEL_OP.0, EvtchnOp::UNMASK.0),
+        unmasks + 1
+    );
+    assert_eq!(cb.calls.load(Ordering::SeqCst), 2, "re-delivered by Xen");
+    assert_eq!(cb.wrong_cpu.load(Ordering::SeqCst), 0, "on CPU 1");
+    // On CPU 1 itself the caller gets it.
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert!(xen_sim::guest::run_on(1, || r.e.unmask(h, false, false)));
+    assert_eq!(cb.calls.load(Ordering::SeqCst), 2, "handled by the caller");
+    r.e.close(h);
+}
+
 /// Close racing a delivery on another CPU (spec §10 item 16, "Close deferred to the CPU's
 /// DPC" — see the module notes for why a synchronous Close is equivalent): CPU 1 keeps
 /// delivering a slow callback while CPU 0 closes its channel; when Close returns the

@@ -493,6 +493,14 @@ mod tests {
             let before = hits.load(Ordering::SeqCst);
             s.m.hv.backend_send(0, dom0).unwrap();
             assert_eq!(hits.load(Ordering::SeqCst), before + 1);
+            // Auto-masked (Mask = 1): the next event stays pending; the V4-style Unmask
+            // (no result, no Force argument) always behaves as forced — Xen re-delivers
+            // it through the upcall instead of the caller handling it (spec §10 item 15).
+            s.m.hv.backend_send(0, dom0).unwrap();
+            assert_eq!(hits.load(Ordering::SeqCst), before + 1, "masked");
+            (v5.evtchn_unmask_version4.unwrap())(i5, ch, FALSE);
+            assert_eq!(hits.load(Ordering::SeqCst), before + 2, "re-delivered");
+            let before = before + 1;
             let mut zero = LargeInteger { quad_part: 0 };
             assert_eq!(
                 (v5.evtchn_wait_version5.unwrap())(i5, ch, &mut zero),
