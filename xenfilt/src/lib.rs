@@ -14,11 +14,15 @@
 )]
 
 extern crate alloc;
+#[cfg(all(feature = "harness", not(test)))]
+extern crate std;
 
 pub mod driver;
 pub mod emulated;
 pub mod fdo;
 pub mod filter;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod interface;
 pub mod pdo;
 

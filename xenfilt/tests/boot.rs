@@ -6,41 +6,20 @@
 use common::os::RegValue;
 use xen::driver::Xen;
 use xen_include::api::XenApi;
-use xen_include::interfaces::emulated::{EmulatedActivationStatus, EmulatedInterfaceV3};
-use xen_include::interfaces::{VersionedInterface, TRUE};
-use xen_include::status::STATUS_SUCCESS;
+use xen_include::interfaces::emulated::EmulatedActivationStatus;
 use xen_sim::machine::Machine;
 use xen_sim::platform::{Device, DeviceKind};
-use xen_sim::pnp::{ide_children, pci_children, PnpChild};
+use xen_sim::pnp::{ide_children, pci_children};
 use xenfilt::driver::FilterState;
-use xenfilt::fdo::ChildInfo;
 use xenfilt::filter::{BusHandle, Filter};
-use xenfilt::interface::{get_interface, EmulatedProvider};
+use xenfilt::harness::{is_device_present, is_disk_present, relations};
+use xenfilt::interface::EmulatedProvider;
 use xenfilt::pdo::IdentityQuery;
 
 /// Registry paths as the guest model stores them (under `\Registry\Machine`).
 const PARAMETERS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services\xenfilt\Parameters";
 const XEN: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Services\XEN";
 const ENUM_XENBUS: &str = r"\Registry\Machine\SYSTEM\CurrentControlSet\Enum\XENBUS";
-
-fn relations<R>(children: &[PnpChild], f: impl FnOnce(&[ChildInfo<'_>]) -> R) -> R {
-    let compat: Vec<Vec<&str>> = children
-        .iter()
-        .map(|c| c.compatible.iter().map(String::as_str).collect())
-        .collect();
-    let infos: Vec<ChildInfo<'_>> = children
-        .iter()
-        .zip(&compat)
-        .map(|(c, ids)| ChildInfo {
-            pdo: c.pdo,
-            device_id: &c.device_id,
-            instance_id: &c.instance_id,
-            compatible_ids: ids,
-            location: Some(&c.location),
-        })
-        .collect();
-    f(&infos)
-}
 
 struct Boot {
     machine: Machine,
@@ -166,44 +145,12 @@ fn enumerate(
     reported
 }
 
-fn emulated_v3(filter: &Filter<'_>) -> EmulatedInterfaceV3 {
-    let mut table = std::mem::MaybeUninit::<EmulatedInterfaceV3>::zeroed();
-    // SAFETY: the buffer is a whole EmulatedInterfaceV3.
-    let status = unsafe {
-        get_interface(
-            filter.emulated,
-            3,
-            table.as_mut_ptr().cast(),
-            EmulatedInterfaceV3::SIZE,
-        )
-    };
-    assert_eq!(status, STATUS_SUCCESS);
-    // SAFETY: filled by get_interface.
-    unsafe { table.assume_init() }
-}
-
 fn disk_present(filter: &Filter<'_>, index: u32) -> bool {
-    let mut v3 = emulated_v3(filter);
-    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
-    // SAFETY: our own vtable called with its interface.
-    unsafe { (v3.emulated_is_disk_present.expect("slot"))(this, index) == TRUE }
+    is_disk_present(filter.emulated, index).expect("EMULATED v3")
 }
 
 fn device_present(filter: &Filter<'_>, device_id: &str) -> Option<EmulatedActivationStatus> {
-    let mut v3 = emulated_v3(filter);
-    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
-    let id = std::ffi::CString::new(device_id).expect("no NUL");
-    let mut status = EmulatedActivationStatus::ACTIVATE_NEUTRAL;
-    // SAFETY: our own vtable, a NUL-terminated string and a writable status.
-    let present = unsafe {
-        (v3.emulated_is_device_present.expect("slot"))(
-            this,
-            id.as_ptr().cast_mut(),
-            std::ptr::null_mut(),
-            &mut status,
-        )
-    };
-    (present == TRUE).then_some(status)
+    is_device_present(filter.emulated, device_id).expect("EMULATED v3")
 }
 
 fn xen_for(boot: &Boot) -> Xen<'_> {

@@ -22,7 +22,7 @@ use common::pnp::*;
 use xen_include::api::XenApi;
 use xen_include::guid::Guid;
 use xen_include::interfaces::emulated::{
-    EmulatedActivationStatus, EmulatedInterfaceV3, GUID_XENFILT_EMULATED_INTERFACE,
+    EmulatedActivationStatus, GUID_XENFILT_EMULATED_INTERFACE,
 };
 use xen_include::interfaces::evtchn::{
     EvtchnInterfaceV9, EvtchnType, GUID_XENBUS_EVTCHN_INTERFACE,
@@ -42,17 +42,16 @@ use xen_include::status::*;
 use xen_sim::hv::SuspendOutcome;
 use xen_sim::platform::{Device, DeviceKind};
 use xen_sim::pnp::{ide_children, pci_children, PnpChild};
-use xen_sim::pnp_manager::{DeviceStack, LowerDevice, NodeState, PciPdo, PnpManager};
+use xen_sim::pnp_manager::{DeviceStack, NodeState, PciPdo, PnpManager};
 use xen_sim::toolstack::{BackendMode, DeviceClass, ShutdownRequest};
 use xenbus::active::XenApiActive;
 use xenbus::fdo::ActiveConfig;
 use xenbus::harness::stack::{add_device, FdoStack, Log};
 use xenbus::harness::{leak, Setup, SimKernel, World};
 use xenbus::pnp::PnpState;
-use xenfilt::fdo::{ChildInfo, PdoHandle};
 use xenfilt::filter::{BusHandle, Filter};
+use xenfilt::harness::{is_device_present, is_disk_present, relations, ChildFilterDevice};
 use xenfilt::interface::EmulatedProvider;
-use xenfilt::pdo::IdentityQuery;
 
 const SERVICES: &str = r"SYSTEM\CurrentControlSet\Services";
 const ENUM_XENBUS: &str = r"SYSTEM\CurrentControlSet\Enum\XENBUS";
@@ -261,129 +260,24 @@ impl DeviceStack for Tap {
 
 // ------------------------------------------------------------------ xenfilt in the stack
 
-/// xenfilt's child filter over the platform device's PCI PDO (created by the PCI bus
-/// filter when the bus reported the device): it answers the identity queries it stored and
-/// `XENFILT_EMULATED` while nobody above did, and passes the rest down.
-struct XenfiltChild {
-    filter: Arc<Mutex<Filter<'static>>>,
-    bus: BusHandle,
-    pdo: PdoHandle,
-    lower: PciPdo,
-}
-
-impl LowerDevice for XenfiltChild {
-    fn answer(&mut self, request: &PnpRequest, incoming: PnpAnswer) -> PnpAnswer {
-        let filter = || self.filter.lock().unwrap_or_else(|e| e.into_inner());
-        let identity = match request {
-            PnpRequest::QueryId(IdKind::DeviceId) => Some(IdentityQuery::DeviceId),
-            PnpRequest::QueryId(IdKind::InstanceId) => Some(IdentityQuery::InstanceId),
-            PnpRequest::QueryDeviceText(TextKind::LocationInformation, _) => {
-                Some(IdentityQuery::LocationInformation)
-            }
-            _ => None,
-        };
-        if let Some(query) = identity {
-            if let Some(text) = filter().identity(self.bus, self.pdo, query) {
-                return PnpAnswer::success(PnpReply::Text(text));
-            }
-        }
-        match request {
-            PnpRequest::QueryInterface(q)
-                if q.guid == GUID_XENFILT_EMULATED_INTERFACE
-                    && incoming.status == STATUS_NOT_SUPPORTED =>
-            {
-                let provider = filter().emulated;
-                // SAFETY: the requester's buffer of `q.size` bytes, pointer-aligned; the
-                // provider is leaked (lives as long as the driver).
-                let status = unsafe {
-                    xenfilt::interface::get_interface(
-                        provider,
-                        q.version,
-                        q.buffer as *mut c_void,
-                        usize::from(q.size),
-                    )
-                };
-                PnpAnswer::status(status)
-            }
-            PnpRequest::Remove => {
-                filter().child_removed(self.bus, self.pdo);
-                self.lower.answer(request, incoming)
-            }
-            _ => self.lower.answer(request, incoming),
-        }
-    }
-}
-
-/// BusRelations through the filter: which PDOs are reported, and whether the unplug ran.
-fn relations(
+/// BusRelations of `bus` through the filter: which PDOs it reports, and whether this query
+/// issued the unplug.
+fn bus_relations(
     filter: &mut Filter<'_>,
     bus: BusHandle,
     children: &[PnpChild],
 ) -> io::Result<(Vec<usize>, bool)> {
-    let compat: Vec<Vec<&str>> = children
-        .iter()
-        .map(|c| c.compatible.iter().map(String::as_str).collect())
-        .collect();
-    let infos: Vec<ChildInfo<'_>> = children
-        .iter()
-        .zip(&compat)
-        .map(|(c, ids)| ChildInfo {
-            pdo: c.pdo,
-            device_id: &c.device_id,
-            instance_id: &c.instance_id,
-            compatible_ids: ids,
-            location: Some(&c.location),
-        })
-        .collect();
-    let answer = filter
-        .bus_relations(bus, &infos, |_| None)
+    let answer = relations(children, |infos| filter.bus_relations(bus, infos, |_| None))
         .ok_or_else(|| err("unknown bus"))?;
     Ok((answer.report, answer.unplugged))
 }
 
-/// `XENFILT_EMULATED` v3 as a PV driver's co-installer or xenbus would use it.
-fn emulated_v3(provider: &EmulatedProvider) -> io::Result<EmulatedInterfaceV3> {
-    let mut table = EmulatedInterfaceV3::EMPTY;
-    // SAFETY: the buffer is a whole EmulatedInterfaceV3 and the provider is leaked.
-    let status = unsafe {
-        xenfilt::interface::get_interface(
-            provider,
-            3,
-            (&mut table as *mut EmulatedInterfaceV3).cast(),
-            EmulatedInterfaceV3::SIZE,
-        )
-    };
-    check("XENFILT_EMULATED get_interface(3)", status)?;
-    Ok(table)
-}
-
-fn disk_present(provider: &EmulatedProvider, index: u32) -> io::Result<bool> {
-    let mut v3 = emulated_v3(provider)?;
-    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
-    let f = slot(v3.emulated_is_disk_present)?;
-    // SAFETY: the vtable's own function called with its interface.
-    Ok(unsafe { f(this, index) } == TRUE)
-}
-
-fn device_present(
+/// `EmulatedIsDevicePresent` through the C vtable.
+fn present(
     provider: &EmulatedProvider,
     device_id: &str,
 ) -> io::Result<Option<EmulatedActivationStatus>> {
-    let mut v3 = emulated_v3(provider)?;
-    let this = (&mut v3 as *mut EmulatedInterfaceV3).cast();
-    let id = CString::new(device_id).map_err(err)?;
-    let mut status = EmulatedActivationStatus::ACTIVATE_NEUTRAL;
-    let f = slot(v3.emulated_is_device_present)?;
-    // SAFETY: the vtable's own function, a NUL-terminated string and a writable status.
-    let present = unsafe {
-        f(
-            this,
-            id.as_ptr().cast_mut(),
-            std::ptr::null_mut(),
-            &mut status,
-        )
-    } == TRUE;
-    Ok(present.then_some(status))
+    is_device_present(provider, device_id).map_err(err)
 }
 
 fn activation_text(a: Option<EmulatedActivationStatus>) -> &'static str {
@@ -756,7 +650,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     .iter()
     .enumerate()
     {
-        let (reported, unplugged) = relations(&mut lock(), *bus, children)?;
+        let (reported, unplugged) = bus_relations(&mut lock(), *bus, children)?;
         ensure!(
             reported.is_empty(),
             "emulated children stay hidden before the unplug"
@@ -773,14 +667,14 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             }
         )?;
         if i == 0 {
-            let present = device_present(emulated, &nic_id)?;
+            let present = present(emulated, &nic_id)?;
             ensure!(present.is_some(), "the NIC is recorded as emulated");
             writeln!(
                 out,
                 "  EMULATED before the unplug: IsDevicePresent({nic_id}) = {}; \
                  IsDiskPresent(0) = {}",
                 activation_text(present),
-                disk_present(emulated, 0)?
+                is_disk_present(emulated, 0).map_err(err)?
             )?;
         }
     }
@@ -808,7 +702,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         ("IDE0", ide0, ide_children(&after, 0)),
         ("IDE1", ide1, ide_children(&after, 1)),
     ] {
-        let (reported, _) = relations(&mut lock(), bus, &children)?;
+        let (reported, _) = bus_relations(&mut lock(), bus, &children)?;
         let names: Vec<String> = children
             .iter()
             .filter(|c| reported.contains(&c.pdo))
@@ -826,13 +720,13 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             );
         }
     }
-    let nic_after = device_present(emulated, &nic_id)?;
+    let nic_after = present(emulated, &nic_id)?;
     ensure!(nic_after.is_none(), "EMULATED forgets the unplugged NIC");
     writeln!(
         out,
         "EMULATED after the unplug: IsDevicePresent({nic_id}) = {}; IsDiskPresent(0) = {}",
         activation_text(nic_after),
-        disk_present(emulated, 0)?
+        is_disk_present(emulated, 0).map_err(err)?
     )?;
 
     // ---------------------------------------------------------------- 4. xenbus FDO
@@ -846,12 +740,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         .find(|d| d.kind == DeviceKind::XenPlatform)
         .cloned()
         .ok_or_else(|| err("platform device gone"))?;
-    let lower = XenfiltChild {
-        filter: filter.clone(),
-        bus: pci,
-        pdo: platform.pdo,
-        lower: PciPdo::new(platform_device.clone(), 28),
-    };
+    let lower = ChildFilterDevice::new(
+        filter.clone(),
+        pci,
+        platform.pdo,
+        Box::new(PciPdo::new(platform_device.clone(), 28)),
+    );
     let kernel: &'static SimKernel = leak(SimKernel::default());
     let stack = add_device(&world, &platform_device, Box::new(lower), kernel)
         .map_err(|s| err(format!("AddDevice failed: {}", status_name(s))))?;
