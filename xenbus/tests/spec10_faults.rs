@@ -553,3 +553,51 @@ fn dom0_side_faults_end_in_a_defined_status_and_the_store_recovers() {
     w.fdo.d0_to_d3();
     assert!(w.m.guest.violations().is_empty());
 }
+
+/// Corrupt the store ring's request producer (the simulator's `corrupt_ring_indices`):
+/// xenstored cuts the guest off and the client sees impossible indices.
+fn corrupt_store_ring(w: &World) {
+    let mut page = xen_sim::toolstack::machine::GuestPage::new(&w.m.hv, w.m.layout().store_gfn);
+    xen_sim::toolstack::corrupt_ring_indices(&mut page);
+}
+
+/// The ring-index corruption the simulator injects: every store request fails with
+/// STATUS_UNEXPECTED_IO_ERROR and a log line (no hang, no panic), in the whole FDO life and
+/// one by one; a resume (new xenstored connection, ring reset) brings the store back.
+#[test]
+fn corrupted_store_ring_indices_fail_requests_until_a_resume() {
+    let steps = run(
+        "store ring indices corrupted",
+        SuspendOutcome::Resume,
+        |w: &World| {
+            corrupt_store_ring(w);
+        },
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|(_, r)| *r == Err(xen_include::status::STATUS_UNEXPECTED_IO_ERROR)),
+        "{steps:?}"
+    );
+    let w = up();
+    let s = w.s();
+    s.store.write(None, None, b"data/k", b"v").unwrap();
+    corrupt_store_ring(&w);
+    assert_eq!(
+        s.store.read(None, None, b"data/k"),
+        Err(xen_include::status::STATUS_UNEXPECTED_IO_ERROR)
+    );
+    let log = w.m.hv.platform().log_lines().join("\n");
+    assert!(log.contains("STORE: request ring indices corrupt"), "{log}");
+    assert_eq!(
+        s.store.write(None, None, b"data/k", b"w"),
+        Err(xen_include::status::STATUS_UNEXPECTED_IO_ERROR)
+    );
+    assert_eq!(
+        s.suspend.trigger_outcome(),
+        xenbus::suspend::TriggerOutcome::Resumed
+    );
+    assert_eq!(s.store.read(None, None, b"data/k").unwrap(), b"v");
+    w.fdo.d0_to_d3();
+    assert!(w.m.guest.violations().is_empty());
+}
