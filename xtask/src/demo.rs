@@ -1355,7 +1355,7 @@ fn steps(trace: &[&'static str], prefix: &str) -> Vec<&'static str> {
 }
 
 /// Both platform devices get a xenbus FDO through PnP; the vendor device is the active
-/// one and the only one with children.
+/// one and the only one with children; then it is hot-unplugged (surprise removal).
 fn vendor_device_boot(out: &mut dyn Write) -> io::Result<()> {
     let world = World::boot(Setup {
         vcpus: 1,
@@ -1417,6 +1417,31 @@ fn vendor_device_boot(out: &mut dyn Write) -> io::Result<()> {
         vbd.instance_path(),
         vbd.hardware_ids.first().map_or("-", String::as_str),
         XenApiActive::new(world.xen).active_device_id()
+    )?;
+    // The vendor device is hot-unplugged.
+    pnp.take_log();
+    pnp.surprise_remove(&["C000"]).map_err(err)?;
+    let vendor = stacks
+        .iter()
+        .find(|(n, _)| n == "C000")
+        .map(|(_, s)| s)
+        .ok_or_else(|| err("no vendor stack"))?;
+    writeln!(
+        out,
+        "the vendor device is hot-unplugged: PnP {}",
+        pnp.take_log().join("; ")
+    )?;
+    let services = vendor.log();
+    ensure!(
+        vendor.pnp_state() == PnpState::Deleted
+            && vendor.fdo.children().is_empty()
+            && services.iter().any(|l| l == "VBD removed (destroy true)"),
+        "SURPRISE_REMOVAL marks the children missing; their REMOVE destroys them; the FDO is deleted"
+    );
+    writeln!(
+        out,
+        "  xenbus: the FDO's SURPRISE_REMOVAL marked every child missing, so the VBD PDO's \
+         REMOVE destroyed it; the FDO was deleted"
     )?;
     Ok(())
 }
