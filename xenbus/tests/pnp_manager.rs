@@ -387,7 +387,7 @@ fn bytes_fn(bytes: &[u8], offset: usize) -> *const c_void {
 
 #[test]
 fn query_interface_edge_cases() {
-    let (_world, _stack, mut pnp) = boot_one(1);
+    let (_world, stack, mut pnp) = boot_one(1);
     let vbd = ["XEN", "VBD"];
     // (what, GUID, version, size, incoming status) -> (status, buffer untouched).
     let cases = [
@@ -512,8 +512,14 @@ fn query_interface_edge_cases() {
         let n =
             (table.get_bus_data.unwrap())(table.interface.context, 0, id.as_mut_ptr().cast(), 0, 4);
         assert_eq!((n, u32::from_le_bytes(id)), (4, 0x0001_5853));
+        assert_eq!(
+            stack.bus_interface().references(),
+            1,
+            "the query took a reference"
+        );
         (table.interface.interface_dereference.unwrap())(table.interface.context);
     }
+    assert_eq!(stack.bus_interface().references(), 0);
 }
 
 #[test]

@@ -350,7 +350,9 @@ pub struct FdoStack {
     inner: Arc<Mutex<FdoInner>>,
     edge: Arc<EdgeState>,
     children: Arc<Mutex<BTreeMap<String, Arc<ChildSvc>>>>,
-    pci: &'static PciConfig,
+    /// The address of the FDO's leaked [`PdoBusInterface`] for its children (kept as an
+    /// address: the interface holds the PCI driver's context pointer, so it is not `Sync`).
+    bus: usize,
     /// The FDO runtime.
     pub fdo: &'static Fdo,
     /// Its kernel actions.
@@ -452,6 +454,15 @@ impl FdoStack {
         std::mem::take(&mut *self.log.lock().unwrap())
     }
 
+    /// The bus interface the FDO's children hand out (over the PCI bus driver's, as
+    /// `wdm::lower_bus` keeps one for the FDO's life).
+    pub fn bus_interface(&self) -> &'static PdoBusInterface {
+        // SAFETY: `bus` is the address of the PdoBusInterface leaked in add_device, never
+        // freed or moved; its only mutable state is an atomic count, and its lower context is
+        // a leaked PciConfig.
+        unsafe { &*(self.bus as *const PdoBusInterface) }
+    }
+
     /// The services of the child PDO built for `class` (the latest one).
     pub fn child(&self, class: &str) -> Option<Arc<ChildSvc>> {
         self.children.lock().unwrap().get(class).cloned()
@@ -499,12 +510,9 @@ impl ChildEdge for SimChildEdge {
         unsafe { query(&providers, which, q) }
     }
     fn query_bus_interface(&self, _class: &str, q: &InterfaceQuery) -> NtStatus {
-        // The PDO's bus interface over the PCI bus driver's (one per query, leaked: it
-        // must outlive the caller's use).
-        let bus = leak(PdoBusInterface::new(self.stack.pci.bus_interface()));
-        // SAFETY: the PnP manager's buffer, `q.size` bytes, pointer-aligned; `bus` is
-        // leaked.
-        unsafe { bus.query(q) }
+        // SAFETY: the PnP manager's buffer, `q.size` bytes, pointer-aligned; the FDO's bus
+        // interface is leaked.
+        unsafe { self.stack.bus_interface().query(q) }
     }
     fn delegate(&self, request: &PnpRequest) -> PnpAnswer {
         self.stack
@@ -644,6 +652,10 @@ pub fn add_device(
         threads: Mutex::default(),
     });
     let services = Logged::new(FdoServices::new(fdo, SimBusEdge(edge.clone())), log.clone());
+    let pci: &'static PciConfig = leak(PciConfig {
+        m: world.m,
+        slot: device.slot,
+    });
     Ok(FdoStack {
         inner: Arc::new(Mutex::new(FdoInner {
             machine: FdoMachine::new(services),
@@ -651,10 +663,7 @@ pub fn add_device(
         })),
         edge,
         children: Arc::default(),
-        pci: leak(PciConfig {
-            m: world.m,
-            slot: device.slot,
-        }),
+        bus: leak(PdoBusInterface::new(pci.bus_interface())) as *const PdoBusInterface as usize,
         fdo,
         kernel,
         log,
