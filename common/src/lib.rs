@@ -11,12 +11,13 @@
         clippy::unimplemented
     )
 )]
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "irql-model")), no_std)]
 
 extern crate alloc;
 
 pub mod hypercall;
 pub mod interface;
+pub mod irql;
 pub mod os;
 pub mod pnp;
 pub mod sync;

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use common::sync::SpinLock;
+use common::sync::{IsrSpinLock, SpinLock};
 use xen_include::api::XenApi;
 
 use xen_include::xen::hvm::params::HvmParam;
@@ -20,7 +20,8 @@ use crate::{Deadline, GuestEnv, CLOCK_EVERY, DOM0_TIMEOUT_MS, REPLY_TIMEOUT_MS};
 
 /// What a store connection shares with its suspend callbacks.
 struct Shared {
-    client: SpinLock<StoreClient>,
+    /// Taken by the EARLY suspend callback at HIGH_LEVEL too (as xenbus.sys's store).
+    client: IsrSpinLock<StoreClient>,
     /// The store event channel (`HVM_PARAM_STORE_EVTCHN`; a restore may change it).
     port: AtomicU32,
     /// Watch events seen while waiting for replies (or re-signalled by a resume), not yet
@@ -75,7 +76,7 @@ impl<'a> Xs<'a> {
         Ok(Self {
             env,
             shared: Arc::new(Shared {
-                client: SpinLock::new(StoreClient::new(0x5200)),
+                client: IsrSpinLock::new(StoreClient::new(0x5200)),
                 port: AtomicU32::new(port as u32),
                 events: SpinLock::new(Vec::new()),
             }),

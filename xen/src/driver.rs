@@ -29,7 +29,7 @@ use crate::registry;
 use crate::system::{System, SystemEnv};
 use crate::unplug::{self, Unplug};
 use crate::Logger;
-use common::sync::SpinLock;
+use common::sync::{HighLock, PassiveLock, SpinLock};
 
 /// `__XEN_INTERFACE_VERSION__` of the headers upstream builds against (Xen 4.8).
 pub const XEN_INTERFACE_VERSION: u32 = 0x0004_0800;
@@ -115,9 +115,13 @@ pub struct Xen<'a> {
     select: Option<SelectInstruction<'a>>,
     vendor_device_id: Option<&'a str>,
     log: Log,
-    keys: SpinLock<Keys>,
-    handles: SpinLock<Handles>,
-    discovery: SpinLock<Option<Discovery>>,
+    /// PASSIVE_LEVEL: registry keys, used with the registry (initialise, unload, the
+    /// unplug and config exports).
+    keys: PassiveLock<Keys>,
+    /// PASSIVE_LEVEL: kernel callback registrations.
+    handles: PassiveLock<Handles>,
+    /// HIGH_LEVEL: read by hypercall users at any IRQL.
+    discovery: HighLock<Option<Discovery>>,
     acpi: SpinLock<Option<Acpi>>,
     system: System,
     modules: Modules,
@@ -216,9 +220,9 @@ impl<'a> Xen<'a> {
             select,
             vendor_device_id,
             log: Log::new(),
-            keys: SpinLock::new(Keys::default()),
-            handles: SpinLock::new(Handles::default()),
-            discovery: SpinLock::new(None),
+            keys: PassiveLock::new(Keys::default()),
+            handles: PassiveLock::new(Handles::default()),
+            discovery: HighLock::new(None),
             acpi: SpinLock::new(None),
             system: System::new(),
             modules: Modules::new(),

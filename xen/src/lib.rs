@@ -123,12 +123,14 @@ impl Logger for TestLogger {
 mod wdm;
 
 /// How long code that may run at DISPATCH or HIGH level (resume, bug check) waits for a
-/// core lock before giving up: the locks do not raise IRQL, so a holder preempted on the
-/// same CPU would otherwise never release it.
+/// core lock before giving up: a lock it takes above the lock's own level (a bug check
+/// interrupting a holder on the same CPU) would otherwise never be let go.
 pub const RAISED_IRQL_SPINS: usize = 1 << 22;
 
 /// Take `lock` within [`RAISED_IRQL_SPINS`] attempts, or `None`.
-pub fn lock_bounded<T>(lock: &common::sync::SpinLock<T>) -> Option<common::sync::SpinGuard<'_, T>> {
+pub fn lock_bounded<T, L: common::sync::Level>(
+    lock: &common::sync::Lock<T, L>,
+) -> Option<common::sync::Guard<'_, T, L>> {
     (0..RAISED_IRQL_SPINS).find_map(|_| {
         let g = lock.try_lock();
         if g.is_none() {

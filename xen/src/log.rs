@@ -11,7 +11,7 @@ use xen_include::api::{
 };
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_UNSUCCESSFUL};
 
-use common::sync::SpinLock;
+use common::sync::HighLock;
 
 /// Size of one slot's buffer: longer lines are truncated.
 pub const LOG_BUFFER_SIZE: usize = 256;
@@ -343,7 +343,7 @@ pub trait Deliver {
 
 /// The log context: slots and dispositions under one lock.
 pub struct Log {
-    state: SpinLock<LogState>,
+    state: HighLock<LogState>,
 }
 
 impl Default for Log {
@@ -365,7 +365,7 @@ impl Log {
             });
         }
         Self {
-            state: SpinLock::new(LogState {
+            state: HighLock::new(LogState {
                 slots,
                 pending: 0,
                 dispositions: [None; LOG_NR_DISPOSITIONS],
@@ -458,11 +458,11 @@ impl Log {
         true
     }
 
-    fn lock_bounded(&self) -> Option<common::sync::SpinGuard<'_, LogState>> {
+    fn lock_bounded(&self) -> Option<common::sync::HighGuard<'_, LogState>> {
         self.lock_spins(CAPTURE_SPINS)
     }
 
-    fn lock_spins(&self, spins: usize) -> Option<common::sync::SpinGuard<'_, LogState>> {
+    fn lock_spins(&self, spins: usize) -> Option<common::sync::HighGuard<'_, LogState>> {
         for _ in 0..spins {
             if let Some(g) = self.state.try_lock() {
                 return Some(g);

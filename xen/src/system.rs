@@ -20,7 +20,7 @@ use xen_include::xen::xen::{VcpuInfo, XEN_LEGACY_MAX_VCPUS, XEN_PAGE_SIZE};
 use crate::acpi::{Acpi, Madt};
 use crate::registry;
 use crate::Logger;
-use common::sync::SpinLock;
+use common::sync::HighLock;
 
 /// `sizeof (vcpu_info_t)`.
 pub const VCPU_INFO_SIZE: usize = core::mem::size_of::<VcpuInfo>();
@@ -76,7 +76,9 @@ struct State {
 /// The system context.
 #[derive(Default)]
 pub struct System {
-    state: SpinLock<State>,
+    /// HIGH_LEVEL: read by `SystemProcessorVcpuId`/`VcpuInfo` at any IRQL and written by
+    /// `register_vcpu_info` in the resume's HIGH_LEVEL phase.
+    state: HighLock<State>,
 }
 
 /// `DriverGetNamedPages`: the frames recorded under `<name>_<i>` in the volatile Memory
@@ -303,7 +305,7 @@ impl System {
     /// An uninitialised context.
     pub const fn new() -> Self {
         Self {
-            state: SpinLock::new(State {
+            state: HighLock::new(State {
                 processors: Vec::new(),
                 registered: Vec::new(),
                 register_vcpu_info: false,
@@ -381,13 +383,15 @@ impl System {
             }
         ));
         {
-            let mut s = self.state.lock();
-            s.processors = processors;
-            s.registered = if register_vcpu_info {
+            // The registry needs PASSIVE_LEVEL: read it before taking the HIGH_LEVEL lock.
+            let registered = if register_vcpu_info {
                 registered_flags(os, env.memory_key)
             } else {
                 Vec::new()
             };
+            let mut s = self.state.lock();
+            s.processors = processors;
+            s.registered = registered;
             s.register_vcpu_info = register_vcpu_info;
             s.pages = pages;
             s.maximum_physical_address = maximum_physical_address;
@@ -428,7 +432,9 @@ impl System {
 
     /// `SystemTeardown`.
     pub fn teardown(&self) {
-        *self.state.lock() = State::default();
+        // Freed after the HIGH_LEVEL lock is let go.
+        let old = core::mem::take(&mut *self.state.lock());
+        drop(old);
     }
 
     /// `SystemProcessorVcpuId`.

@@ -168,8 +168,9 @@ impl Os for FakeOs {
         if self.state().faults.contains(&Fault::RunOn) {
             return Err(STATUS_UNSUCCESSFUL);
         }
+        common::irql::check_at_most(common::irql::APC_LEVEL, "run_on_processor");
         let old = std::mem::replace(&mut self.state().current_cpu, cpu);
-        f();
+        common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f);
         self.state().current_cpu = old;
         Ok(())
     }
@@ -327,8 +328,11 @@ impl Os for FakeOs {
         at_high_level: &mut dyn FnMut(),
         at_dispatch_level: &mut dyn FnMut(),
     ) -> Result<(), NtStatus> {
-        at_high_level();
-        at_dispatch_level();
+        use common::irql::{model, DISPATCH_LEVEL, HIGH_LEVEL};
+        model::raised(DISPATCH_LEVEL, || {
+            model::raised(HIGH_LEVEL, &mut *at_high_level);
+            at_dispatch_level();
+        });
         Ok(())
     }
     fn read_tsc(&self) -> u64 {

@@ -14,7 +14,7 @@ use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORT
 
 use crate::registry;
 use crate::Logger;
-use common::sync::SpinLock;
+use common::sync::HighLock;
 
 use xen_include::platform::{
     product, UnplugFlags, XEN_PLATFORM_IOPORT_MAGIC, XEN_PLATFORM_IOPORT_VERSION,
@@ -136,7 +136,9 @@ struct State {
 /// The unplug context of xen.sys.
 #[derive(Default)]
 pub struct Unplug {
-    state: SpinLock<State>,
+    /// HIGH_LEVEL (upstream `HIGH_LOCK`): `UnplugDevices` runs in the resume's HIGH_LEVEL
+    /// phase.
+    state: HighLock<State>,
 }
 
 fn dword(os: &dyn Os, key: KeyHandle, name: &str) -> Option<u32> {
@@ -147,7 +149,7 @@ impl Unplug {
     /// A context with no requests.
     pub const fn new() -> Self {
         Self {
-            state: SpinLock::new(State {
+            state: HighLock::new(State {
                 request: [false; 2],
                 boot_emulated: false,
                 blacklisted: false,

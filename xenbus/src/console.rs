@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::mem::offset_of;
 
-use common::sync::SpinLock;
+use common::sync::{HighLock, IsrSpinLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY};
 use xen_include::xen::io::console::{
@@ -54,8 +54,12 @@ struct Connection {
 /// The CONSOLE subsystem.
 pub struct Console<'a> {
     api: &'a dyn XenApi,
-    connection: SpinLock<Option<Connection>>,
-    wakeups: SpinLock<Vec<(usize, usize)>>,
+    /// HIGH_LEVEL: `ConsoleWrite` runs from xen.sys's log dispositions under its
+    /// HIGH_LEVEL log lock.
+    connection: HighLock<Option<Connection>>,
+    /// Read by the console channel's event callback in the ISR, but `WakeupAdd` grows it
+    /// under the lock: interim, see [`IsrSpinLock`].
+    wakeups: IsrSpinLock<Vec<(usize, usize)>>,
     next_wakeup: SpinLock<usize>,
     sink: &'a dyn WakeupSink,
 }
@@ -72,8 +76,8 @@ impl<'a> Console<'a> {
     pub fn new(api: &'a dyn XenApi, sink: &'a dyn WakeupSink) -> Self {
         Self {
             api,
-            connection: SpinLock::new(None),
-            wakeups: SpinLock::new(Vec::new()),
+            connection: HighLock::new(None),
+            wakeups: IsrSpinLock::new(Vec::new()),
             next_wakeup: SpinLock::new(1),
             sink,
         }
@@ -89,17 +93,21 @@ impl<'a> Console<'a> {
         if ring.len() < core::mem::size_of::<XenconsInterface>() {
             return Err(STATUS_INVALID_PARAMETER);
         }
-        *self.connection.lock() = Some(Connection {
+        let new = Some(Connection {
             ring,
             channel,
             hostile_logged: false,
         });
+        // Any old connection (its channel, its ring) goes after the HIGH_LEVEL lock.
+        let old = core::mem::replace(&mut *self.connection.lock(), new);
+        drop(old);
         Ok(())
     }
 
     /// Detach (Release, and the suspend path before the channel goes stale).
     pub fn disconnect(&self) {
-        *self.connection.lock() = None;
+        let old = self.connection.lock().take();
+        drop(old);
     }
 
     /// Whether a ring is attached.

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use common::sync::SpinLock;
+use common::sync::{HighLock, IsrSpinLock};
 use xen_include::api::{ModuleName, XenApi, LOG_LEVEL_INFO, LOG_LEVEL_WARNING};
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY};
 
@@ -91,9 +91,13 @@ struct Entry<F> {
 /// Entry ids are unique and non-zero; `current` is `Some` exactly while a callback runs
 /// under the `trigger` lock.
 pub struct Debug<F: DebugFunction> {
-    entries: SpinLock<Vec<Entry<F>>>,
-    trigger: SpinLock<()>,
-    current: SpinLock<Option<Prefix>>,
+    /// Read under `trigger` (HIGH_LEVEL, also from the VIRQ_DEBUG ISR), but `Register`
+    /// grows it under the lock: interim, see [`IsrSpinLock`].
+    entries: IsrSpinLock<Vec<Entry<F>>>,
+    /// HIGH_LEVEL (upstream's `HIGH_LOCK`): callbacks run at HIGH_LEVEL, one trigger at a
+    /// time.
+    trigger: HighLock<()>,
+    current: HighLock<Option<Prefix>>,
     next_id: AtomicUsize,
 }
 
@@ -107,9 +111,9 @@ impl<F: DebugFunction> Debug<F> {
     /// No callbacks.
     pub const fn new() -> Self {
         Self {
-            entries: SpinLock::new(Vec::new()),
-            trigger: SpinLock::new(()),
-            current: SpinLock::new(None),
+            entries: IsrSpinLock::new(Vec::new()),
+            trigger: HighLock::new(()),
+            current: HighLock::new(None),
             next_id: AtomicUsize::new(1),
         }
     }

@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use common::os::Os;
-use common::sync::SpinLock;
+use common::sync::{HighLock, IsrSpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_SUCCESS,
@@ -141,8 +141,11 @@ pub struct Evtchn {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
     shared_info: &'static SharedInfo,
-    state: SpinLock<State>,
-    fifo: SpinLock<Option<Arc<Fifo>>>,
+    /// Taken by the ISR and the suspend's HIGH_LEVEL phase too, but open/close/queue still
+    /// allocate under it (BTreeMaps, queues): interim, see [`IsrSpinLock`].
+    state: IsrSpinLock<State>,
+    /// HIGH_LEVEL: read by the ISR; only Arcs move under it (created and released outside).
+    fifo: HighLock<Option<Arc<Fifo>>>,
     /// Per CPU: the channel whose callback that CPU is running (its address), or 0.
     delivering: Vec<AtomicUsize>,
 }
@@ -162,13 +165,13 @@ impl Evtchn {
             api,
             os,
             shared_info,
-            state: SpinLock::new(State {
+            state: IsrSpinLock::new(State {
                 ports: BTreeMap::new(),
                 open: BTreeMap::new(),
                 queues: (0..cpus).map(|_| Vec::new()).collect(),
                 upcall: (0..cpus).map(|_| false).collect(),
             }),
-            fifo: SpinLock::new(None),
+            fifo: HighLock::new(None),
             delivering: (0..cpus).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
@@ -176,7 +179,9 @@ impl Evtchn {
     /// Select the ABI (Acquire, and again after every resume): FIFO when `enable` and its
     /// acquire succeeds, else 2-level. Returns true when FIFO is in use.
     pub fn use_fifo(&self, enable: bool) -> bool {
-        if let Some(old) = self.fifo.lock().take() {
+        // Released after the HIGH_LEVEL lock is let go (hypercalls, pages freed).
+        let old = self.fifo.lock().take();
+        if let Some(old) = old {
             old.release();
         }
         if !enable {
@@ -184,7 +189,8 @@ impl Evtchn {
         }
         match Fifo::acquire(self.api, self.os, self.shared_info) {
             Ok(f) => {
-                *self.fifo.lock() = Some(Arc::new(f));
+                let new = Some(Arc::new(f));
+                *self.fifo.lock() = new;
                 true
             }
             Err(e) => {
@@ -200,7 +206,8 @@ impl Evtchn {
     /// After a resume the new host starts in the 2-level ABI: forget the FIFO pages
     /// (no reset: Xen already dropped them) and select again.
     pub fn resume_abi(&self, enable_fifo: bool) -> bool {
-        if let Some(old) = self.fifo.lock().take() {
+        let old = self.fifo.lock().take();
+        if let Some(old) = old {
             old.forget();
         }
         self.use_fifo(enable_fifo)

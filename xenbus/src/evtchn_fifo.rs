@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::mem::offset_of;
 
 use common::os::{Os, Page};
-use common::sync::SpinLock;
+use common::sync::HighLock;
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY, STATUS_UNSUCCESSFUL,
@@ -46,7 +46,7 @@ struct State {
 pub struct Fifo {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
-    state: SpinLock<State>,
+    state: HighLock<State>,
 }
 
 impl Fifo {
@@ -58,15 +58,24 @@ impl Fifo {
         os: &'static dyn Os,
         shared_info: &SharedInfo,
     ) -> Result<Self, NtStatus> {
+        let cpus = os.processor_count();
+        // Room for every control block and every event page there can be, so the HIGH_LEVEL
+        // lock never has to allocate.
+        let mut control = Vec::new();
+        let mut array = Vec::new();
+        control
+            .try_reserve_exact(cpus as usize)
+            .and_then(|()| {
+                array.try_reserve_exact(
+                    EVTCHN_FIFO_NR_CHANNELS.div_ceil(EVTCHN_FIFO_EVENT_WORDS_PER_PAGE) as usize,
+                )
+            })
+            .map_err(|_| STATUS_NO_MEMORY)?;
         let fifo = Self {
             api,
             os,
-            state: SpinLock::new(State {
-                control: Vec::new(),
-                array: Vec::new(),
-            }),
+            state: HighLock::new(State { control, array }),
         };
-        let cpus = os.processor_count();
         for cpu in 0..cpus {
             let result = (|| {
                 let Some(vcpu) = shared_info.vcpu_id(cpu) else {
@@ -91,15 +100,7 @@ impl Fifo {
                 }))
             })();
             match result {
-                Ok(c) => {
-                    let mut s = fifo.state.lock();
-                    if s.control.try_reserve(1).is_err() {
-                        drop(s);
-                        fifo.release();
-                        return Err(STATUS_NO_MEMORY);
-                    }
-                    s.control.push(c);
-                }
+                Ok(c) => fifo.state.lock().control.push(c),
                 Err(e) => {
                     warning!(api, "EVTCHN_FIFO: CPU {cpu}: init_control failed ({e:08X})");
                     fifo.release();
@@ -143,26 +144,30 @@ impl Fifo {
                 ),
             }
         }
-        let mut s = self.state.lock();
-        for c in s.control.drain(..).flatten() {
-            drop(c.block);
-            self.os.free_page(c.page);
-        }
-        for (page, view) in s.array.drain(..) {
-            drop(view);
-            self.os.free_page(page);
-        }
+        self.free_pages();
     }
 
     /// Drop the pages without hypercalls (the domain was restored on a new host, which
     /// starts in the 2-level ABI).
     pub fn forget(&self) {
-        let mut s = self.state.lock();
-        for c in s.control.drain(..).flatten() {
+        self.free_pages();
+    }
+
+    /// Free the control blocks and event pages, after taking them out from under the
+    /// HIGH_LEVEL lock (freeing needs DISPATCH_LEVEL or less).
+    fn free_pages(&self) {
+        let (control, array) = {
+            let mut s = self.state.lock();
+            (
+                core::mem::take(&mut s.control),
+                core::mem::take(&mut s.array),
+            )
+        };
+        for c in control.into_iter().flatten() {
             drop(c.block);
             self.os.free_page(c.page);
         }
-        for (page, view) in s.array.drain(..) {
+        for (page, view) in array {
             drop(view);
             self.os.free_page(page);
         }
@@ -177,14 +182,19 @@ impl Fifo {
         s.array.get(page).map(|(_, v)| (v.clone(), offset))
     }
 
-    /// Make sure the event array covers `port` (new words start MASKED).
+    /// Make sure the event array covers `port` (new words start MASKED). The page is
+    /// allocated and prepared before the HIGH_LEVEL lock is taken (allocation needs
+    /// DISPATCH_LEVEL or less) and the array has room for every page since `acquire`, so
+    /// nothing is allocated or freed under the lock.
     pub fn port_enable(&self, port: u32) -> Result<(), NtStatus> {
         if port >= EVTCHN_FIFO_NR_CHANNELS {
             return Err(STATUS_INVALID_PARAMETER);
         }
-        let mut s = self.state.lock();
-        while (s.array.len() as u32) * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE <= port {
-            s.array.try_reserve(1).map_err(|_| STATUS_NO_MEMORY)?;
+        loop {
+            let have = self.state.lock().array.len();
+            if (have as u32) * EVTCHN_FIFO_EVENT_WORDS_PER_PAGE > port {
+                return Ok(());
+            }
             let page = self.os.alloc_page().ok_or(STATUS_NO_MEMORY)?;
             let Some(view) = crate::shared::map_pfn(self.os, page.pfn) else {
                 self.os.free_page(page);
@@ -193,13 +203,26 @@ impl Fifo {
             for w in 0..EVTCHN_FIFO_EVENT_WORDS_PER_PAGE as usize {
                 let _ = view.store_u32(w * 4, MASKED);
             }
+            let mut s = self.state.lock();
+            let full = s.array.len() == s.array.capacity();
+            if s.array.len() != have || full {
+                // Another caller grew the array meanwhile (or it is at its maximum).
+                drop(s);
+                drop(view);
+                self.os.free_page(page);
+                if full {
+                    return Err(STATUS_NO_MEMORY);
+                }
+                continue;
+            }
             if let Err(e) = self.api.event_channel_expand_array(page.pfn as usize) {
+                drop(s);
+                drop(view);
                 self.os.free_page(page);
                 return Err(e);
             }
             s.array.push((page, view));
         }
-        Ok(())
     }
 
     /// Clear PENDING.

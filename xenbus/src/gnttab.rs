@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use common::os::{Os, Page};
 
 use crate::hole::{Hole, HoleRun};
-use common::sync::SpinLock;
+use common::sync::{IsrSpinLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY,
@@ -87,7 +87,9 @@ pub struct Gnttab {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
     hole: SpinLock<Option<alloc::sync::Arc<Hole<'static>>>>,
-    state: SpinLock<Option<State>>,
+    /// Taken by the resume's HIGH_LEVEL phase too (`suspend_early`), but grant and map
+    /// operations allocate under it: interim, see [`IsrSpinLock`].
+    state: IsrSpinLock<Option<State>>,
 }
 
 fn flags_offset(reference: u32) -> (usize, usize) {
@@ -104,7 +106,7 @@ impl Gnttab {
             api,
             os,
             hole: SpinLock::new(None),
-            state: SpinLock::new(None),
+            state: IsrSpinLock::new(None),
         }
     }
 

@@ -9,7 +9,7 @@ use core::mem::{offset_of, size_of};
 use alloc::sync::Arc;
 
 use common::os::Os;
-use common::sync::SpinLock;
+use common::sync::{HighLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_NO_MEMORY, STATUS_UNSUCCESSFUL};
 use xen_include::xen::memory::MapSpace;
@@ -65,7 +65,7 @@ pub struct SharedInfo {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
     hole: SpinLock<Option<Arc<Hole<'static>>>>,
-    state: SpinLock<Option<Mapped>>,
+    state: HighLock<Option<Mapped>>,
 }
 
 fn word(port: u32) -> (usize, u64) {
@@ -82,7 +82,7 @@ impl SharedInfo {
             api,
             os,
             hole: SpinLock::new(None),
-            state: SpinLock::new(None),
+            state: HighLock::new(None),
         }
     }
 

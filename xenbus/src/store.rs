@@ -34,7 +34,7 @@ use core::fmt::Write;
 use core::mem::offset_of;
 
 use common::os::Os;
-use common::sync::SpinLock;
+use common::sync::IsrSpinLock;
 use xen_include::api::XenApi;
 use xen_include::interfaces::store::{StorePermission, StorePermissionMask};
 use xen_include::status::{
@@ -1055,7 +1055,9 @@ struct State {
 pub struct Store {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
-    state: SpinLock<State>,
+    /// Taken by the resume's HIGH_LEVEL phase too (`suspend_early`) and tried by the ISR;
+    /// requests allocate under it: interim, see [`IsrSpinLock`].
+    state: IsrSpinLock<State>,
 }
 
 impl Store {
@@ -1064,7 +1066,7 @@ impl Store {
         Self {
             api,
             os,
-            state: SpinLock::new(State {
+            state: IsrSpinLock::new(State {
                 client: StoreClient::new(seed),
                 connection: None,
                 watchdog: None,

@@ -304,7 +304,8 @@ impl Os for TestOs {
         0
     }
     fn run_on_processor(&self, _: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
-        f();
+        common::irql::check_at_most(common::irql::APC_LEVEL, "run_on_processor");
+        common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f);
         Ok(())
     }
     fn system_time(&self) -> i64 {
@@ -364,10 +365,13 @@ impl Os for TestOs {
         at_high_level: &mut dyn FnMut(),
         at_dispatch_level: &mut dyn FnMut(),
     ) -> Result<(), NtStatus> {
+        use common::irql::{model, DISPATCH_LEVEL, HIGH_LEVEL};
         self.log.lock().unwrap().push("capture".into());
-        at_high_level();
-        self.log.lock().unwrap().push("interrupts on".into());
-        at_dispatch_level();
+        model::raised(DISPATCH_LEVEL, || {
+            model::raised(HIGH_LEVEL, &mut *at_high_level);
+            self.log.lock().unwrap().push("interrupts on".into());
+            at_dispatch_level();
+        });
         self.log.lock().unwrap().push("release".into());
         Ok(())
     }

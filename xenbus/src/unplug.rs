@@ -8,7 +8,7 @@
 
 use core::ffi::CStr;
 
-use common::sync::SpinLock;
+use common::sync::PassiveLock;
 use xen_include::api::{KeyHandle, UnplugType, XenApi, UNPLUG_DISKS, UNPLUG_NICS};
 use xen_include::interfaces::unplug::UnplugDeviceType;
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_FOUND};
@@ -31,7 +31,8 @@ pub fn unplug_type(device: UnplugDeviceType) -> Option<UnplugType> {
 pub struct Unplug<'a> {
     api: &'a dyn XenApi,
     parameters: Option<KeyHandle>,
-    lock: SpinLock<()>,
+    /// PASSIVE_LEVEL: serialises the registry updates of `Request`.
+    lock: PassiveLock<()>,
 }
 
 impl<'a> Unplug<'a> {
@@ -40,7 +41,7 @@ impl<'a> Unplug<'a> {
         Self {
             api,
             parameters,
-            lock: SpinLock::new(()),
+            lock: PassiveLock::new(()),
         }
     }
 
@@ -71,7 +72,6 @@ impl<'a> Unplug<'a> {
 
     /// `UnplugIsRequested`: whether the type was unplugged this boot (xen.sys's snapshot).
     pub fn is_requested(&self, device: UnplugDeviceType) -> bool {
-        let _held = self.lock.lock();
         unplug_type(device).is_some_and(|t| self.api.unplug_get_request(t))
     }
 

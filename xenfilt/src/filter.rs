@@ -107,10 +107,13 @@ impl<'a> Filter<'a> {
     }
 
     fn unplug_inputs(&self) -> UnplugInputs {
+        // The active device comes from the registry (PASSIVE_LEVEL): read it before taking
+        // the emulated record's spin lock.
+        let active = active_value(self.xen, c"DeviceID");
         let record = self.emulated.record.lock();
         let forced = record.is_device_present(None, None) == Some(Activation::ForceActivated);
-        let recorded = active_value(self.xen, c"DeviceID")
-            .is_some_and(|device| record.is_device_present(Some(&device), None).is_some());
+        let recorded =
+            active.is_some_and(|device| record.is_device_present(Some(&device), None).is_some());
         UnplugInputs {
             active_device_present: forced || recorded,
             safe_mode: self.safe_mode,
@@ -158,8 +161,10 @@ impl<'a> Filter<'a> {
     /// The answer of the child filter over `pdo` to an identity query (`None`: pass down).
     pub fn identity(&self, bus: BusHandle, pdo: PdoHandle, query: IdentityQuery) -> Option<String> {
         let child = self.bus(bus)?.child(pdo)?;
+        // The registry first (PASSIVE_LEVEL), then the record's spin lock.
+        let active = self.active_identity();
         let record = self.emulated.record.lock();
-        answer(child, &record, &self.active_identity(), query)
+        answer(child, &record, &active, query)
     }
 
     /// REMOVE_DEVICE reached the child filter over `pdo`.

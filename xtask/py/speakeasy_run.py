@@ -451,6 +451,45 @@ def run_pnp(se, emu, driver, pnp, out):
         se.call(unload, [driver])
 
 
+class Irql:
+    """The processor's IRQL across the run: the drivers' locks raise with KfRaiseIrql and
+    restore with KeLowerIrql (common::wdm::irql); a raise below the current level or a
+    lower above it is what the kernel bug-checks."""
+
+    def __init__(self):
+        self.level = 0
+        self.raises = 0
+        self.lowers = 0
+        self.highest = 0
+        self.violations = []
+
+    def current(self, emu, argv):
+        return self.level
+
+    def raise_(self, emu, argv):
+        new = argv[0] & 0xFF
+        old = self.level
+        if new < old:
+            self.violations.append("KfRaiseIrql(%d) at %d" % (new, old))
+        self.level = new
+        self.raises += 1
+        self.highest = max(self.highest, new)
+        return old
+
+    def lower(self, emu, argv):
+        new = argv[0] & 0xFF
+        if new > self.level:
+            self.violations.append("KeLowerIrql(%d) at %d" % (new, self.level))
+        self.level = new
+        self.lowers += 1
+        return 0
+
+    def line(self):
+        return "irql raises=%d lowers=%d level=%d highest=%d violations=%s" % (
+            self.raises, self.lowers, self.level, self.highest,
+            ",".join(v.replace(" ", "_") for v in self.violations) or "-")
+
+
 def hook(se, name, argc, function):
     """Serve ntoskrnl!name with function(emu, argv) (argv has argc arguments)."""
     se.add_api_hook(lambda emu, api, orig, argv: function(emu, argv), "ntoskrnl", name, argc=argc)
@@ -492,6 +531,10 @@ def main():
     hook(se, "ZwSetValueKey", 6, registry.set)
     hook(se, "ZwDeleteValueKey", 2, registry.delete_value)
     hook(se, "ZwEnumerateKey", 6, registry.enumerate)
+    irql = Irql()
+    hook(se, "KeGetCurrentIrql", 0, irql.current)
+    hook(se, "KfRaiseIrql", 1, irql.raise_)
+    hook(se, "KeLowerIrql", 1, irql.lower)
     hook(se, "DbgSetDebugPrintCallback", 2, lambda emu, argv: STATUS_SUCCESS)
     hook(se, "KeRegisterBugCheckCallback", 5, lambda emu, argv: 1)
     hook(se, "KeDeregisterBugCheckCallback", 1, lambda emu, argv: 1)
@@ -547,6 +590,7 @@ def main():
     for call, path in registry.calls:
         print("registry %s %s" % (call, path))
     print("open-handles %d" % len(registry.handles))
+    print(irql.line())
     for line in pnp_lines:
         print(line)
     for line in xen_stand_in.lines():

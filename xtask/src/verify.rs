@@ -119,8 +119,17 @@ pub fn check_one(
     };
     let mut checks = pe::check_image(&data, driver, api);
     if driver.package == "xenbus" {
-        checks.push(check_kernel_imports(&data, XENBUS_KERNEL_IMPORTS));
+        checks.push(check_kernel_imports(
+            "kernel-imports",
+            &data,
+            XENBUS_KERNEL_IMPORTS,
+        ));
     }
+    checks.push(check_kernel_imports(
+        "irql-imports",
+        &data,
+        IRQL_KERNEL_IMPORTS,
+    ));
     checks.push(match sign::verify(image, ca) {
         Ok(()) => Check {
             name: "signature",
@@ -185,8 +194,12 @@ pub const XENBUS_KERNEL_IMPORTS: &[&str] = &[
     "IoGetAttachedDeviceReference",
 ];
 
+/// The IRQL routines every driver's locks raise through (`common::wdm::irql`, installed at
+/// DriverEntry/DllInitialize): without them the spin locks would not raise IRQL.
+pub const IRQL_KERNEL_IMPORTS: &[&str] = &["KeGetCurrentIrql", "KfRaiseIrql", "KeLowerIrql"];
+
 /// Every name in `wanted` is imported from ntoskrnl.exe.
-fn check_kernel_imports(data: &[u8], wanted: &[&str]) -> Check {
+fn check_kernel_imports(name: &'static str, data: &[u8], wanted: &[&str]) -> Check {
     use object::read::Object;
     let imports: Vec<String> =
         match object::read::pe::PeFile64::parse(data).and_then(|file| file.imports()) {
@@ -197,7 +210,7 @@ fn check_kernel_imports(data: &[u8], wanted: &[&str]) -> Check {
                 .collect(),
             Err(e) => {
                 return Check {
-                    name: "kernel-imports",
+                    name,
                     ok: false,
                     detail: format!("import table unreadable: {e}"),
                 }
@@ -209,7 +222,7 @@ fn check_kernel_imports(data: &[u8], wanted: &[&str]) -> Check {
         .filter(|name| !imports.iter().any(|i| i == name))
         .collect();
     Check {
-        name: "kernel-imports",
+        name,
         ok: missing.is_empty(),
         detail: if missing.is_empty() {
             format!(
@@ -236,9 +249,48 @@ struct Emulation {
     pnp: Vec<(String, Vec<(String, String)>)>,
     /// `xencall <name> [arguments]` lines: xen.sys stand-in calls, in order.
     xencalls: Vec<String>,
+    /// The `irql key=value…` line: the modelled IRQL's raises, lowers, final level,
+    /// highest level and violations.
+    irql: Vec<(String, String)>,
 }
 
 impl Emulation {
+    /// The locks raised IRQL through the kernel's routines during the run and lowered it
+    /// back in order: as many lowers as raises, PASSIVE_LEVEL at the end, no raise to a
+    /// lower level or lower to a higher one.
+    fn irql_check(&self) -> Check {
+        let value = |key: &str| {
+            self.irql
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let number = |key: &str| value(key).and_then(|v| v.parse::<u32>().ok());
+        let (raises, lowers, level, highest) = (
+            number("raises"),
+            number("lowers"),
+            number("level"),
+            number("highest"),
+        );
+        let violations = value("violations").unwrap_or("?");
+        let ok = raises.is_some_and(|r| r > 0)
+            && raises == lowers
+            && level == Some(0)
+            && violations == "-";
+        let show = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+        Check {
+            name: "emulated-irql",
+            ok,
+            detail: format!(
+                "locks raised IRQL {} time(s) (up to {}) and lowered it {} time(s), ending at {}; violations: {violations}",
+                show(raises),
+                show(highest),
+                show(lowers),
+                show(level)
+            ),
+        }
+    }
+
     fn entry(&self, kind: &str) -> Option<&(String, Option<u32>, String)> {
         self.entries.iter().find(|e| e.0 == kind)
     }
@@ -363,6 +415,12 @@ fn speakeasy(
             emulation.pnp.push((step, values));
         } else if let Some(rest) = line.strip_prefix("xencall ") {
             emulation.xencalls.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("irql ") {
+            emulation.irql = rest
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         } else if let Some(rest) = line.strip_prefix("open-handles ") {
             emulation.open_handles = rest.trim().parse().ok();
         }
@@ -460,6 +518,7 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                     "export.DllUnload",
                     STATUS_SUCCESS,
                 ));
+                checks.push(run.irql_check());
             }
             Err(e) => checks.push(Check {
                 name: "emulated-entry",
@@ -484,6 +543,7 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
                     .push_str(&format!(" after XenTouch({:?})", run.touches.join(",")));
             }
             checks.push(entry);
+            checks.push(run.irql_check());
             checks.push(run.pnp_check(
                 "emulated-registration",
                 "registered",

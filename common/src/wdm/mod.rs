@@ -32,6 +32,8 @@ pub mod device;
 #[cfg(windows)]
 pub mod interrupt;
 #[cfg(windows)]
+pub mod irql;
+#[cfg(windows)]
 pub mod kernel;
 #[cfg(windows)]
 pub mod ntoskrnl;

@@ -356,6 +356,7 @@ impl WindowsGuest {
 
 impl Os for WindowsGuest {
     fn alloc_page(&self) -> Option<Page> {
+        common::irql::check_at_most(common::irql::DISPATCH_LEVEL, "alloc_page");
         let mut pages = lock(&self.pages);
         // Skip frames the hypervisor no longer backs with RAM (e.g. overlaid at boot).
         while let Some(gfn) = pages.free.pop() {
@@ -372,6 +373,7 @@ impl Os for WindowsGuest {
     }
 
     fn free_page(&self, page: Page) {
+        common::irql::check_at_most(common::irql::DISPATCH_LEVEL, "free_page");
         let mut pages = lock(&self.pages);
         if self.hv.gfn_va_checked(page.pfn) != Some(page.va) || !pages.allocated.remove(&page.pfn) {
             lock(&self.violations).push(GuestViolation::FreeOfUnallocatedPage(page));
@@ -398,10 +400,15 @@ impl Os for WindowsGuest {
     }
 
     fn run_on_processor(&self, cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
+        // A targeted DPC the caller waits for: the wait needs IRQL < DISPATCH_LEVEL and no
+        // spin lock held; the DPC runs at DISPATCH_LEVEL on its processor.
+        common::irql::check_at_most(common::irql::APC_LEVEL, "run_on_processor");
         if cpu >= self.processor_count() {
             return Err(STATUS_INVALID_PARAMETER);
         }
-        run_on(cpu, f);
+        run_on(cpu, || {
+            common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f)
+        });
         Ok(())
     }
 
@@ -411,6 +418,7 @@ impl Os for WindowsGuest {
     }
 
     fn registry_open(&self, parent: Option<KeyHandle>, path: &str) -> Result<KeyHandle, NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_open");
         let full = self.key_path(parent, path)?;
         if !self.registry().key_exists(&full) {
             return Err(STATUS_OBJECT_NAME_NOT_FOUND);
@@ -424,6 +432,7 @@ impl Os for WindowsGuest {
         path: &str,
         volatile: bool,
     ) -> Result<KeyHandle, NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_create");
         let full = self.key_path(parent, path)?;
         self.registry()
             .create_key(&full, volatile)
@@ -432,15 +441,18 @@ impl Os for WindowsGuest {
     }
 
     fn registry_close(&self, key: KeyHandle) {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_close");
         lock(&self.keys).open.remove(&key.0);
     }
 
     fn registry_query(&self, key: KeyHandle, name: &str) -> Result<RegValue, NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_query");
         let path = self.handle_path(key)?;
         self.registry().query_value(&path, name).map_err(reg_status)
     }
 
     fn registry_set(&self, key: KeyHandle, name: &str, value: &RegValue) -> Result<(), NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_set");
         let path = self.handle_path(key)?;
         self.registry()
             .set_value(&path, name, value.clone())
@@ -448,6 +460,7 @@ impl Os for WindowsGuest {
     }
 
     fn registry_delete_value(&self, key: KeyHandle, name: &str) -> Result<(), NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_delete_value");
         let path = self.handle_path(key)?;
         self.registry()
             .delete_value(&path, name)
@@ -455,11 +468,13 @@ impl Os for WindowsGuest {
     }
 
     fn registry_delete_key(&self, key: KeyHandle) -> Result<(), NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_delete_key");
         let path = self.handle_path(key)?;
         self.registry().delete_key(&path).map_err(reg_status)
     }
 
     fn registry_subkeys(&self, key: KeyHandle) -> Result<Vec<String>, NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "registry_subkeys");
         let path = self.handle_path(key)?;
         self.registry().subkeys(&path).map_err(reg_status)
     }
@@ -525,15 +540,18 @@ impl Os for WindowsGuest {
         // HIGH_LEVEL phase (as SyncDisableInterrupts leaves them) and back on before the
         // DISPATCH_LEVEL phase; anything that became pending meanwhile is delivered then,
         // if it still has a route.
+        use common::irql::{model, DISPATCH_LEVEL, HIGH_LEVEL};
         let vcpus = self.hv.vcpu_count();
-        for v in 0..vcpus {
-            self.hv.set_interrupts_enabled(v, false);
-        }
-        at_high_level();
-        for v in 0..vcpus {
-            self.hv.set_interrupts_enabled(v, true);
-        }
-        at_dispatch_level();
+        model::raised(DISPATCH_LEVEL, || {
+            for v in 0..vcpus {
+                self.hv.set_interrupts_enabled(v, false);
+            }
+            model::raised(HIGH_LEVEL, &mut *at_high_level);
+            for v in 0..vcpus {
+                self.hv.set_interrupts_enabled(v, true);
+            }
+            at_dispatch_level();
+        });
         Ok(())
     }
 

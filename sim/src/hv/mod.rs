@@ -240,6 +240,10 @@ pub struct Hypervisor {
 /// `SCHEDOP_shutdown` returns: the toolstack/xenstored side reacts to the "new host" here.
 pub type SuspendHook = Arc<dyn Fn(SuspendEvent) + Send + Sync>;
 
+/// The DIRQL the guest's upcall interrupt service routine runs at (between DISPATCH_LEVEL
+/// and HIGH_LEVEL, like a device interrupt's).
+pub const UPCALL_IRQL: common::irql::Irql = 9;
+
 thread_local! {
     /// Set while this host thread runs the guest's interrupt handler.
     static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -919,6 +923,12 @@ impl Hypervisor {
         if IN_HANDLER.with(|f| f.get()) {
             return 0;
         }
+        // Nor while this thread's processor runs at or above the upcall's DIRQL (a HIGH_LEVEL
+        // lock held, the suspend's HIGH_LEVEL phase): the local APIC holds the interrupt
+        // off; it is delivered by a later delivery once the IRQL is back down.
+        if common::irql::model::current() >= UPCALL_IRQL {
+            return 0;
+        }
         let handler = self
             .upcall
             .read()
@@ -944,7 +954,11 @@ impl Hypervisor {
                     self.upcall_count[v].fetch_add(1, Ordering::SeqCst);
                     calls += 1;
                     IN_HANDLER.with(|f| f.set(true));
-                    crate::guest::run_on(vcpu, || handler(vcpu));
+                    // The ISR preempts this thread's processor at DIRQL (the IRQL model
+                    // checks every lock it takes is allowed there).
+                    crate::guest::run_on(vcpu, || {
+                        common::irql::model::interrupt(UPCALL_IRQL, || handler(vcpu))
+                    });
                     IN_HANDLER.with(|f| f.set(false));
                 }
                 self.in_upcall[v].store(false, Ordering::SeqCst);

@@ -23,6 +23,7 @@ pub unsafe extern "system" fn DriverEntry(
     _driver: *mut DRIVER_OBJECT,
     _registry_path: *const UNICODE_STRING,
 ) -> NTSTATUS {
+    common::wdm::irql::install();
     STATUS_SUCCESS
 }
 
@@ -35,6 +36,8 @@ pub unsafe extern "system" fn DriverEntry(
 /// Called by the kernel's loader with the service key path.
 #[no_mangle]
 pub unsafe extern "system" fn DllInitialize(_registry_path: *const UNICODE_STRING) -> NTSTATUS {
+    // Before any lock is taken: the locks raise IRQL through these.
+    common::wdm::irql::install();
     set_component(Component::Xen);
     let (major, minor, micro, build) = xenbus_rs::version();
     log(

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::os::{KeyHandle, Os, Page, RegValue};
-use common::sync::SpinLock;
+use common::sync::{HighLock, IsrSpinLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_UNSUCCESSFUL};
 use xen_include::xen::xen::Virq;
@@ -46,6 +46,9 @@ use crate::unplug::Unplug;
 use crate::virq::{EvtchnVirqBinder, VirqAction, VirqHandler, Virqs};
 use xen_include::api::LogLevel;
 use xen_include::api::ModuleName;
+
+/// Steps the FDO trace keeps.
+const TRACE_STEPS: usize = 1024;
 
 /// The FDO's system threads (spec §5.19).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,7 +213,8 @@ impl WakeupSink for OsWakeups {
 }
 
 /// Console channel events reach the console core once it exists.
-struct ConsoleRelay(SpinLock<Option<&'static ConsoleProvider<'static>>>);
+/// HIGH_LEVEL: read by the console channel's event callback in the ISR.
+struct ConsoleRelay(HighLock<Option<&'static ConsoleProvider<'static>>>);
 
 impl ConsoleEvents for ConsoleRelay {
     fn event(&self) {
@@ -358,17 +362,22 @@ pub struct Fdo {
     config: FdoConfig,
     parameters: Option<KeyHandle>,
     subsystems: Option<Subsystems>,
-    power: SpinLock<Power>,
+    /// Read by the VIRQ handler in the ISR, but D0 work allocates under it: interim, see
+    /// [`IsrSpinLock`].
+    power: IsrSpinLock<Power>,
     store_channel: SpinLock<Option<Arc<EvtchnStoreChannel>>>,
     vectors: SpinLock<Option<Vec<Option<u8>>>>,
     debug_callback: SpinLock<Option<&'static DriverCallback>>,
+    /// `ConsoleLogLevel` as last read at D0 entry (reused by a resume).
+    console_log_level: SpinLock<Option<xen_include::api::LogLevel>>,
     virq_binder: SpinLock<Option<&'static EvtchnVirqBinder>>,
     pub(super) children: SpinLock<Children>,
     pub(super) exclusion: AtomicBool,
     pub(super) balloon_settled: AtomicBool,
     pub(super) balloon_warned: AtomicBool,
     destroyed: AtomicBool,
-    trace: SpinLock<Vec<&'static str>>,
+    /// HIGH_LEVEL (the resume's early steps record here); capacity reserved at creation.
+    trace: HighLock<Vec<&'static str>>,
     debug_virqs: AtomicU64,
     timer_virqs: AtomicU64,
     debug_dumps: AtomicU64,
@@ -435,6 +444,7 @@ impl Fdo {
             warning!(api, "FDO: subscription not recorded ({e:08X})");
         }
         let mut trace = Vec::new();
+        let _ = trace.try_reserve_exact(TRACE_STEPS);
         let subsystems = active
             .then(|| Self::initialise(api, os, balloon_memory, parameters, &config, &mut trace));
         info!(
@@ -451,17 +461,18 @@ impl Fdo {
             config,
             parameters,
             subsystems,
-            power: SpinLock::new(Power::default()),
+            power: IsrSpinLock::new(Power::default()),
             store_channel: SpinLock::new(None),
             vectors: SpinLock::new(None),
             debug_callback: SpinLock::new(None),
+            console_log_level: SpinLock::new(None),
             virq_binder: SpinLock::new(None),
             children: SpinLock::new(Children::new()),
             exclusion: AtomicBool::new(false),
             balloon_settled: AtomicBool::new(false),
             balloon_warned: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
-            trace: SpinLock::new(trace),
+            trace: HighLock::new(trace),
             debug_virqs: AtomicU64::new(0),
             timer_virqs: AtomicU64::new(0),
             debug_dumps: AtomicU64::new(0),
@@ -499,7 +510,7 @@ impl Fdo {
         let store = leak(Store::new(api, os, seed));
         let store_provider = leak(StoreProvider::new(store));
         trace.push("initialise store");
-        let relay: &'static ConsoleRelay = leak(ConsoleRelay(SpinLock::new(None)));
+        let relay: &'static ConsoleRelay = leak(ConsoleRelay(HighLock::new(None)));
         let setup = leak(XenConsoleSetup::new(api, os, gnttab, evtchn, relay));
         let wakeups: &'static OsWakeups = leak(OsWakeups(os));
         let console = leak(ConsoleProvider::new(Console::new(api, wakeups), setup));
@@ -571,7 +582,10 @@ impl Fdo {
 
     /// Steps taken so far (initialise / acquire / release, resume callbacks), in order.
     pub fn trace(&self) -> Vec<&'static str> {
-        self.trace.lock().clone()
+        // Copied into room made before taking the HIGH_LEVEL lock.
+        let mut steps = Vec::with_capacity(TRACE_STEPS);
+        steps.extend_from_slice(&self.trace.lock());
+        steps
     }
 
     /// `VIRQ_DEBUG` and `VIRQ_TIMER` events handled.
@@ -619,8 +633,21 @@ impl Fdo {
     }
 
     fn note(&self, step: &'static str) {
-        self.trace.lock().push(step);
+        self.record(step);
         info!(self.api, "FDO: {step}");
+    }
+
+    /// Add `step` to the trace without allocating (the resume's early steps run at
+    /// HIGH_LEVEL): the trace keeps its last [`TRACE_STEPS`] steps.
+    fn record(&self, step: &'static str) {
+        let mut trace = self.trace.lock();
+        if trace.capacity() == 0 {
+            return;
+        }
+        if trace.len() == trace.capacity() {
+            trace.remove(0);
+        }
+        trace.push(step);
     }
 
     /// Set `thread`'s event (START's kicks, the balloon/suspend mutex hand-over).
@@ -651,7 +678,7 @@ impl Fdo {
             power.up = Some(up);
             power.d0 = true;
         }
-        let work = self.d0_work_up(s);
+        let work = self.d0_work_up(s, true);
         let late = s.suspend.register(
             Phase::Late,
             Arc::new(Step {
@@ -857,7 +884,9 @@ impl Fdo {
 
     /// `__FdoD3ToD0`: the `drivers/<n>` record, VIRQs, the console log disposition, the
     /// watches (`device`, `control/shutdown`, `memory/target`) and the feature keys.
-    fn d0_work_up(&'static self, s: &Subsystems) -> Work {
+    /// `passive`: called at PASSIVE_LEVEL (D0 entry), else from the resume's
+    /// DISPATCH_LEVEL phase.
+    fn d0_work_up(&'static self, s: &Subsystems, passive: bool) -> Work {
         let mut work = Work::default();
         let store = s.store;
         let names = directory(store, b"drivers");
@@ -880,8 +909,19 @@ impl Fdo {
             self.os.processor_count(),
             self.config.watchdog,
         )));
-        if let (Some(key), true) = (self.parameters, s.console.references() != 0) {
-            match crate::interface::console::add_static_log_disposition(self.api, key, s.console) {
+        // `ConsoleLogLevel` is read at PASSIVE_LEVEL (D0 entry); a resume runs this at
+        // DISPATCH_LEVEL, where the registry is out of bounds, and reuses the last value.
+        let level = match (self.parameters, passive) {
+            (Some(key), true) => {
+                let level = self.api.log_read_log_level(key, c"ConsoleLogLevel").ok();
+                *self.console_log_level.lock() = level;
+                level
+            }
+            (Some(_), false) => *self.console_log_level.lock(),
+            (None, _) => None,
+        };
+        if let (Some(mask), true) = (level, s.console.references() != 0) {
+            match crate::interface::console::add_static_log_disposition(self.api, mask, s.console) {
                 Ok(d) => work.disposition = d,
                 Err(e) => warning!(self.api, "FDO: no console log ({e:08X})"),
             }
@@ -964,19 +1004,19 @@ impl Fdo {
         };
         match step {
             ResumeStep::EvtchnEarly => {
-                self.trace.lock().push("early evtchn");
+                self.record("early evtchn");
                 s.evtchn.suspend_early();
             }
             ResumeStep::SharedInfoEarly => {
-                self.trace.lock().push("early shared_info");
+                self.record("early shared_info");
                 s.shared_info.suspend_early();
             }
             ResumeStep::GnttabEarly => {
-                self.trace.lock().push("early gnttab");
+                self.record("early gnttab");
                 s.gnttab.suspend_early();
             }
             ResumeStep::StoreEarly => {
-                self.trace.lock().push("early store");
+                self.record("early store");
                 s.store.suspend_early();
             }
             ResumeStep::EvtchnLate => {
@@ -1034,7 +1074,7 @@ impl Fdo {
                 if let Some(work) = work {
                     self.d0_work_down(s, work);
                 }
-                let work = self.d0_work_up(s);
+                let work = self.d0_work_up(s, false);
                 self.power.lock().work = Some(work);
             }
         }

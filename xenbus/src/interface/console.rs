@@ -293,6 +293,20 @@ pub unsafe fn add_log_disposition(
         Ok(mask) => mask,
         Err(_) => return Ok(None),
     };
+    // SAFETY: forwarded contract.
+    unsafe { add_log_disposition_for(api, mask, provider) }
+}
+
+/// [`add_log_disposition`] with the `ConsoleLogLevel` mask already read (the registry
+/// needs PASSIVE_LEVEL; a resume re-adds the disposition at DISPATCH_LEVEL).
+///
+/// # Safety
+/// As [`add_log_disposition`].
+pub unsafe fn add_log_disposition_for(
+    api: &dyn xen_include::api::XenApi,
+    mask: xen_include::api::LogLevel,
+    provider: &ConsoleProvider<'_>,
+) -> Result<Option<usize>, NtStatus> {
     if mask == 0 {
         return Ok(None);
     }
@@ -301,14 +315,14 @@ pub unsafe fn add_log_disposition(
         .map(Some)
 }
 
-/// [`add_log_disposition`] for a provider that lives as long as the driver.
+/// [`add_log_disposition_for`] for a provider that lives as long as the driver.
 pub fn add_static_log_disposition(
     api: &dyn xen_include::api::XenApi,
-    parameters: xen_include::api::KeyHandle,
+    mask: xen_include::api::LogLevel,
     provider: &'static ConsoleProvider<'static>,
 ) -> Result<Option<usize>, NtStatus> {
     // SAFETY: the provider is 'static, so it outlives the disposition.
-    unsafe { add_log_disposition(api, parameters, provider) }
+    unsafe { add_log_disposition_for(api, mask, provider) }
 }
 
 unsafe extern "C" fn log_disposition(argument: *mut c_void, buffer: *mut c_char, length: u32) {

@@ -3,7 +3,7 @@
 //! `AddDevice` and its dispatch routines or stays loaded but inert until the reboot that
 //! brings a matching xen.sys.
 
-use common::sync::SpinLock;
+use common::sync::PassiveLock;
 use common::wdm::log::{log, set_component, Component, Level};
 use common::wdm::os::KernelOs;
 use common::wdm::xen_imports::ImportedXen;
@@ -16,7 +16,8 @@ use crate::driver::{self, Driver, Registration};
 /// The xen.sys API through the imports.
 pub static XEN: ImportedXen = ImportedXen;
 /// The driver-wide state from `DriverEntry` to `DriverUnload`.
-pub static DRIVER: SpinLock<Option<Driver>> = SpinLock::new(None);
+/// PASSIVE_LEVEL: held across xen.sys calls that use the registry (AddDevice, REMOVE).
+pub static DRIVER: PassiveLock<Option<Driver>> = PassiveLock::new(None);
 
 /// `DriverEntry`.
 ///
@@ -27,6 +28,8 @@ pub unsafe extern "system" fn DriverEntry(
     driver: *mut DRIVER_OBJECT,
     _registry_path: *const UNICODE_STRING,
 ) -> NTSTATUS {
+    // Before any lock is taken: the locks raise IRQL through these.
+    common::wdm::irql::install();
     set_component(Component::XenBus);
     let version = xenbus_rs::version();
     let (major, minor, micro, build) = version;

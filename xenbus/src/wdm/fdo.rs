@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use common::pnp::{
     DevicePower, PnpAction, PnpAnswer, PnpReply, PnpRequest, PowerRequest, PowerStage, PowerState,
 };
-use common::sync::SpinLock;
+use common::sync::{PassiveLock, SpinLock};
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
 use common::wdm::{irp, pnp_irp};
@@ -52,11 +52,14 @@ pub struct Fdo {
     /// System power IRPs are looked at here (upstream's `SystemPowerThread`).
     system_power_work: WorkItem,
     /// The PnP/power decisions (xenbus::pnp::fdo).
-    machine: SpinLock<FdoMachine<BusEdge>>,
+    /// PASSIVE_LEVEL: START/REMOVE run the FDO runtime (interrupts, threads, registry,
+    /// store) under it.
+    machine: PassiveLock<FdoMachine<BusEdge>>,
     /// REMOVE_DEVICE finished in the machine: the FDO goes once the IRP is complete.
     destroyed: AtomicBool,
     /// The child PDOs (device objects referenced by the PnP manager once reported).
-    children: SpinLock<Vec<usize>>,
+    /// PASSIVE_LEVEL: PDOs are created under it.
+    children: PassiveLock<Vec<usize>>,
     /// The FDO runtime (subsystems, threads) of this platform device.
     runtime: FdoRuntime,
     /// The platform device's bus interface and the children's over it (None: the stack
@@ -100,9 +103,9 @@ impl Fdo {
             power: AtomicI32::new(PowerDeviceD3),
             // SAFETY: as above.
             system_power_work: unsafe { WorkItem::new(device)? },
-            machine: SpinLock::new(FdoMachine::new(BusEdge::new())),
+            machine: PassiveLock::new(FdoMachine::new(BusEdge::new())),
             destroyed: AtomicBool::new(false),
-            children: SpinLock::new(Vec::new()),
+            children: PassiveLock::new(Vec::new()),
         })
     }
 }

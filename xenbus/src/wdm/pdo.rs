@@ -17,7 +17,7 @@ use common::pnp::{
     minor, DevicePower, IdKind, InterfaceQuery, PnpAction, PnpAnswer, PnpRequest, PowerRequest,
     PowerState, PowerStep, UsageKind,
 };
-use common::sync::SpinLock;
+use common::sync::{PassiveLock, SpinLock};
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
 use common::wdm::os::KernelOs;
@@ -49,7 +49,8 @@ pub struct Pdo {
     /// The bus FDO's WDM state (lives until the FDO's REMOVE, which destroys its PDOs).
     fdo: *const Fdo,
     /// The state machine.
-    machine: SpinLock<PdoMachine>,
+    /// PASSIVE_LEVEL: the child edge does PnP work (interfaces, the FDO runtime) under it.
+    machine: PassiveLock<PdoMachine>,
     /// The LATE suspend callback registered while the PDO is in D0.
     late: SpinLock<Option<CallbackHandle>>,
     /// REMOVE of a surprise-removed missing child: delete the object right after.
@@ -96,7 +97,7 @@ pub unsafe fn create(
         };
         let pdo = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(Pdo {
             fdo: fdo as *const Fdo,
-            machine: SpinLock::new(PdoMachine::new(class)),
+            machine: PassiveLock::new(PdoMachine::new(class)),
             late: SpinLock::new(None),
             destroy_now: AtomicBool::new(false),
             device_power,

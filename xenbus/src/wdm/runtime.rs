@@ -14,7 +14,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use common::sync::SpinLock;
+use common::sync::{PassiveLock, SpinLock};
 use common::wdm::interrupt::{processor_index, ConnectedInterrupt, Interrupt};
 use common::wdm::kernel::{Event, SystemThread};
 use common::wdm::log::{log, Level};
@@ -95,17 +95,20 @@ pub struct FdoRuntime {
     /// The platform device's PCI device ID (children's IDs and text name it).
     pub pci_device: u16,
     /// The threads of the active FDO (joined at REMOVE_DEVICE).
-    threads: SpinLock<Vec<SystemThread>>,
+    /// PASSIVE_LEVEL: threads are created and joined under it.
+    threads: PassiveLock<Vec<SystemThread>>,
     /// What START_DEVICE gave the FDO, for every later D3→D0.
     resources: SpinLock<FdoResources>,
     /// The connected interrupts (active FDO, between START and STOP/REMOVE).
-    interrupts: SpinLock<Vec<ConnectedInterrupt>>,
+    /// PASSIVE_LEVEL: interrupts are disconnected when dropped.
+    interrupts: PassiveLock<Vec<ConnectedInterrupt>>,
     /// Wake events of the scan, suspend and balloon threads.
     events: [&'static Event; 3],
 }
 
 /// The balloon's page allocator, shared by every FDO (only the active one balloons).
-static BALLOON_MEMORY: SpinLock<Option<&'static KernelBalloonMemory>> = SpinLock::new(None);
+/// PASSIVE_LEVEL: created under it.
+static BALLOON_MEMORY: PassiveLock<Option<&'static KernelBalloonMemory>> = PassiveLock::new(None);
 
 fn balloon_memory() -> &'static KernelBalloonMemory {
     let mut slot = BALLOON_MEMORY.lock();
@@ -183,9 +186,9 @@ pub unsafe fn create(
     let fdo = FdoRuntime {
         runtime,
         pci_device: device,
-        threads: SpinLock::new(Vec::new()),
+        threads: PassiveLock::new(Vec::new()),
         resources: SpinLock::new(FdoResources::default()),
-        interrupts: SpinLock::new(Vec::new()),
+        interrupts: PassiveLock::new(Vec::new()),
         events,
     };
     Ok(fdo)

@@ -9,7 +9,7 @@ use core::mem::size_of;
 use core::ptr;
 
 use common::os::{KeyHandle, Os, RegValue};
-use common::sync::SpinLock;
+use common::sync::{PassiveLock, SpinLock};
 use common::wdm::device::{FILE_DEVICE_SECURE_OPEN, FILE_DEVICE_UNKNOWN};
 use common::wdm::irp;
 use common::wdm::log::{log, Level};
@@ -46,7 +46,7 @@ use crate::pdo::IdentityQuery;
 static XEN: ImportedXen = ImportedXen;
 /// The driver-global filter, created by `DriverEntry`. Every use is at PASSIVE_LEVEL and
 /// short; no IRP is sent while it is held.
-static FILTER: SpinLock<Option<Filter<'static>>> = SpinLock::new(None);
+static FILTER: PassiveLock<Option<Filter<'static>>> = PassiveLock::new(None);
 /// The EMULATED provider: outside the filter's lock, because child drivers call into it
 /// through the interface at any time.
 static EMULATED: crate::interface::EmulatedProvider = crate::interface::EmulatedProvider::new();

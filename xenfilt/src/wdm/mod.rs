@@ -27,6 +27,8 @@ mod entry {
         driver: *mut DRIVER_OBJECT,
         _registry_path: *const UNICODE_STRING,
     ) -> NTSTATUS {
+        // Before any lock is taken: the locks raise IRQL through these.
+        common::wdm::irql::install();
         set_component(Component::XenFilt);
         let version = xenbus_rs::version();
         let (major, minor, micro, build) = version;
