@@ -449,10 +449,14 @@ fn show_children(
     pnp: &PnpManager,
     root: &str,
     pci_device_id: u16,
+    only: Option<&str>,
 ) -> io::Result<Vec<String>> {
     let node = pnp.node(&[root]).ok_or_else(|| err("no bus node"))?;
     let mut classes = Vec::new();
     for (class, child) in &node.children {
+        if only.is_some_and(|o| o != class) {
+            continue;
+        }
         let names = IdNames {
             vendor_prefix: xenbus_rs::VENDOR_PREFIX,
             pci_device_id,
@@ -822,7 +826,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         steps(&fdo.trace(), "acquire "),
         read("name")
     )?;
-    let classes = show_children(out, &pnp, "XEN", platform_device.device)?;
+    let classes = show_children(out, &pnp, "XEN", platform_device.device, None)?;
     ensure!(
         classes.iter().any(|c| c == "VBD"),
         "a VBD PDO for device/vbd"
@@ -1129,7 +1133,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             .is_some_and(|n| n.state == NodeState::Started),
         "a VIF PDO appears and starts"
     );
-    show_children(out, &pnp, "XEN", platform_device.device)?;
+    show_children(out, &pnp, "XEN", platform_device.device, Some("VIF"))?;
     let backend = format!("/local/domain/0/backend/vif/{domid}/0");
     {
         let mut ts = world.ts.lock().map_err(err)?;
@@ -1155,6 +1159,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         "toolstack: remove vif 0 -> device/vif holds {instances:?}; {}",
         ran.join("; ")
     )?;
+    writeln!(out, "  PnP asks anyway:")?;
     pnp.enumerate_all();
     trace.print(out)?;
     ensure!(
@@ -1178,6 +1183,11 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         kernel.invalidations() > invalidations,
         "the vanished class invalidates BusRelations"
     );
+    writeln!(
+        out,
+        "  -> IoInvalidateDeviceRelations(BusRelations); PnP asks again and removes what \
+         vanished:"
+    )?;
     pnp.enumerate_all();
     let removed = pnp.take_log();
     trace.print(out)?;
