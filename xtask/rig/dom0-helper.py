@@ -13,7 +13,7 @@ and waits for /local/domain/<id>/data/rig/reply = "<seq> <answer…>". Commands:
                                control/shutdown), `xl restore` it paused, follow it to its
                                new domain id, answer there, unpause it
 """
-import fcntl, mmap, os, select, struct, subprocess, sys, time
+import fcntl, mmap, os, select, socket, struct, subprocess, sys, time
 
 def guest_domid():
     """The rig guest's current domain id (a restore gives it a new one)."""
@@ -43,7 +43,79 @@ def log(text):
 
 
 def xs(*args):
-    return subprocess.run(["xenstore-" + args[0], *args[1:]], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["xenstore-" + args[0], *args[1:]], capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+class Store:
+    """One connection to xenstored's socket, kept for the helper's life: waiting for the
+    guest's request is a watch on it instead of a `xenstore-read` process every poll (dom0
+    processes are what QEMU TCG has been seen corrupting, so the helper starts as few as
+    it can)."""
+
+    READ, WATCH, WRITE, WATCH_EVENT, ERROR = 2, 4, 11, 15, 16
+
+    def __init__(self, path="/run/xenstored/socket"):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(path)
+        self.events = 0
+        self.next_id = 1
+
+    def _recv_exact(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise OSError("xenstored closed the connection")
+            data += chunk
+        return data
+
+    def _message(self):
+        kind, req_id, _tx, length = struct.unpack("<IIII", self._recv_exact(16))
+        return kind, req_id, self._recv_exact(length)
+
+    def request(self, kind, *parts):
+        payload = b"".join(parts)
+        req_id = self.next_id
+        self.next_id += 1
+        self.sock.sendall(struct.pack("<IIII", kind, req_id, 0, len(payload)) + payload)
+        while True:
+            got, got_id, body = self._message()
+            if got == self.WATCH_EVENT:
+                self.events += 1
+                continue
+            if got == self.ERROR:
+                raise OSError(body.rstrip(b"\0").decode())
+            if got_id != req_id:
+                raise OSError(f"xenstored answered request {got_id}, expected {req_id}")
+            return body
+
+    def read(self, path):
+        try:
+            return self.request(self.READ, path.encode(), b"\0").decode("ascii", "replace")
+        except OSError as error:
+            if str(error) == "ENOENT":
+                return ""
+            raise
+
+    def write(self, path, value):
+        self.request(self.WRITE, path.encode(), b"\0", value.encode())
+
+    def watch(self, path, token):
+        self.request(self.WATCH, path.encode(), b"\0", token.encode(), b"\0")
+
+    def wait_event(self, timeout):
+        """Wait up to `timeout` seconds for a watch event (True when one came)."""
+        if self.events:
+            self.events = 0
+            return True
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        kind, _, _ = self._message()
+        if kind != self.WATCH_EVENT:
+            raise OSError(f"unexpected xenstored message {kind}")
+        return True
 
 
 def grant_read(gref, nbytes):
@@ -102,7 +174,7 @@ def run_logged(args, log_name, timeout):
         return subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
 
 
-def save_restore(seq):
+def save_restore(store, seq):
     """Returns the answer when it failed, None when it answered the restored guest itself."""
     global DOMID, HOME
     image = "/var/lib/xen/rig.save"
@@ -122,8 +194,9 @@ def save_restore(seq):
         DOMID = guest_domid()
         HOME = f"/local/domain/{DOMID}/data/rig"
         log(f"guest restored: domain {old} -> {DOMID}")
-        xs("write", f"{HOME}/reply", f"{seq} ok restored from dom{old} as dom{DOMID}")
+        store.write(f"{HOME}/reply", f"{seq} ok restored from dom{old} as dom{DOMID}")
         xs("chmod", "-r", HOME, f"n{DOMID}")
+        store.watch(f"{HOME}/request", "request")
         subprocess.run(["xl", "unpause", "rig"], check=True)
         return None
     except Exception as error:  # report every failure to the guest (wherever it is)
@@ -132,18 +205,18 @@ def save_restore(seq):
         os.unlink("/run/rig-saving")
 
 
-def serve(seq, command, args):
+def serve(store, seq, command, args):
     if command == "grant-read":
         return grant_read(int(args[0]), int(args[1]))
     if command == "evtchn-echo":
         return evtchn_echo(int(args[0]))
     if command == "save-restore":
-        return save_restore(seq)
+        return save_restore(store, seq)
     if command == "write":
-        xs("write", args[0], " ".join(args[1:]))
+        store.write(args[0], " ".join(args[1:]))
         return "ok"
     if command == "qemu":
-        out = subprocess.run(["xl", "qemu-monitor-command", str(DOMID), " ".join(args)], capture_output=True, text=True)
+        out = subprocess.run(["xl", "qemu-monitor-command", str(DOMID), " ".join(args)], capture_output=True, text=True, timeout=120)
         return " | ".join(line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip())
     return f"unknown command {command}"
 
@@ -151,20 +224,24 @@ def serve(seq, command, args):
 def main():
     last = None
     log(f"serving domain {DOMID}")
+    store = Store()
+    store.watch(f"{HOME}/request", "request")
     deadline = time.time() + 3600
     while time.time() < deadline and not os.path.exists("/run/rig-stop"):
-        request = xs("read", f"{HOME}/request")
+        # The watch fires on every write of the request; the 5 s timeout is a safety net
+        # (and how /run/rig-stop is noticed).
+        store.wait_event(5)
+        request = store.read(f"{HOME}/request")
         if request and request != last:
             last = request
             seq, command, *args = request.split()
             try:
-                answer = serve(seq, command, args)
+                answer = serve(store, seq, command, args)
             except Exception as error:  # report every failure to the guest
                 answer = f"error {error!r}"
             log(f"request {request!r} -> {answer!r}")
             if answer is not None:
-                xs("write", f"{HOME}/reply", f"{seq} {answer}")
-        time.sleep(0.2)
+                store.write(f"{HOME}/reply", f"{seq} {answer}")
 
 
 main()

@@ -442,6 +442,38 @@ fn rig_cpus() -> String {
     std::env::var("RIG_SMP").unwrap_or_else(|_| "2".into())
 }
 
+/// QEMU's CPU model (`RIG_CPU`, default [`CPU_MODEL`]).
+fn cpu_model() -> String {
+    std::env::var("RIG_CPU").unwrap_or_else(|_| CPU_MODEL.into())
+}
+
+/// The CPU model the rig runs on.
+const CPU_MODEL: &str = "max,-smap";
+
+/// Xen's command line: [`XEN_ARGS`] and `RIG_XEN_ARGS` (appended, so it can override).
+fn xen_args() -> String {
+    let extra = std::env::var("RIG_XEN_ARGS").unwrap_or_default();
+    format!("{XEN_ARGS} {extra}").trim().to_string()
+}
+
+/// The hypervisor's options. `spec-ctrl=eager-fpu`: on this AMD-model CPU Xen switches FPU
+/// state lazily by default (CR0.TS and #NM), and under QEMU TCG that corrupted dom0's vector
+/// registers whenever an HVM guest shared the processors — glibc's memcpy/memset carry data
+/// in them, so it surfaced as random dom0 processes (python3, xenstored, sh, xl, awk)
+/// segfaulting or computing wrong results. Eager switching saves and restores the whole
+/// state on every context switch and never relies on #NM.
+const XEN_ARGS: &str = "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all conring_size=2M \
+     dom0_mem=1536M,max:1536M spec-ctrl=eager-fpu";
+
+/// dom0 Linux's command line: [`DOM0_ARGS`] and `RIG_DOM0_ARGS`.
+fn dom0_args() -> String {
+    let extra = std::env::var("RIG_DOM0_ARGS").unwrap_or_default();
+    format!("{DOM0_ARGS} {extra}").trim().to_string()
+}
+
+/// dom0 Linux's options.
+const DOM0_ARGS: &str = "root=/dev/vda ro console=hvc0 init=/sbin/rig-init";
+
 /// Build what is missing, boot the rig, run the scenarios and parse the results.
 pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let started = Instant::now();
@@ -461,25 +493,36 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
             .map_err(|e| format!("zcat: {e}"))?;
         fs::write(&xen, out.stdout).map_err(|e| e.to_string())?;
     }
-    let data = data_disk(&dir, &guest, options)?;
-    let serial = dir.join("serial.log");
+    // A run's own files (data disk, serial log) live in `target/rig/` itself, or in
+    // `target/rig/instance-<name>/` with `RIG_INSTANCE=<name>`, so that several runs can
+    // share the cached root filesystem at once.
+    let instance = std::env::var("RIG_INSTANCE").unwrap_or_default();
+    let work = if instance.is_empty() {
+        dir.clone()
+    } else {
+        dir.join(format!("instance-{instance}"))
+    };
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let data = data_disk(&work, &guest, options)?;
+    let serial = work.join("serial.log");
     let _ = fs::remove_file(&serial);
     println!(
-        "rig: booting Xen + dom0 under QEMU TCG (timeout {}s)",
-        options.timeout
+        "rig: booting Xen + dom0 under QEMU TCG (timeout {}s; -cpu {}, tcg thread={}, -smp {}; xen: {}; dom0: {})",
+        options.timeout,
+        cpu_model(),
+        tcg_threads(),
+        rig_cpus(),
+        xen_args(),
+        dom0_args()
     );
     let mut child = Command::new("timeout")
         .arg(options.timeout.to_string())
         .arg("qemu-system-x86_64")
         .arg("-accel")
         .arg(format!("tcg,thread={}", tcg_threads()))
-        .args([
-            "-cpu",
-            "max,-smap",
-            "-m",
-            "3072",
-            "-smp",
-        ])
+        .arg("-cpu")
+        .arg(cpu_model())
+        .args(["-m", "3072", "-smp"])
         .arg(rig_cpus())
         .args([
             "-nographic",
@@ -496,11 +539,12 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         .arg("-kernel")
         .arg(&xen)
         .arg("-append")
-        .arg("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all conring_size=2M dom0_mem=1536M,max:1536M")
+        .arg(xen_args())
         .arg("-initrd")
         .arg(format!(
-            "{} root=/dev/vda ro console=hvc0 init=/sbin/rig-init,{}",
+            "{} {},{}",
             kernel.display(),
+            dom0_args(),
             initrd.display()
         ))
         .arg("-drive")
@@ -563,7 +607,7 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
         let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
     }
     let log = fs::read_to_string(&serial).unwrap_or_default();
-    let kept = keep_logs(&dir, &log);
+    let kept = keep_logs(&dir, &instance, &log);
     let mut report = parse_serial(&log);
     if !report.completed {
         report.errors.push(format!(
@@ -593,14 +637,14 @@ const KEPT_RUNS: usize = 30;
 /// Split the serial log of a run into the guest's lines and dom0's (toolstack, helper and
 /// the xl/device-model logs), and keep all three under `target/rig/logs/run-<time>/`; the
 /// latest run's are also `target/rig/{serial,guest,dom0}.log`.
-fn keep_logs(dir: &Path, log: &str) -> PathBuf {
+fn keep_logs(dir: &Path, instance: &str, log: &str) -> PathBuf {
     let (guest, dom0) = split_log(log);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let logs = dir.join("logs");
-    let run = logs.join(format!("run-{stamp}"));
+    let run = logs.join(format!("run-{stamp}{instance}"));
     let _ = fs::create_dir_all(&run);
     for (name, text) in [
         ("serial.log", log),
