@@ -42,6 +42,7 @@ pub const SECTIONS: &[(&str, Run)] = &[
     ("infcheck", Run::Xtask(&["infcheck"])),
     ("verify", Run::Task(verify_dist)),
     ("verify-rejects-broken", Run::Task(verify_rejects_broken)),
+    ("rig", Run::Task(crate::rig::test_section)),
 ];
 
 fn verify_dist() -> Result<(), String> {
