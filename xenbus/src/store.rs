@@ -34,7 +34,8 @@ use core::fmt::Write;
 use core::mem::offset_of;
 
 use common::os::Os;
-use common::sync::IsrSpinLock;
+use common::sync::{IsrSpinGuard, IsrSpinLock};
+use core::sync::atomic::{fence, AtomicBool, Ordering};
 use xen_include::api::XenApi;
 use xen_include::interfaces::store::{StorePermission, StorePermissionMask};
 use xen_include::status::{
@@ -957,13 +958,7 @@ struct StoreEvent(&'static Store);
 
 impl crate::evtchn::EvtchnCallback for StoreEvent {
     fn call(&self) -> bool {
-        // A submitter holding the lock polls after its wait; never spin on it here (this
-        // may run inside that submitter's notification).
-        let outcome = match self.0.state.try_lock() {
-            Some(mut s) => self.0.poll_locked(&mut s),
-            None => return true,
-        };
-        self.0.finish(outcome);
+        self.0.poll_if_free();
         true
     }
 }
@@ -1051,6 +1046,38 @@ struct State {
     watchdog: Option<RingSnapshot>,
 }
 
+/// The state lock held through [`Store::lock`]: releasing it runs the poll a store event
+/// asked for while it was held (see [`Store::poll_if_free`]). Fields drop in declaration
+/// order: the lock is released first, then the check runs.
+struct Locked<'a> {
+    guard: IsrSpinGuard<'a, State>,
+    _after: AfterRelease<'a>,
+}
+
+struct AfterRelease<'a>(&'a Store);
+
+impl Drop for AfterRelease<'_> {
+    fn drop(&mut self) {
+        fence(Ordering::SeqCst);
+        if self.0.repoll.load(Ordering::SeqCst) {
+            self.0.poll_if_free();
+        }
+    }
+}
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
 /// The STORE subsystem.
 pub struct Store {
     api: &'static dyn XenApi,
@@ -1058,6 +1085,8 @@ pub struct Store {
     /// Taken by the resume's HIGH_LEVEL phase too (`suspend_early`) and tried by the ISR;
     /// requests allocate under it: interim, see [`IsrSpinLock`].
     state: IsrSpinLock<State>,
+    /// A store event found the lock taken: its holder polls when releasing it.
+    repoll: AtomicBool,
 }
 
 impl Store {
@@ -1071,6 +1100,44 @@ impl Store {
                 connection: None,
                 watchdog: None,
             }),
+            repoll: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> Locked<'_> {
+        Locked {
+            guard: self.state.lock(),
+            _after: AfterRelease(self),
+        }
+    }
+
+    /// The store event's poll (upstream queues the store DPC, which takes the lock): never
+    /// spins on the lock, as it may run inside the notification of a holder on this CPU.
+    /// When the lock is taken, the event is recorded and the holder polls on release; the
+    /// lock is tried once more after recording it, so a holder that released in between
+    /// (and found nothing recorded) cannot leave the event unpolled.
+    pub fn poll_if_free(&self) {
+        loop {
+            let guard = match self.state.try_lock() {
+                Some(g) => g,
+                None => {
+                    self.repoll.store(true, Ordering::SeqCst);
+                    fence(Ordering::SeqCst);
+                    match self.state.try_lock() {
+                        Some(g) => g,
+                        None => return,
+                    }
+                }
+            };
+            self.repoll.store(false, Ordering::SeqCst);
+            let mut guard = guard;
+            let outcome = self.poll_locked(&mut guard);
+            drop(guard);
+            self.finish(outcome);
+            fence(Ordering::SeqCst);
+            if !self.repoll.load(Ordering::SeqCst) {
+                return;
+            }
         }
     }
 
@@ -1081,7 +1148,7 @@ impl Store {
 
     /// Attach the ring page and event channel (Acquire / after resume), then poll once.
     pub fn connect(&self, ring: SharedMemory, channel: alloc::sync::Arc<dyn StoreChannel>) {
-        self.state.lock().connection = Some(Connection { ring, channel });
+        self.lock().connection = Some(Connection { ring, channel });
         self.poll();
     }
 
@@ -1102,14 +1169,14 @@ impl Store {
 
     /// Detach the ring (Release); outstanding requests fail.
     pub fn disconnect(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         s.connection = None;
         s.client.fail_all(STATUS_UNSUCCESSFUL);
     }
 
     /// True while a ring is attached.
     pub fn connected(&self) -> bool {
-        self.state.lock().connection.is_some()
+        self.lock().connection.is_some()
     }
 
     fn poll_locked(&self, s: &mut State) -> PollOutcome {
@@ -1141,7 +1208,7 @@ impl Store {
 
     /// The ring positions xenstored moves (request consumer, response producer).
     fn remote_position(&self) -> Option<(u32, u32)> {
-        let s = self.state.lock();
+        let s = self.lock();
         let ring = &s.connection.as_ref()?.ring;
         mb();
         Some((ring.load_u32(REQ_CONS).ok()?, ring.load_u32(RSP_PROD).ok()?))
@@ -1150,7 +1217,7 @@ impl Store {
     /// [`Store::poll`]; true when bytes moved on either ring.
     fn poll_moved(&self) -> bool {
         let outcome = {
-            let mut s = self.state.lock();
+            let mut s = self.lock();
             self.poll_locked(&mut s)
         };
         let moved = outcome.written != 0 || outcome.read != 0;
@@ -1160,12 +1227,12 @@ impl Store {
 
     /// True after a request timed out until xenstored is heard from again.
     pub fn unresponsive(&self) -> bool {
-        self.state.lock().client.unresponsive()
+        self.lock().client.unresponsive()
     }
 
     /// Abandoned requests whose late replies have not come yet.
     pub fn abandoned(&self) -> usize {
-        self.state.lock().client.abandoned()
+        self.lock().client.abandoned()
     }
 
     /// Submit one request and wait for its reply (spec §5.10 submission).
@@ -1192,7 +1259,7 @@ impl Store {
         segments: &[&[u8]],
     ) -> Result<Response, NtStatus> {
         let (req_id, mut channel, mut count, periods, outcome) = {
-            let mut s = self.state.lock();
+            let mut s = self.lock();
             let Some(channel) = s.connection.as_ref().map(|c| c.channel.clone()) else {
                 return Err(STATUS_UNSUCCESSFUL);
             };
@@ -1219,7 +1286,7 @@ impl Store {
             (req_id, channel, count, periods, outcome)
         };
         self.finish(outcome);
-        if let Some(result) = self.state.lock().client.take(req_id) {
+        if let Some(result) = self.lock().client.take(req_id) {
             return result;
         }
         let limit = u64::from(periods) * POLL_PERIOD_100NS;
@@ -1229,12 +1296,12 @@ impl Store {
         loop {
             let status = channel.wait(count.wrapping_add(1), POLL_PERIOD_100NS);
             // The channel is re-opened at resume: always wait on the current one.
-            if let Some(c) = self.state.lock().connection.as_ref() {
+            if let Some(c) = self.lock().connection.as_ref() {
                 channel = c.channel.clone();
             }
             count = channel.count();
             let moved = self.poll_moved();
-            if let Some(result) = self.state.lock().client.take(req_id) {
+            if let Some(result) = self.lock().client.take(req_id) {
                 return result;
             }
             let now = self.remote_position();
@@ -1274,7 +1341,7 @@ impl Store {
         periods: u32,
     ) -> Result<Response, NtStatus> {
         let (result, abandoned, outcome) = {
-            let mut s = self.state.lock();
+            let mut s = self.lock();
             let outcome = self.poll_locked(&mut s);
             match s.client.take(req_id) {
                 Some(r) => (Some(r), Abandoned::Unknown, outcome),
@@ -1398,14 +1465,14 @@ impl Store {
             );
             return Err(STATUS_UNSUCCESSFUL);
         };
-        self.state.lock().client.add_transaction(id)
+        self.lock().client.add_transaction(id)
     }
 
     /// `StoreTransactionEnd`: `STATUS_RETRY` when xenstored saw a conflict (EAGAIN) or a
     /// suspend invalidated the transaction; the handle is freed in every case.
     pub fn transaction_end(&self, handle: TransactionHandle, commit: bool) -> Result<(), NtStatus> {
         let active = {
-            let s = self.state.lock();
+            let s = self.lock();
             match s.client.transaction(handle) {
                 Some(t) => t.active,
                 None => return Err(STATUS_INVALID_PARAMETER),
@@ -1418,7 +1485,7 @@ impl Store {
         } else {
             Err(STATUS_RETRY)
         };
-        self.state.lock().client.remove_transaction(handle);
+        self.lock().client.remove_transaction(handle);
         result
     }
 
@@ -1431,14 +1498,14 @@ impl Store {
         event: usize,
     ) -> Result<WatchHandle, NtStatus> {
         let key = make_key(prefix, node)?;
-        let (handle, token) = self.state.lock().client.add_watch(key.clone(), event)?;
+        let (handle, token) = self.lock().client.add_watch(key.clone(), event)?;
         let result = self
             .request(XsdSockmsgType::WATCH, None, &[&key, b"\0", &token, b"\0"])
             .and_then(|r| r.check());
         match result {
             Ok(()) => Ok(handle),
             Err(e) => {
-                self.state.lock().client.remove_watch(handle);
+                self.lock().client.remove_watch(handle);
                 Err(e)
             }
         }
@@ -1446,7 +1513,7 @@ impl Store {
 
     /// `StoreWatchRemove`: UNWATCH (only for an active watch) then forget it.
     pub fn watch_remove(&self, handle: WatchHandle) -> Result<(), NtStatus> {
-        let Some((path, token, active)) = self.state.lock().client.watch(handle) else {
+        let Some((path, token, active)) = self.lock().client.watch(handle) else {
             return Err(STATUS_INVALID_PARAMETER);
         };
         let result = if active {
@@ -1459,7 +1526,7 @@ impl Store {
         } else {
             Ok(())
         };
-        self.state.lock().client.remove_watch(handle);
+        self.lock().client.remove_watch(handle);
         if let Err(e) = result {
             warning!(self.api, "STORE: UNWATCH failed ({e:08X})");
         }
@@ -1468,20 +1535,20 @@ impl Store {
 
     /// Open transactions and watches (must be zero at the last Release).
     pub fn outstanding(&self) -> (usize, usize) {
-        let s = self.state.lock();
+        let s = self.lock();
         (s.client.transactions(), s.client.watches())
     }
 
     /// EARLY suspend callback.
     pub fn suspend_early(&self) {
-        self.state.lock().client.suspend();
+        self.lock().client.suspend();
     }
 
     /// LATE suspend callback: reset the stream, re-attach (the channel was re-opened by
     /// the caller) and signal every watch event so owners re-add their watches.
     pub fn resume_late(&self, ring: SharedMemory, channel: alloc::sync::Arc<dyn StoreChannel>) {
         let events = {
-            let mut s = self.state.lock();
+            let mut s = self.lock();
             s.connection = Some(Connection { ring, channel });
             s.watchdog = None;
             s.client.resume()
@@ -1496,7 +1563,7 @@ impl Store {
     /// not since the last tick, kick the channel and poll. Returns true when it kicked.
     pub fn watchdog_tick(&self) -> bool {
         let stalled = {
-            let mut s = self.state.lock();
+            let mut s = self.lock();
             let Some(c) = s.connection.as_ref() else {
                 return false;
             };

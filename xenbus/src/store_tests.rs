@@ -863,3 +863,27 @@ fn abandoned_ids_are_not_reused_and_their_number_is_capped() {
     assert_eq!(c.abandoned(), 0);
     assert_eq!(c.outstanding(), 0);
 }
+
+/// A store event that finds the lock taken (its holder may be the very notification it
+/// interrupts) is not lost: the holder polls when it releases the lock. Before, the event
+/// waited for the next request or the 15 s watchdog.
+#[test]
+fn a_store_event_while_the_lock_is_held_is_polled_on_release() {
+    let r = rig();
+    let w = r.store.watch_add(None, b"k", 0x55).unwrap();
+    assert_eq!(r.os.sets(0x55), 1, "initial fire");
+    // xenstored writes a watch event into the ring while someone holds the lock.
+    let held = r.store.lock();
+    r.server().fire(b"k");
+    assert!(r.server().step());
+    r.store.poll_if_free(); // the event callback: cannot take the lock
+    assert_eq!(r.os.sets(0x55), 1, "not polled while held");
+    drop(held);
+    assert_eq!(r.os.sets(0x55), 2, "polled on release");
+    // Without a holder the callback polls itself.
+    r.server().fire(b"k");
+    assert!(r.server().step());
+    r.store.poll_if_free();
+    assert_eq!(r.os.sets(0x55), 3);
+    r.store.watch_remove(w).unwrap();
+}
