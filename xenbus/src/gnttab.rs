@@ -194,12 +194,16 @@ impl Gnttab {
 
     /// EARLY suspend callback: re-map every frame (the new host's table is fresh).
     pub fn suspend_early(&self) {
-        let mut guard = self.state.lock();
-        let Some(s) = guard.as_mut() else { return };
-        for (index, f) in s.frames.iter_mut().enumerate() {
-            match self.map_frame(index as u32, f.pfn) {
-                Ok(v) => f.view = v,
-                Err(e) => error!(self.api, "GNTTAB: frame {index} not re-mapped ({e:08X})"),
+        let guard = self.state.lock();
+        let Some(s) = guard.as_ref() else { return };
+        for (index, f) in s.frames.iter().enumerate() {
+            // HIGH_LEVEL: only the physmap entry is redone; the frame, and so the existing
+            // kernel mapping of it (`f.view`), does not move.
+            if let Err(e) =
+                self.api
+                    .memory_add_to_physmap(f.pfn as usize, MapSpace::GRANT_TABLE.0, index)
+            {
+                error!(self.api, "GNTTAB: frame {index} not re-mapped ({e:08X})");
             }
         }
     }

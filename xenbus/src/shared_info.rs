@@ -93,6 +93,14 @@ impl SharedInfo {
     }
 
     fn map(&self, pfn: u64) -> Result<SharedMemory, NtStatus> {
+        self.add_to_physmap(pfn)?;
+        shared::map_pfn(self.os, pfn).ok_or(STATUS_UNSUCCESSFUL)
+    }
+
+    /// Put the shared info page at `pfn` in the guest's physmap (no kernel mapping: the
+    /// resume runs this at HIGH_LEVEL, where mapping I/O space is not allowed; the frame,
+    /// and so the existing mapping of it, does not move).
+    fn add_to_physmap(&self, pfn: u64) -> Result<(), NtStatus> {
         self.api
             .memory_add_to_physmap(pfn as usize, MapSpace::SHARED_INFO.0, 0)?;
         info!(
@@ -100,7 +108,7 @@ impl SharedInfo {
             "SHARED_INFO: MAP XENMAPSPACE_shared_info @ {:#x}",
             pfn << 12
         );
-        shared::map_pfn(self.os, pfn).ok_or(STATUS_UNSUCCESSFUL)
+        Ok(())
     }
 
     fn mask_all(shared: &SharedMemory) {
@@ -197,11 +205,8 @@ impl SharedInfo {
     pub fn suspend_early(&self) {
         let mut state = self.state.lock();
         if let Some(m) = state.as_mut() {
-            match self.map(m.pfn) {
-                Ok(shared) => {
-                    Self::mask_all(&shared);
-                    m.shared = shared;
-                }
+            match self.add_to_physmap(m.pfn) {
+                Ok(()) => Self::mask_all(&m.shared),
                 Err(e) => error!(self.api, "SHARED_INFO: re-map failed ({e:08X})"),
             }
             for c in &mut m.cpus {

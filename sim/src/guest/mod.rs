@@ -388,6 +388,7 @@ impl Os for WindowsGuest {
     }
 
     fn map_pfn(&self, pfn: u64) -> Option<usize> {
+        common::irql::check_at_most(common::irql::DISPATCH_LEVEL, "map_pfn (MmMapIoSpaceEx)");
         (self.hv.p2m(pfn) != crate::hv::P2m::Invalid).then(|| self.hv.gfn_va(pfn))
     }
 
@@ -480,6 +481,7 @@ impl Os for WindowsGuest {
     }
 
     fn read_physical(&self, address: u64, buffer: &mut [u8]) -> Result<(), NtStatus> {
+        common::irql::check_at_most(common::irql::APC_LEVEL, "read_physical (MmCopyMemory)");
         // Firmware regions first (they lie outside RAM in a real machine too).
         for (base, bytes) in lock(&self.firmware).iter() {
             let end = base + bytes.len() as u64;
@@ -504,6 +506,10 @@ impl Os for WindowsGuest {
     }
 
     fn physical_memory_ranges(&self) -> Vec<MemoryRange> {
+        common::irql::check_at_most(
+            common::irql::PASSIVE_LEVEL,
+            "physical_memory_ranges (MmGetPhysicalMemoryRanges)",
+        );
         vec![MemoryRange {
             start: 0,
             length: self.ram_pages * crate::hv::memory::PAGE_SIZE as u64,
@@ -511,10 +517,15 @@ impl Os for WindowsGuest {
     }
 
     fn loaded_modules(&self) -> Result<Vec<ModuleInfo>, NtStatus> {
+        common::irql::check_at_most(
+            common::irql::PASSIVE_LEVEL,
+            "loaded_modules (ZwQuerySystemInformation)",
+        );
         Ok(lock(&self.modules).clone())
     }
 
     fn register_callback(&self, kind: KernelCallback) -> Result<CallbackHandle, NtStatus> {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "register_callback");
         let mut c = lock(&self.callbacks);
         c.next += 1;
         let h = c.next;
@@ -523,6 +534,7 @@ impl Os for WindowsGuest {
     }
 
     fn deregister_callback(&self, handle: CallbackHandle) {
+        common::irql::check_at_most(common::irql::PASSIVE_LEVEL, "deregister_callback");
         lock(&self.callbacks).registered.remove(&handle.0);
     }
 
