@@ -502,6 +502,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--pnp", action="store_true",
                         help="run AddDevice, IRP_MN_REMOVE_DEVICE and DriverUnload after DriverEntry")
+    parser.add_argument("--xenfilt", choices=sorted(speakeasy_xenbus.XENFILT_MODES), default=None,
+                        help="xenbus.sys: xenfilt below the FDO answers XENFILT_EMULATED v3 with this activation")
     args = parser.parse_args()
 
     logging.disable(logging.CRITICAL)
@@ -570,7 +572,8 @@ def main():
         if entry and int(entry.get("ret_val") or "0x1", 16) == 0 and not entry.get("error"):
             driver = int(entry["ep_args"][0], 16)
             if service.lower() == "xenbus":
-                speakeasy_xenbus.run_pnp(se, se.emu, driver, pnp, xen_stand_in, pnp_lines, new_pnp_irp)
+                speakeasy_xenbus.run_pnp(se, se.emu, driver, pnp, xen_stand_in, pnp_lines, new_pnp_irp,
+                                         args.xenfilt)
             else:
                 run_pnp(se, se.emu, driver, pnp, pnp_lines)
     report = se.get_report()

@@ -15,6 +15,14 @@ REG_MULTI_SZ = 7
 IRP_MN_QUERY_INTERFACE = 0x08
 # GUID_BUS_INTERFACE_STANDARD {496B8280-6F25-11D0-BEAF-08002BE2092F} as laid out in memory.
 GUID_BUS_INTERFACE_STANDARD = bytes.fromhex("80826b49256fd011beaf08002be2092f")
+# GUID_XENFILT_EMULATED_INTERFACE {959027A1-FCCE-4E78-BCF4-637384F499C5}.
+GUID_XENFILT_EMULATED_INTERFACE = bytes.fromhex("a1279095cefc784ebcf4637384f499c5")
+# XENBUS_EMULATED_ACTIVATION_STATUS of the xenfilt stand-in's IsDevicePresent.
+XENFILT_MODES = {"neutral": 0, "force-activated": 1, "force-deactivated": 2}
+STATUS_NOT_SUPPORTED = 0xC00000BB
+# xen.sys's hypercall wrappers the active FDO reaches first (name, argument count).
+HYPERCALLS = [("MemoryDecreaseReservation", 4), ("MemoryPopulatePhysmap", 4),
+              ("MemoryAddToPhysmap", 3), ("MemoryRemoveFromPhysmap", 1)]
 LOG_LEVEL_ERROR = 1
 LOG_LEVEL_WARNING = 2
 
@@ -46,6 +54,9 @@ class XenStandIn:
         self.power_states = []
         self.events = []
         self.completed = []
+        self.interrupts = []
+        self.threads = []
+        self.interrupts_disconnected = []
 
     def log_printf(self, emu, argv):
         text = emu.read_mem_string(argv[2], 1) if argv[1] and argv[2] else ""
@@ -98,6 +109,12 @@ class XenStandIn:
                      "ConfigQuerySystemStartOption"):
             xen(name, 3, lambda emu, argv, name=name: self.calls.append(name) or STATUS_OBJECT_NAME_NOT_FOUND)
         xen("ConfigFreeSzValue", 1, lambda emu, argv: 0)
+        # Hypercalls: the emulated CPU is not on Xen, so xen.sys's hypercall wrappers fail
+        # the way they do without a hypercall page (STATUS_NOT_SUPPORTED); each call is
+        # recorded.
+        for name, argc in HYPERCALLS:
+            xen(name, argc, lambda emu, argv, name=name:
+                self.calls.append("hypercall " + name) or STATUS_NOT_SUPPORTED)
         nt("IoCreateNotificationEvent", 2, self.named_event)
         nt("IoAllocateWorkItem", 1, self.allocate_work_item)
         nt("IoFreeWorkItem", 1, lambda emu, argv: self.work_items_freed.append(argv[0]) or 0)
@@ -111,8 +128,56 @@ class XenStandIn:
         nt("PoStartNextPowerIrp", 1, lambda emu, argv: 0)
         nt("IofCompleteRequest", 2, lambda emu, argv: self.completed.append(argv[0]) or 0,
            call_conv=1)
+        # One processor (the active FDO's per-CPU state; speakeasy has neither routine).
+        nt("KeQueryActiveProcessorCountEx", 1, lambda emu, argv: 1)
+        nt("KeGetProcessorNumberFromIndex", 2, self.processor_number)
+        nt("KeQueryMaximumProcessorCountEx", 1, lambda emu, argv: 1)
+        nt("KeGetProcessorIndexFromNumber", 1, lambda emu, argv: 0)
+        # The active FDO's system threads are created but never scheduled (their bodies
+        # loop on waits, which speakeasy satisfies at once); the handle refers to an
+        # object ObReferenceObjectByHandle hands back.
+        nt("PsCreateSystemThread", 7, self.create_thread)
+        nt("ObReferenceObjectByHandle", 6, self.reference_thread)
+        # Physical addresses of pool pages (the active FDO's memory hole): identity.
+        nt("MmGetPhysicalAddress", 1, lambda emu, argv: argv[0])
+        # The active FDO's interrupts: each connection gets an interrupt object.
+        nt("IoConnectInterruptEx", 1, self.connect_interrupt)
+        nt("IoDisconnectInterruptEx", 1, lambda emu, argv: self.interrupts_disconnected.append(argv[0]) or 0)
         nt("PoSetPowerState", 3,
            lambda emu, argv: self.power_states.append((argv[1] & 0xFFFFFFFF, argv[2] & 0xFFFFFFFF)) or 0)
+
+    def processor_number(self, emu, argv):
+        index, out = argv
+        if index & 0xFFFFFFFF != 0:
+            return 0xC000000D  # STATUS_INVALID_PARAMETER
+        emu.mem_write(out, struct.pack("<HBB", 0, 0, 0))
+        return STATUS_SUCCESS
+
+    def create_thread(self, emu, argv):
+        handle_out, _, _, _, _, start, context = argv
+        self.threads.append((start, context))
+        emu.mem_write(handle_out, struct.pack("<Q", 0xA000 + 4 * len(self.threads)))
+        return STATUS_SUCCESS
+
+    def reference_thread(self, emu, argv):
+        handle, _, _, _, out, _ = argv
+        if not 0xA000 < handle <= 0xA000 + 4 * len(self.threads):
+            return 0xC0000008  # STATUS_INVALID_HANDLE
+        thread = emu.mem_map(0x100, tag="xtask.thread")
+        emu.mem_write(out, struct.pack("<Q", thread))
+        return STATUS_SUCCESS
+
+    def connect_interrupt(self, emu, argv):
+        """IoConnectInterruptEx(CONNECT_FULLY_SPECIFIED[_GROUP]): an interrupt object in
+        *FullySpecified.InterruptObject; the vector is recorded."""
+        parameters = argv[0]
+        version, = struct.unpack("<I", emu.mem_read(parameters, 4))
+        out, = struct.unpack("<Q", emu.mem_read(parameters + 16, 8))
+        vector, = struct.unpack("<I", emu.mem_read(parameters + 56, 4))
+        interrupt = emu.mem_map(0x100, tag="xtask.interrupt")
+        emu.mem_write(out, struct.pack("<Q", interrupt))
+        self.interrupts.append((version, vector))
+        return STATUS_SUCCESS
 
     def named_event(self, emu, argv):
         """IoCreateNotificationEvent (the balloon's LowMemoryCondition): an event block and
@@ -252,7 +317,7 @@ class PowerRun:
         return struct.unpack("<I", self.emu.mem_read(irp + 0x30, 4))[0]
 
 
-def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
+def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp, xenfilt_mode=None):
     """The bus FDO's life: AddDevice over a stand-in platform PCI PDO, START_DEVICE,
     QUERY_CAPABILITIES, BusRelations, QUERY_PNP_DEVICE_STATE, REMOVE_DEVICE, DriverUnload.
     new_irp(emu, minor, parameters) lays out a PnP IRP for the top driver."""
@@ -282,6 +347,34 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
         bus["dereferenced"] += 1
 
     se.add_code_hook(dereferenced, begin=bus_stub + 1, end=bus_stub + 1)
+    # xenfilt's filter on the PCI PDO (xenfilt_mode set): XENFILT_EMULATED v3 whose
+    # IsDevicePresent knows the platform device and reports the mode's activation status.
+    # Acquire (xor eax,eax; ret) at +0, Release (ret) at +0x10, IsDevicePresent
+    # (mov dword [r9], status; mov eax, 1; ret) at +0x20, IsDiskPresent at +0x40.
+    emulated = {"answered": 0, "acquired": 0, "released": 0, "asked": []}
+    emulated_stub = 0
+    if xenfilt_mode is not None:
+        emulated_stub = emu.mem_map(0x1000, tag="xtask.emulated_interface")
+        code = bytearray(0x60)
+        code[0x00:0x03] = b"\x31\xc0\xc3"
+        code[0x10] = 0xC3
+        code[0x20:0x2E] = b"\x41\xc7\x01" + struct.pack("<I", XENFILT_MODES[xenfilt_mode]) \
+            + b"\xb8\x01\x00\x00\x00\xc3"
+        code[0x40:0x43] = b"\x31\xc0\xc3"
+        emu.mem_write(emulated_stub, bytes(code))
+
+        def counted(key):
+            def hook(emu, address, size, ctx):
+                emulated[key] += 1
+            return hook
+
+        def asked(emu, address, size, ctx):
+            device_id = emu.reg_read("rdx")
+            emulated["asked"].append(emu.read_mem_string(device_id, 1) if device_id else "")
+
+        se.add_code_hook(counted("acquired"), begin=emulated_stub, end=emulated_stub)
+        se.add_code_hook(counted("released"), begin=emulated_stub + 0x10, end=emulated_stub + 0x10)
+        se.add_code_hook(asked, begin=emulated_stub + 0x20, end=emulated_stub + 0x20)
 
     def answer(emu, device, irp, lower):
         major, minor = struct.unpack("<BB", emu.mem_read(lower, 2))
@@ -294,6 +387,15 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
                                                   bus_stub + 1, bus_stub, bus_stub, bus_stub,
                                                   bus_stub))
                 bus["answered"] += 1
+            elif bytes(emu.mem_read(guid, 16)) == GUID_XENFILT_EMULATED_INTERFACE and emulated_stub \
+                    and version == 3 and size >= 64 and buffer:
+                # INTERFACE {Size, Version, Context, Reference, Dereference} + 4 methods.
+                emu.mem_write(buffer, struct.pack("<HH4x7Q", 64, 3, 0x0E0C0DE, 0, 0, emulated_stub,
+                                                  emulated_stub + 0x10, emulated_stub + 0x20,
+                                                  emulated_stub + 0x40))
+                emulated["answered"] += 1
+                emu.mem_write(irp + 0x30, struct.pack("<I", STATUS_SUCCESS))
+                return 0
             return None
         if device == pnp.pdo and major == IRP_MJ_PNP:
             text = None
@@ -312,9 +414,15 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     out.append("pnp add_device attached=%d filters_installed=%d work_items=%d identity_queries=%d bus_interface=%d" % (
         len(devices), stand_in.calls.count("FiltersInstall"), len(stand_in.work_items),
         stand_in.identity_queries, bus["answered"]))
+    if xenfilt_mode is not None:
+        out.append("pnp emulated mode=%s answered=%d acquired=%d released=%d asked=%s set_active=%d update_active=%d" % (
+            xenfilt_mode, emulated["answered"], emulated["acquired"], emulated["released"],
+            ",".join(emulated["asked"]) or "-", stand_in.calls.count("ConfigSetActive"),
+            stand_in.calls.count("ConfigUpdateActive")))
     if not devices:
         return
     fdo = devices[0]
+    active = xenfilt_mode == "force-activated"
 
     def send(name, minor, parameters=b""):
         calls = len(pnp.calls)
@@ -334,6 +442,22 @@ def run_pnp(se, emu, driver, pnp, stand_in, out, new_irp):
     out.append("pnp start status=%#x passed_down=%d raw_types=%s translated_types=%s" % (
         status, len(lower), "/".join("%x" % k for k in kinds(raw)),
         "/".join("%x" % k for k in kinds(translated))))
+    if active:
+        # The active FDO's START connects its interrupts, creates its threads and reaches
+        # Xen in D3->D0 (the first hypercall), which the emulator is not: START fails with
+        # the hypercall's status after undoing all of it; PnP then removes the device.
+        out.append("pnp active_start status=%#x interrupts=%d disconnected=%d threads=%d hypercalls=%s" % (
+            status, len(stand_in.interrupts), len(stand_in.interrupts_disconnected),
+            len(stand_in.threads),
+            ",".join(c.split(" ", 1)[1] for c in stand_in.calls if c.startswith("hypercall ")) or "-"))
+        pnp.calls = []
+        status, _, lower = send("remove", IRP_MN_REMOVE_DEVICE)
+        out.append("pnp active_remove status=%#x passed_down=%d detached=%d deleted=%d clear_active=%d filters_uninstalled=%d" % (
+            status, len(lower), pnp.detached.count(pnp.pdo), int(fdo in pnp.deleted),
+            stand_in.calls.count("ConfigClearActive"), stand_in.calls.count("FiltersUninstall")))
+        if unload:
+            se.call(unload, [driver])
+        return
     capabilities = emu.mem_map(0x1000, tag="xtask.caps")
     # DeviceState[]: S0 -> D0, S1..S5 -> D3 (as PCI.sys reports the platform device).
     emu.mem_write(capabilities, struct.pack("<HHIII7I", 0x40, 1, REMOVABLE | 1, 0, 0, 0, 1, 4, 4, 4, 4, 4)

@@ -371,11 +371,27 @@ fn speakeasy(
     touch_status: Option<u32>,
     pnp: bool,
 ) -> Result<Emulation, String> {
+    speakeasy_with(venv, image, touch_status, pnp, None)
+}
+
+/// [`speakeasy`] with xenfilt's stand-in below xenbus.sys's FDO answering
+/// `XENFILT_EMULATED` v3 with the activation `xenfilt` (`neutral`, `force-activated`,
+/// `force-deactivated`).
+fn speakeasy_with(
+    venv: &Path,
+    image: &Path,
+    touch_status: Option<u32>,
+    pnp: bool,
+    xenfilt: Option<&str>,
+) -> Result<Emulation, String> {
     let script = env::root().join("xtask/py/speakeasy_run.py");
     let mut command = Command::new(venv.join("python"));
     command.arg(script).arg(image);
     if pnp {
         command.arg("--pnp");
+    }
+    if let Some(mode) = xenfilt {
+        command.arg("--xenfilt").arg(mode);
     }
     if let Some(status) = touch_status {
         command
@@ -618,6 +634,7 @@ fn emulate(driver: &Driver, image: &Path, api: &[String], venv: &Path) -> Vec<Ch
             }
             if driver.package == "xenbus" {
                 checks.extend(xenbus_fdo(&run));
+                checks.extend(xenbus_activation(venv, image));
             }
             if driver.package == "xenbus" {
                 // The bus FDO forwards REMOVE and waits (its machine finishes it), so the
@@ -700,23 +717,126 @@ fn xenbus_mismatch(run: &Emulation) -> Check {
     }
 }
 
-/// xenbus.sys's bus FDO over a stand-in platform PCI PDO (spec §5.1–5.3).
-fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
-    let decision = run
-        .logs
+/// The `AddDevice` line naming the platform device and the FDO's activation.
+fn activation_log(run: &Emulation) -> Option<&str> {
+    run.logs
         .iter()
         .find(|l| l.contains("AddDevice: PCI\\VEN_5853&DEV_0001"))
-        .cloned();
+        .map(String::as_str)
+}
+
+/// xenbus.sys with xenfilt below (spec §5.2 steps 2, 4, 5): the EMULATED v3 query, and
+/// the activation it reports deciding the FDO — forced active (ConfigSetActive, then the
+/// active FDO's START up to the first hypercall, which fails off Xen, and its removal),
+/// forced inactive (nothing recorded), neutral (the recorded ActiveDeviceID, another
+/// device here, decides: inactive).
+fn xenbus_activation(venv: &Path, image: &Path) -> Vec<Check> {
+    const DEVICE_ID: &str = "PCI\\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01";
+    let mut checks = Vec::new();
+    for (mode, active, set_active) in [
+        ("force-activated", true, "1"),
+        ("force-deactivated", false, "0"),
+        ("neutral", false, "0"),
+    ] {
+        let name = match mode {
+            "force-activated" => "emulated-xenfilt-force-activated",
+            "force-deactivated" => "emulated-xenfilt-force-deactivated",
+            _ => "emulated-xenfilt-neutral",
+        };
+        let run = match speakeasy_with(venv, image, Some(STATUS_SUCCESS), true, Some(mode)) {
+            Ok(run) => run,
+            Err(e) => {
+                checks.push(Check {
+                    name,
+                    ok: false,
+                    detail: e,
+                });
+                continue;
+            }
+        };
+        let mut check = run.pnp_expect(
+            name,
+            &[(
+                "emulated",
+                &[
+                    ("answered", "1"),
+                    ("acquired", "1"),
+                    ("released", "1"),
+                    ("asked", DEVICE_ID),
+                    ("set_active", set_active),
+                    ("update_active", "0"),
+                ],
+            )],
+            &format!("xenfilt answers XENFILT_EMULATED v3 ({mode}): Acquire, IsDevicePresent(DeviceID), Release once each"),
+        );
+        let decided = activation_log(&run);
+        let want = if active { " ACTIVE" } else { " inactive" };
+        let decided_ok = decided.is_some_and(|l| l.ends_with(want));
+        check.ok &= decided_ok;
+        check.detail = format!(
+            "{}; FDO{want} (logged {:?})",
+            check.detail,
+            decided.unwrap_or("nothing")
+        );
+        checks.push(check);
+        if active {
+            let mut start = run.pnp_expect(
+                "emulated-active-fdo",
+                &[
+                    (
+                        "active_start",
+                        &[
+                            ("status", "0xc00000bb"),
+                            ("interrupts", "2"),
+                            ("disconnected", "2"),
+                            ("threads", "5"),
+                            ("hypercalls", "MemoryDecreaseReservation"),
+                        ],
+                    ),
+                    (
+                        "active_remove",
+                        &[
+                            ("status", "0x0"),
+                            ("detached", "1"),
+                            ("deleted", "1"),
+                            ("clear_active", "1"),
+                            ("filters_uninstalled", "1"),
+                        ],
+                    ),
+                ],
+                "the active FDO's START connects the line and message interrupts and creates its threads, D3->D0 reaches the first hypercall (XENMEM_decrease_reservation for the memory hole), which fails off Xen: everything is undone and START fails with that status; REMOVE_DEVICE then clears the active record, detaches and deletes",
+            );
+            let logged = run
+                .logs
+                .iter()
+                .any(|l| l.ends_with("FDO D3->D0 failed (0xc00000bb)"));
+            start.ok &= logged;
+            start.detail = format!(
+                "{}; {}",
+                start.detail,
+                if logged {
+                    "logged \"FDO D3->D0 failed (0xc00000bb)\""
+                } else {
+                    "the D3->D0 failure was not logged"
+                }
+            );
+            checks.push(start);
+        }
+    }
+    checks
+}
+
+/// xenbus.sys's bus FDO over a stand-in platform PCI PDO (spec §5.1–5.3).
+fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
+    let decision = activation_log(run);
     let queries = run
         .pnp
         .iter()
         .find(|(step, _)| step == "add_device")
         .and_then(|(_, v)| v.iter().find(|(k, _)| k == "identity_queries"))
         .map(|(_, v)| v.clone());
-    let identity_ok = queries.as_deref() == Some("3")
-        && decision
-            .as_deref()
-            .is_some_and(|l| l.ends_with(" inactive"));
+    let identity_ok =
+        queries.as_deref() == Some("3") && decision.is_some_and(|l| l.ends_with(" inactive"));
     vec![
         Check {
             name: "emulated-fdo-identity",
@@ -724,7 +844,7 @@ fn xenbus_fdo(run: &Emulation) -> Vec<Check> {
             detail: format!(
                 "AddDevice asked the PCI PDO for DeviceID, InstanceID and LocationInformation ({} queries) and, xen.sys recording another active device, created an inactive FDO (logged {:?})",
                 queries.as_deref().unwrap_or("?"),
-                decision.as_deref().unwrap_or("nothing")
+                decision.unwrap_or("nothing")
             ),
         },
         run.pnp_expect(

@@ -84,7 +84,13 @@ impl BusServices for BusEdge {
 
     fn power_up(&self, resources: &BusResources) -> Result<(), NtStatus> {
         let fdo = self.fdo().ok_or(STATUS_NO_SUCH_DEVICE)?;
-        fdo.runtime().power_up(resources)?;
+        if let Err(status) = fdo.runtime().power_up(resources) {
+            log(
+                Level::Error,
+                format_args!("FDO D3->D0 failed ({status:#010x})"),
+            );
+            return Err(status);
+        }
         set_device_power(fdo, PowerDeviceD0);
         Ok(())
     }
