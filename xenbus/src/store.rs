@@ -913,6 +913,32 @@ impl StoreClient {
         self.watches.len()
     }
 
+    /// The client's state, one line at a time (for the store's debug dump).
+    fn dump(&self, out: &mut dyn FnMut(&str)) {
+        let mut line = Line::new();
+        let _ = write!(
+            line,
+            "STORE: submitted {} pending {} abandoned {} unresponsive {} faulted {}",
+            self.submitted.len(),
+            self.pending.len(),
+            self.abandoned(),
+            self.unresponsive,
+            self.fault
+        );
+        out(line.as_str());
+        for t in &self.transactions {
+            let mut line = Line::new();
+            let _ = write!(line, "STORE: transaction {} active {}", t.id, t.active);
+            out(line.as_str());
+        }
+        for w in &self.watches {
+            let mut line = Line::new();
+            let path = core::str::from_utf8(&w.path).unwrap_or("?");
+            let _ = write!(line, "STORE: watch {:04X} {path} active {}", w.id, w.active);
+            out(line.as_str());
+        }
+    }
+
     /// EARLY suspend callback: every transaction and watch becomes inactive.
     pub fn suspend(&mut self) {
         for t in &mut self.transactions {
@@ -1358,6 +1384,7 @@ impl Store {
             kind.0,
             u64::from(periods) * POLL_PERIOD_100NS / 10_000_000
         );
+        self.log_state();
         Err(STATUS_IO_TIMEOUT)
     }
 
@@ -1559,6 +1586,41 @@ impl Store {
         self.poll();
     }
 
+    /// Upstream's `StoreDebugCallback`: the ring indices (not when `crashing`: the ring is
+    /// the other side's memory), the requests, transactions and watches, one line at a
+    /// time. Never spins on the lock (it may run at bug check with the lock held) and does
+    /// not allocate.
+    pub fn debug_dump(&self, crashing: bool, out: &mut dyn FnMut(&str)) {
+        let Some(s) = self.state.try_lock() else {
+            out("STORE: busy");
+            return;
+        };
+        match s.connection.as_ref() {
+            None => out("STORE: disconnected"),
+            Some(c) if !crashing => {
+                let word = |o| c.ring.load_u32(o).unwrap_or(0);
+                let mut line = Line::new();
+                let _ = write!(
+                    line,
+                    "STORE: req_cons = {:08x} req_prod = {:08x} rsp_cons = {:08x} rsp_prod = {:08x}",
+                    word(REQ_CONS),
+                    word(REQ_PROD),
+                    word(RSP_CONS),
+                    word(RSP_PROD)
+                );
+                out(line.as_str());
+            }
+            Some(_) => {}
+        }
+        s.client.dump(out);
+    }
+
+    /// [`Store::debug_dump`] to the log (the watchdog's and a timed-out request's
+    /// diagnostics, where upstream triggers its debug callback).
+    fn log_state(&self) {
+        self.debug_dump(false, &mut |l| warning!(self.api, "{l}"));
+    }
+
     /// One watchdog period (15 s): if either ring's producer moved while its consumer did
     /// not since the last tick, kick the channel and poll. Returns true when it kicked.
     pub fn watchdog_tick(&self) -> bool {
@@ -1595,6 +1657,7 @@ impl Store {
         };
         if stalled {
             warning!(self.api, "STORE: ring stalled, kicking");
+            self.log_state();
             self.poll();
         }
         stalled

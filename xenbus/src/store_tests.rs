@@ -689,6 +689,7 @@ fn the_watchdog_kicks_a_stalled_ring() {
     assert!(r.store.watchdog_tick());
     assert!(r.channel.notifies.load(Ordering::SeqCst) > notifies);
     assert!(r.api.logged("ring stalled"));
+    assert!(r.api.logged("STORE: req_cons = "));
 }
 
 #[test]
@@ -727,6 +728,11 @@ fn a_request_xenstored_never_answers_times_out_and_its_late_reply_is_dropped() {
     );
     assert!(r.api.logged("period 1/6); notifying again"));
     assert!(r.api.logged("got no reply in 30 s; abandoned (OnRing)"));
+    // The store's state is logged with it (upstream's watchdog triggers its debug dump).
+    assert!(r
+        .api
+        .logged("STORE: submitted 0 pending 1 abandoned 1 unresponsive true faulted false"));
+    assert!(r.api.logged("STORE: req_cons = "));
     assert!(r.store.unresponsive());
     let waits = r.channel.waits.load(Ordering::SeqCst);
     assert_eq!(r.store.read(None, None, b"old"), Err(STATUS_IO_TIMEOUT));
@@ -886,4 +892,30 @@ fn a_store_event_while_the_lock_is_held_is_polled_on_release() {
     r.store.poll_if_free();
     assert_eq!(r.os.sets(0x55), 3);
     r.store.watch_remove(w).unwrap();
+}
+
+#[test]
+fn the_debug_dump_never_spins_and_skips_the_ring_when_crashing() {
+    let r = rig();
+    let t = r.store.transaction_start().unwrap();
+    let dump = |crashing| {
+        let mut lines = Vec::new();
+        r.store
+            .debug_dump(crashing, &mut |l| lines.push(l.to_string()));
+        lines
+    };
+    let lines = dump(false);
+    assert!(lines[0].starts_with("STORE: req_cons = "), "{lines:?}");
+    assert!(lines.contains(&"STORE: transaction 42 active true".to_string()));
+    let lines = dump(true);
+    assert!(!lines.iter().any(|l| l.contains("req_cons")), "{lines:?}");
+    let held = r.store.state.try_lock().unwrap();
+    assert_eq!(dump(false), ["STORE: busy"]);
+    drop(held);
+    r.store.transaction_end(t, false).unwrap();
+    let api = TestApi::leak();
+    let s = Store::new(api, TestOs::leak(1), 0);
+    let mut lines = Vec::new();
+    s.debug_dump(false, &mut |l| lines.push(l.to_string()));
+    assert_eq!(lines[0], "STORE: disconnected");
 }

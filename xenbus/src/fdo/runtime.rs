@@ -727,6 +727,10 @@ impl Fdo {
             ),
         );
         let _ = s.debug.printf(line.as_str());
+        // The store's state (upstream registers it as its own STORE callback).
+        s.store.debug_dump(crashing, &mut |l| {
+            let _ = s.debug.printf(l);
+        });
     }
 
     fn acquire(&'static self, s: &Subsystems, resources: FdoResources) -> Result<Up, NtStatus> {

@@ -812,6 +812,13 @@ fn virq_debug_runs_the_fdo_debug_callback() {
         text.contains("xenbus|FDO: VIRQ_DEBUG 1 VIRQ_TIMER 0"),
         "{text:?}"
     );
+    // The store's state follows (upstream's STORE debug callback).
+    assert!(text.contains("xenbus|FDO: STORE: req_cons = "), "{text:?}");
+    assert!(
+        text.contains("STORE: submitted 0 pending 0 abandoned 0 unresponsive false"),
+        "{text:?}"
+    );
+    assert!(text.contains("STORE: watch ") && text.contains(" device active true"));
     w.fdo.d0_to_d3();
     assert_eq!(w.s().debug.debug().registered(), 0);
 }
