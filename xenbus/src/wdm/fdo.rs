@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use common::pnp::{
     DevicePower, PnpAction, PnpAnswer, PnpReply, PnpRequest, PowerRequest, PowerStage, PowerState,
 };
-use common::sync::{PassiveLock, SpinLock};
+use common::sync::PassiveLock;
 use common::wdm::kernel::WorkItem;
 use common::wdm::log::{log, Level};
 use common::wdm::{irp, pnp_irp};
