@@ -588,7 +588,8 @@ impl Evtchn {
         }
     }
 
-    /// `Wait`: spin until the channel's count reaches `count` (signed wrap-around).
+    /// `Wait`: spin until the channel's count reaches `count` (signed wrap-around);
+    /// `STATUS_INVALID_PARAMETER` when the channel is (or gets) closed.
     pub fn wait(&self, handle: ChannelHandle, count: u32, timeout: Timeout) -> NtStatus {
         let Some(c) = self.channel(handle) else {
             return STATUS_INVALID_PARAMETER;
@@ -609,6 +610,11 @@ impl Evtchn {
         loop {
             if reached(&c) {
                 return STATUS_SUCCESS;
+            }
+            // A Close racing the wait ends it (upstream frees the channel under the
+            // waiter; here it would spin on for ever with no timeout).
+            if c.closed.load(Ordering::Acquire) {
+                return STATUS_INVALID_PARAMETER;
             }
             if deadline.is_some_and(|d| self.os.system_time() >= d) {
                 return STATUS_TIMEOUT;

@@ -510,6 +510,23 @@ fn close_gives_up_waiting_for_a_blocked_callback_after_a_second() {
     assert_eq!(r.e.open_channels(), 0);
 }
 
+/// A Wait without timeout on a channel another thread closes ends with a defined status.
+#[test]
+fn a_wait_for_ever_ends_when_its_channel_is_closed() {
+    let r = rig();
+    let (h, _) = r.unbound(false, counter());
+    let n = r.e.channel(h).unwrap().count();
+    let e = r.e;
+    let waiter = std::thread::spawn(move || e.wait(h, n + 1, Timeout::Forever));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    r.e.close(h);
+    assert_eq!(waiter.join().unwrap(), STATUS_INVALID_PARAMETER);
+    assert_eq!(
+        r.e.wait(h, n + 1, Timeout::Forever),
+        STATUS_INVALID_PARAMETER
+    );
+}
+
 /// A callback that closes its own channel: Close does not wait for itself.
 #[test]
 fn a_callback_may_close_its_own_channel() {
