@@ -175,6 +175,43 @@ impl<T, L: Level> Lock<T, L> {
     }
 }
 
+impl<T, L: Level> Lock<alloc::vec::Vec<T>, L> {
+    /// Push `value` without allocating while the lock is held: when the vector is full,
+    /// a bigger one is allocated with the lock let go, the elements are moved into it
+    /// under the lock (no allocation: it has room) and the old storage is freed with the
+    /// lock let go again. For [`HighLock`]s, whose holders must not allocate; the caller
+    /// itself must be at DISPATCH_LEVEL or below.
+    #[track_caller]
+    pub fn push_growing_outside(
+        &self,
+        value: T,
+    ) -> Result<(), alloc::collections::TryReserveError> {
+        loop {
+            let capacity = {
+                let mut v = self.lock();
+                if v.len() < v.capacity() {
+                    v.push(value);
+                    return Ok(());
+                }
+                v.capacity()
+            };
+            let mut bigger = alloc::vec::Vec::new();
+            bigger.try_reserve_exact(capacity.saturating_mul(2).max(4))?;
+            let old = {
+                let mut v = self.lock();
+                if v.len() < bigger.capacity() {
+                    bigger.extend(v.drain(..));
+                    core::mem::replace(&mut *v, bigger)
+                } else {
+                    // Grown further by someone else meanwhile: try again.
+                    bigger
+                }
+            };
+            drop(old);
+        }
+    }
+}
+
 impl<T: Default, L: Level> Default for Lock<T, L> {
     fn default() -> Self {
         Self::new(T::default())
@@ -411,6 +448,18 @@ mod tests {
         });
         assert_eq!(inner, (DISPATCH_LEVEL, 1));
         assert_eq!((model::current(), model::held()), (DISPATCH_LEVEL, 1));
+    }
+
+    #[test]
+    fn push_growing_outside_keeps_order_and_never_grows_under_the_lock() {
+        let lock: HighLock<Vec<u32>> = HighLock::new(Vec::new());
+        for i in 0..100 {
+            lock.push_growing_outside(i).unwrap();
+            let v = lock.lock();
+            assert!(v.len() <= v.capacity());
+        }
+        assert_eq!(*lock.lock(), (0..100).collect::<Vec<_>>());
+        assert_eq!(model::current(), PASSIVE_LEVEL);
     }
 
     #[test]

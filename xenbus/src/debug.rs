@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use common::sync::{HighLock, IsrSpinLock};
+use common::sync::HighLock;
 use xen_include::api::{ModuleName, XenApi, LOG_LEVEL_INFO, LOG_LEVEL_WARNING};
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY};
 
@@ -91,9 +91,9 @@ struct Entry<F> {
 /// Entry ids are unique and non-zero; `current` is `Some` exactly while a callback runs
 /// under the `trigger` lock.
 pub struct Debug<F: DebugFunction> {
-    /// Read under `trigger` (HIGH_LEVEL, also from the VIRQ_DEBUG ISR), but `Register`
-    /// grows it under the lock: interim, see [`IsrSpinLock`].
-    entries: IsrSpinLock<Vec<Entry<F>>>,
+    /// HIGH_LEVEL: read under `trigger` (also from the VIRQ_DEBUG ISR); `Register` grows
+    /// it outside the lock.
+    entries: HighLock<Vec<Entry<F>>>,
     /// HIGH_LEVEL (upstream's `HIGH_LOCK`): callbacks run at HIGH_LEVEL, one trigger at a
     /// time.
     trigger: HighLock<()>,
@@ -111,7 +111,7 @@ impl<F: DebugFunction> Debug<F> {
     /// No callbacks.
     pub const fn new() -> Self {
         Self {
-            entries: IsrSpinLock::new(Vec::new()),
+            entries: HighLock::new(Vec::new()),
             trigger: HighLock::new(()),
             current: HighLock::new(None),
             next_id: AtomicUsize::new(1),
@@ -126,13 +126,13 @@ impl<F: DebugFunction> Debug<F> {
     /// `DebugRegister`: a handle (non-zero) for `function` printing with `prefix`.
     pub fn register(&self, prefix: &[u8], function: F) -> Result<usize, NtStatus> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut entries = self.entries.lock();
-        entries.try_reserve(1).map_err(|_| STATUS_NO_MEMORY)?;
-        entries.push(Entry {
-            id,
-            prefix: Prefix::new(prefix),
-            function,
-        });
+        self.entries
+            .push_growing_outside(Entry {
+                id,
+                prefix: Prefix::new(prefix),
+                function,
+            })
+            .map_err(|_| STATUS_NO_MEMORY)?;
         Ok(id)
     }
 
