@@ -301,10 +301,10 @@ impl PdoMachine {
     /// PDO's D3↔D0 work runs first, except at shutdown, where nothing changes);
     /// query-power succeeds; others keep their status.
     pub fn power(&mut self, services: &dyn ChildServices, request: &PowerRequest) -> PowerStep {
+        if let Some(step) = Self::power_at_once(request) {
+            return step;
+        }
         match *request {
-            PowerRequest::Set(_, action) if action.is_shutdown() => {
-                PowerStep::Complete(STATUS_SUCCESS)
-            }
             PowerRequest::Set(PowerState::Device(target), _) => {
                 if target < self.device_power {
                     self.d3_to_d0(services);
@@ -318,8 +318,24 @@ impl PdoMachine {
                 self.system_power = target;
                 PowerStep::Complete(STATUS_SUCCESS)
             }
-            PowerRequest::Query(..) => PowerStep::Complete(STATUS_SUCCESS),
-            PowerRequest::Other(_) => PowerStep::CompleteUnchanged,
+            // Answered by `power_at_once` above.
+            PowerRequest::Query(..) | PowerRequest::Other(_) => PowerStep::CompleteUnchanged,
+        }
+    }
+
+    /// The answer to a power request that changes nothing (query-power, a set-power at
+    /// shutdown, other minors), given without the machine: the edge answers these in its
+    /// dispatch routine, at whatever IRQL a child's power IRP arrives (upstream
+    /// `PdoQueryPower`, `PdoSetPower`'s shutdown case); None when [`power`](Self::power)
+    /// must look (at PASSIVE_LEVEL).
+    pub fn power_at_once(request: &PowerRequest) -> Option<PowerStep> {
+        match *request {
+            PowerRequest::Set(_, action) if action.is_shutdown() => {
+                Some(PowerStep::Complete(STATUS_SUCCESS))
+            }
+            PowerRequest::Set(..) => None,
+            PowerRequest::Query(..) => Some(PowerStep::Complete(STATUS_SUCCESS)),
+            PowerRequest::Other(_) => Some(PowerStep::CompleteUnchanged),
         }
     }
 }

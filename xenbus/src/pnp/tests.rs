@@ -971,6 +971,15 @@ fn pdo_lifecycle_eject_remove_and_power() {
         p.power(&c, &PowerRequest::Other(minor::WAIT_WAKE)),
         PowerStep::CompleteUnchanged
     );
+    // What changes nothing is answered without the machine (at any IRQL); set-power of
+    // a running system is not.
+    let q = PowerRequest::Query(PowerState::Device(DevicePower::D3), PowerAction::None);
+    assert_eq!(PdoMachine::power_at_once(&q), Some(PowerStep::Complete(0)));
+    assert_eq!(
+        PdoMachine::power_at_once(&PowerRequest::Other(minor::WAIT_WAKE)),
+        Some(PowerStep::CompleteUnchanged)
+    );
+    assert_eq!(PdoMachine::power_at_once(&set(DevicePower::D3)), None);
     // At shutdown a set-power only succeeds: the child stays in D0.
     let off = PowerRequest::Set(
         PowerState::Device(DevicePower::D3),

@@ -362,7 +362,23 @@ unsafe fn power(dx: &Dx, pdo: &Pdo, irp: *mut IRP) -> NTSTATUS {
         pdo: pdo as *const Pdo,
         irp,
     };
-    let run = move |work: PdoPowerIrp| {
+    let at_once = &mut |_: &PowerRequest, _, status| PowerStep::Complete(status);
+    // A child's power IRP may come at DISPATCH_LEVEL (its driver may not be pageable):
+    // what changes nothing is answered here without the machine's (passive) lock.
+    if let Some(step) = PdoMachine::power_at_once(&request) {
+        return match power::advance(&request, step, work, at_once) {
+            Outcome::Done(status) => status,
+            Outcome::Waiting => STATUS_PENDING,
+        };
+    }
+    let item = match request {
+        PowerRequest::Set(PowerState::System(_), _) => &pdo.system_power,
+        _ => &pdo.device_power,
+    };
+    // SAFETY: the IRP is ours until the work item completes it.
+    unsafe { irp::mark_pending(irp) };
+    item.queue_or_run(alloc::boxed::Box::new(move || {
+        let work = work;
         // SAFETY: see PdoPowerIrp.
         let pdo = unsafe { &*work.pdo };
         // SAFETY: the FDO outlives its PDOs (its REMOVE destroys them first).
@@ -371,31 +387,9 @@ unsafe fn power(dx: &Dx, pdo: &Pdo, irp: *mut IRP) -> NTSTATUS {
         let step = pdo.machine.lock().power(&edge, &request);
         power::advance(&request, step, work, &mut |_, _, status| {
             PowerStep::Complete(status)
-        })
-    };
-    let queue = match request {
-        PowerRequest::Set(PowerState::Device(_), action) if !action.is_shutdown() => {
-            Some(&pdo.device_power)
-        }
-        PowerRequest::Set(PowerState::System(_), action) if !action.is_shutdown() => {
-            Some(&pdo.system_power)
-        }
-        _ => None,
-    };
-    match queue {
-        Some(item) => {
-            // SAFETY: the IRP is ours until the work item completes it.
-            unsafe { irp::mark_pending(irp) };
-            item.queue_or_run(alloc::boxed::Box::new(move || {
-                run(work);
-            }));
-            STATUS_PENDING
-        }
-        None => match run(work) {
-            Outcome::Done(status) => status,
-            Outcome::Waiting => STATUS_PENDING,
-        },
-    }
+        });
+    }));
+    STATUS_PENDING
 }
 
 /// One power IRP of a child PDO between dispatch and completion.
