@@ -691,6 +691,44 @@ impl Evtchn {
         }
     }
 
+    /// Upstream's `EvtchnDebugCallback`: the ABI, then every open channel (port, kind,
+    /// CPU, count, active) one line at a time. Never spins on a lock (it may run at bug
+    /// check with one held) and does not allocate.
+    pub fn debug_dump(&self, out: &mut dyn FnMut(&str)) {
+        match self.fifo.try_lock() {
+            Some(f) if f.is_some() => out("EVTCHN: ABI FIFO"),
+            Some(_) => out("EVTCHN: ABI 2-level"),
+            None => out("EVTCHN: ABI busy"),
+        }
+        // One channel at a time, the lock released before printing: `out` may notify a
+        // channel (the console) and so take this lock itself.
+        for i in 0.. {
+            let c = match self.state.try_lock() {
+                Some(s) => s.open.values().nth(i).cloned(),
+                None => {
+                    out("EVTCHN: busy");
+                    return;
+                }
+            };
+            let Some(c) = c else {
+                return;
+            };
+            let mut line = crate::log::Line::new();
+            let _ = core::fmt::Write::write_fmt(
+                &mut line,
+                format_args!(
+                    "EVTCHN: port {} {:?} cpu {} count {} active {}",
+                    c.port(),
+                    c.kind,
+                    c.cpu(),
+                    c.count(),
+                    c.is_active()
+                ),
+            );
+            out(line.as_str());
+        }
+    }
+
     /// Reserve room for `n` more channels (callers that must not fail later).
     pub fn reserve(&self, n: usize) -> Result<(), NtStatus> {
         let mut s = self.state.lock();

@@ -727,8 +727,12 @@ impl Fdo {
             ),
         );
         let _ = s.debug.printf(line.as_str());
-        // The store's state (upstream registers it as its own STORE callback).
+        // The store's and the event channels' state (upstream registers each as its own
+        // debug callback).
         s.store.debug_dump(crashing, &mut |l| {
+            let _ = s.debug.printf(l);
+        });
+        s.evtchn.debug_dump(&mut |l| {
             let _ = s.debug.printf(l);
         });
     }

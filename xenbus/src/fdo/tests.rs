@@ -819,6 +819,19 @@ fn virq_debug_runs_the_fdo_debug_callback() {
         "{text:?}"
     );
     assert!(text.contains("STORE: watch ") && text.contains(" device active true"));
+    // And the event channels: the ABI, the store's FIXED channel, VIRQ_DEBUG on CPU 0.
+    assert!(text.contains("xenbus|FDO: EVTCHN: ABI "), "{text:?}");
+    let store_port = w.m.hv.param(xen_sim::hv::abi::HvmParam::STORE_EVTCHN);
+    assert!(
+        text.contains(&format!(
+            "EVTCHN: port {store_port} Fixed {{ port: {store_port} }} cpu 0"
+        )),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("Virq { index: 1, cpu: 0 } cpu 0 count 1 active true"),
+        "{text:?}"
+    );
     w.fdo.d0_to_d3();
     assert_eq!(w.s().debug.debug().registered(), 0);
 }
