@@ -663,9 +663,19 @@ impl Evtchn {
         if c.in_callback.load(Ordering::SeqCst) <= allowed {
             return;
         }
-        let deadline = self.os.system_time().saturating_add(CLOSE_WAIT_100NS);
+        // The Os clock is the wall clock, which a time sync or a resume on another host may
+        // step either way: only small forward moves between two reads count as waiting,
+        // so a step back cannot stretch the bound and a step forward cannot end it early.
+        let mut last = self.os.system_time();
+        let mut waited = 0i64;
         while c.in_callback.load(Ordering::SeqCst) > allowed {
-            if self.os.system_time() >= deadline {
+            let now = self.os.system_time();
+            let moved = now.saturating_sub(last);
+            last = now;
+            if (0..CLOSE_WAIT_100NS).contains(&moved) {
+                waited += moved;
+            }
+            if waited >= CLOSE_WAIT_100NS {
                 warning!(
                     self.api,
                     "EVTCHN: port {}: closed while its callback still runs on another CPU",

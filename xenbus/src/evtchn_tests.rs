@@ -527,6 +527,68 @@ fn a_wait_for_ever_ends_when_its_channel_is_closed() {
     );
 }
 
+/// The bound on Close's wait is measured on the Os clock, which is the wall clock: a step
+/// back (time sync) must not stretch it to the size of the step, a step forward (resume on
+/// a host whose clock differs) must not end it at once. Before, the first waited until the
+/// clock caught up again (10 s more here), the second gave up without waiting.
+#[test]
+fn close_waits_its_second_across_wall_clock_steps() {
+    struct Blocked {
+        entered: AtomicBool,
+        release: AtomicBool,
+    }
+    impl EvtchnCallback for Blocked {
+        fn call(&self) -> bool {
+            self.entered.store(true, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            true
+        }
+    }
+    const STEP_NS: u64 = 10 * 1_000_000_000;
+    for back in [true, false] {
+        let r = rig_on(Sim::with_registered_vcpu_info(2), Some(0xF3));
+        // 1 s of Os clock = 10^7 reads: time for the stepping thread to run meanwhile.
+        r.s.m.clock.set_step(100);
+        let wall0 = r.s.m.clock.boot_wall_ns();
+        let cb = Arc::new(Blocked {
+            entered: AtomicBool::new(false),
+            release: AtomicBool::new(false),
+        });
+        let (h, dom0) = r.on_cpu(1, cb.clone());
+        let hv = r.s.m.hv.clone();
+        let sender = std::thread::spawn(move || {
+            let _ = hv.backend_send(0, dom0);
+        });
+        while !cb.entered.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let t0 = r.s.m.clock.peek_ns();
+        let clock = r.s.m.clock.clone();
+        let stepper = std::thread::spawn(move || {
+            // Once Close has waited half its second, step the wall clock.
+            while clock.peek_ns() - t0 < 500_000_000 {
+                std::thread::yield_now();
+            }
+            let wall = clock.boot_wall_ns();
+            clock.set_boot_wall_ns(if back { wall - STEP_NS } else { wall + STEP_NS });
+        });
+        r.e.close(h);
+        let waited = r.s.m.clock.peek_ns() - t0;
+        assert_ne!(r.s.m.clock.boot_wall_ns(), wall0, "stepped during the wait");
+        stepper.join().unwrap();
+        assert!(
+            (1_000_000_000..2_000_000_000).contains(&waited),
+            "step back {back}: waited {waited} ns"
+        );
+        assert!(r.logged("still runs on another CPU"));
+        cb.release.store(true, Ordering::SeqCst);
+        sender.join().unwrap();
+        assert_eq!(r.e.open_channels(), 0);
+    }
+}
+
 /// A callback that closes its own channel: Close does not wait for itself.
 #[test]
 fn a_callback_may_close_its_own_channel() {

@@ -1269,7 +1269,9 @@ impl Store {
     /// deliberate difference: after each period without the reply the channel is notified
     /// again (a lost notification or a xenstored that needs another kick is recovered
     /// here, without the watchdog) and the rings are polled; after [`REQUEST_PERIODS`]
-    /// periods (30 s, by count and by the `Os` clock, whichever ends first) — or
+    /// quiet periods (30 s; counted, as each is a real relative wait, not measured by the
+    /// wall clock a time sync may step; store events that come without the rings moving
+    /// are bounded by the `Os` clock instead, a step back restarting the measure) — or
     /// [`UNRESPONSIVE_PERIODS`] while xenstored is unresponsive — the request fails with
     /// `STATUS_IO_TIMEOUT` and an ERROR line. A period in which either ring moved (bytes
     /// copied by this client, or xenstored's request consumer or response producer
@@ -1339,16 +1341,26 @@ impl Store {
                 since = self.os.system_time();
                 continue;
             }
-            let elapsed = self.os.system_time().saturating_sub(since) as u64;
             if status == STATUS_SUCCESS {
+                // Store events without the rings moving: only the clock bounds these. It is
+                // the wall clock, which may be set back (time sync, after a resume): a
+                // step back restarts the measure instead of reading as an endless wait.
+                let now = self.os.system_time();
+                if now < since {
+                    since = now;
+                }
+                let elapsed = now.saturating_sub(since) as u64;
                 if elapsed >= limit {
-                    return self.time_out(req_id, kind, idle);
+                    return self.time_out(req_id, kind, elapsed / 10_000_000);
                 }
                 continue;
             }
+            // A quiet period is a real POLL_PERIOD wait (relative timeouts run on the
+            // interrupt clock): counted, not measured by the wall clock, which a time
+            // sync may step forward or back by any amount meanwhile.
             idle += 1;
-            if idle >= periods || elapsed >= limit {
-                return self.time_out(req_id, kind, idle);
+            if idle >= periods {
+                return self.time_out(req_id, kind, self.waited(idle, since));
             }
             warning!(
                 self.api,
@@ -1358,13 +1370,21 @@ impl Store {
         }
     }
 
+    /// Seconds a request has waited without the rings moving: its quiet periods, or the
+    /// clock since the rings last moved when that is longer (store events came between).
+    fn waited(&self, idle: u32, since: i64) -> u64 {
+        let periods = u64::from(idle) * POLL_PERIOD_100NS;
+        let clock = self.os.system_time().saturating_sub(since).max(0) as u64;
+        periods.max(clock.min(u64::from(REQUEST_PERIODS) * POLL_PERIOD_100NS)) / 10_000_000
+    }
+
     /// The end of a request's bounded wait: a last poll, then its reply if it just came,
     /// else abandon it and fail with `STATUS_IO_TIMEOUT`.
     fn time_out(
         &self,
         req_id: u32,
         kind: XsdSockmsgType,
-        periods: u32,
+        seconds: u64,
     ) -> Result<Response, NtStatus> {
         let (result, abandoned, outcome) = {
             let mut s = self.lock();
@@ -1380,9 +1400,8 @@ impl Store {
         }
         error!(
             self.api,
-            "STORE: request {req_id:08X} (type {:#x}) got no reply in {} s; abandoned ({abandoned:?})",
-            kind.0,
-            u64::from(periods) * POLL_PERIOD_100NS / 10_000_000
+            "STORE: request {req_id:08X} (type {:#x}) got no reply in {seconds} s; abandoned ({abandoned:?})",
+            kind.0
         );
         self.log_state();
         Err(STATUS_IO_TIMEOUT)

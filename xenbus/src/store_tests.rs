@@ -919,3 +919,26 @@ fn the_debug_dump_never_spins_and_skips_the_ring_when_crashing() {
     s.debug_dump(false, &mut |l| lines.push(l.to_string()));
     assert_eq!(lines[0], "STORE: disconnected");
 }
+
+/// The bounded wait counts quiet periods (each a real relative wait) instead of measuring
+/// them with the wall clock: a clock stepped back (which read as a huge unsigned wait) or
+/// forward (a time sync, a resume) while xenstored is quiet must not cut the 30 s short.
+/// Before, either step timed the request out after its first 5 s period.
+#[test]
+fn a_stepped_wall_clock_does_not_cut_the_wait_short() {
+    const HOUR: i64 = 3600 * 10_000_000;
+    for step in [-HOUR, HOUR] {
+        let r = rig();
+        r.os.clock.store(1_000 * HOUR, Ordering::SeqCst);
+        r.os.clock_step.store(step, Ordering::SeqCst);
+        r.server().stalled = true;
+        let waits = r.channel.waits.load(Ordering::SeqCst);
+        assert_eq!(r.store.read(None, None, b"k"), Err(STATUS_IO_TIMEOUT));
+        assert_eq!(
+            r.channel.waits.load(Ordering::SeqCst) - waits,
+            REQUEST_PERIODS,
+            "clock step {step}"
+        );
+        assert!(r.api.logged("got no reply in 30 s"), "clock step {step}");
+    }
+}

@@ -265,6 +265,10 @@ pub struct TestOs {
     pub cpus: u32,
     pub events: Mutex<BTreeMap<usize, u32>>,
     pub log: Mutex<Vec<String>>,
+    /// `system_time`: each read returns `clock` and then adds `clock_step` to it (both 0
+    /// unless a test sets them, e.g. to model the wall clock being stepped).
+    pub clock: std::sync::atomic::AtomicI64,
+    pub clock_step: std::sync::atomic::AtomicI64,
 }
 
 impl TestOs {
@@ -273,6 +277,8 @@ impl TestOs {
             cpus,
             events: Mutex::default(),
             log: Mutex::default(),
+            clock: Default::default(),
+            clock_step: Default::default(),
         }))
     }
     /// How often `event` was set.
@@ -309,7 +315,8 @@ impl Os for TestOs {
         Ok(())
     }
     fn system_time(&self) -> i64 {
-        0
+        use std::sync::atomic::Ordering::SeqCst;
+        self.clock.fetch_add(self.clock_step.load(SeqCst), SeqCst)
     }
     fn debug_print(&self, line: &str) {
         self.log.lock().unwrap().push(line.to_string());
