@@ -98,6 +98,16 @@ fn guest_text(line: &str, from_xen: bool) -> Option<&str> {
     }
 }
 
+/// Xen's boot line on PV FPU switching when it is not eager (`spec-ctrl=eager-fpu` was
+/// overridden or ignored), e.g. `Support for PV VMs: None`.
+fn lazy_fpu(log: &str) -> Option<&str> {
+    let line = log.lines().find_map(|l| {
+        l.split_once("Support for PV VMs:")
+            .map(|(_, mode)| mode.trim())
+    })?;
+    (!line.contains("EAGER_FPU")).then_some(line)
+}
+
 /// Parse the serial log of a rig run. The guest's lines are taken from Xen's console (so a
 /// dom0 that stalls after the guest finished loses nothing), or from dom0's relay when the
 /// console has none of them.
@@ -619,6 +629,12 @@ pub fn run_rig(options: &RigOptions) -> Result<RigReport, String> {
     let log = fs::read_to_string(&serial).unwrap_or_default();
     let kept = keep_logs(&dir, &instance, &log);
     let mut report = parse_serial(&log);
+    if let Some(mode) = lazy_fpu(&log) {
+        println!(
+            "rig: WARNING: Xen switches PV FPU state lazily ({mode}); under QEMU TCG that \
+             corrupts dom0 processes (see xtask/rig/MEASUREMENTS.md)"
+        );
+    }
     if !report.completed {
         report.errors.push(format!(
             "the guest did not finish (see {}){}",
@@ -866,6 +882,16 @@ mod tests {
         assert!(parse_serial("(XEN) HVM d1v0 save: CPU\nRIGHOST: dom0 up\n")
             .errors
             .is_empty());
+    }
+
+    #[test]
+    fn lazy_fpu_switching_is_noticed_in_xens_boot_log() {
+        assert_eq!(
+            lazy_fpu("(XEN)   Support for HVM VMs: RSB\r\n(XEN)   Support for PV VMs: None\r\n"),
+            Some("None")
+        );
+        assert_eq!(lazy_fpu("(XEN)   Support for PV VMs: EAGER_FPU\r\n"), None);
+        assert_eq!(lazy_fpu("(XEN) no such line\n"), None);
     }
 
     #[test]
