@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::os::{KeyHandle, Os, Page, RegValue};
-use common::sync::{HighLock, IsrSpinLock, SpinLock};
+use common::sync::{HighLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_UNSUCCESSFUL};
 use xen_include::xen::xen::Virq;
@@ -362,9 +362,10 @@ pub struct Fdo {
     config: FdoConfig,
     parameters: Option<KeyHandle>,
     subsystems: Option<Subsystems>,
-    /// Read by the VIRQ handler in the ISR, but D0 work allocates under it: interim, see
-    /// [`IsrSpinLock`].
-    power: IsrSpinLock<Power>,
+    power: SpinLock<Power>,
+    /// HIGH_LEVEL: the D0 work's VIRQs (a copy of `power.work.virqs`), read by the VIRQ
+    /// handler in the ISR.
+    virqs: HighLock<Option<Arc<Virqs<'static>>>>,
     store_channel: SpinLock<Option<Arc<EvtchnStoreChannel>>>,
     vectors: SpinLock<Option<Vec<Option<u8>>>>,
     debug_callback: SpinLock<Option<&'static DriverCallback>>,
@@ -461,7 +462,8 @@ impl Fdo {
             config,
             parameters,
             subsystems,
-            power: IsrSpinLock::new(Power::default()),
+            power: SpinLock::new(Power::default()),
+            virqs: HighLock::new(None),
             store_channel: SpinLock::new(None),
             vectors: SpinLock::new(None),
             debug_callback: SpinLock::new(None),
@@ -603,11 +605,9 @@ impl Fdo {
 
     /// The watchdog timeout in force (D0, `XEN:WATCHDOG` set and armed).
     pub fn watchdog_seconds(&self) -> Option<u32> {
-        let power = self.power.lock();
-        power
-            .work
+        self.virqs
+            .lock()
             .as_ref()
-            .and_then(|w| w.virqs.as_ref())
             .and_then(|v| v.watchdog_seconds())
     }
 
@@ -630,6 +630,13 @@ impl Fdo {
 
     pub(super) fn parameters(&self) -> Option<KeyHandle> {
         self.parameters
+    }
+
+    /// Make `virqs` the ones the VIRQ handler sees; the old ones are let go after the
+    /// HIGH_LEVEL lock.
+    fn publish_virqs(&self, virqs: Option<Arc<Virqs<'static>>>) {
+        let old = core::mem::replace(&mut *self.virqs.lock(), virqs);
+        drop(old);
     }
 
     fn note(&self, step: &'static str) {
@@ -687,6 +694,7 @@ impl Fdo {
             }),
         );
         let debug = self.register_debug_callback(s);
+        self.publish_virqs(work.virqs.clone());
         let mut power = self.power.lock();
         power.work = Some(work);
         if let Some(up) = power.up.as_mut() {
@@ -723,7 +731,10 @@ impl Fdo {
             format_args!(
                 "VIRQ_DEBUG {debug} VIRQ_TIMER {timer} watchdog {:?} drivers/{:?} crashing {crashing}",
                 self.watchdog_seconds(),
-                self.driver_slot()
+                // HIGH_LEVEL (a debug callback): never wait for the power lock.
+                self.power
+                    .try_lock()
+                    .and_then(|p| p.work.as_ref().and_then(|w| w.driver_slot))
             ),
         );
         let _ = s.debug.printf(line.as_str());
@@ -989,6 +1000,7 @@ impl Fdo {
             power.d0 = false;
             (power.up.take(), power.work.take())
         };
+        self.publish_virqs(None);
         let Some(s) = self.subsystems.as_ref() else {
             return;
         };
@@ -1079,10 +1091,12 @@ impl Fdo {
             ResumeStep::FdoLate => {
                 self.note("late fdo");
                 let work = self.power.lock().work.take();
+                self.publish_virqs(None);
                 if let Some(work) = work {
                     self.d0_work_down(s, work);
                 }
                 let work = self.d0_work_up(s, false);
+                self.publish_virqs(work.virqs.clone());
                 self.power.lock().work = Some(work);
             }
         }
@@ -1162,12 +1176,7 @@ impl Fdo {
 
 impl VirqHandler for Fdo {
     fn fired(&self, virq: Virq, cpu: u32) {
-        let virqs = self
-            .power
-            .lock()
-            .work
-            .as_ref()
-            .and_then(|w| w.virqs.clone());
+        let virqs = self.virqs.lock().clone();
         let Some(virqs) = virqs else { return };
         match virqs.fired(virq, cpu) {
             VirqAction::DumpDebug => {
