@@ -26,10 +26,10 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use common::os::Os;
-use common::sync::{HighLock, IsrSpinLock};
+use common::sync::{HighLock, IsrSpinLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_SUCCESS,
@@ -148,6 +148,12 @@ pub struct Evtchn {
     fifo: HighLock<Option<Arc<Fifo>>>,
     /// Per CPU: the channel whose callback that CPU is running (its address), or 0.
     delivering: Vec<AtomicUsize>,
+    /// Suspends seen (`suspend_early`): a `Close` that a resume overtook while it waited
+    /// leaves the port alone, as its number may already belong to a channel opened since.
+    suspends: AtomicU64,
+    /// Held (raising to DISPATCH_LEVEL) from `Close`'s check of `suspends` to its
+    /// EVTCHNOP_close, so no suspend comes between them.
+    close_fence: SpinLock<()>,
 }
 
 /// Longest `Close` waits for a callback running on another CPU (1 s in 100 ns).
@@ -173,6 +179,8 @@ impl Evtchn {
             }),
             fifo: HighLock::new(None),
             delivering: (0..cpus).map(|_| AtomicUsize::new(0)).collect(),
+            suspends: AtomicU64::new(0),
+            close_fence: SpinLock::new(()),
         }
     }
 
@@ -626,6 +634,8 @@ impl Evtchn {
     /// `Close`: mask and unbind an active channel (no hypercall for FIXED or for a
     /// channel a resume left inactive); the handle is dead afterwards. Returns once no
     /// callback of the channel runs on another CPU (bounded wait, see the module notes).
+    /// A resume during that wait leaves the port to Xen's reset (its number may already
+    /// be another channel's).
     pub fn close(&self, handle: ChannelHandle) {
         let channel = {
             let mut s = self.state.lock();
@@ -640,15 +650,38 @@ impl Evtchn {
                     s.ports.remove(&port);
                 }
             }
-            (c, was_active)
+            (c, was_active, self.suspends.load(Ordering::SeqCst))
         };
-        let (c, was_active) = channel;
+        let (c, was_active, suspends) = channel;
         if was_active {
             self.abi_mask(c.port());
         }
         self.wait_for_callbacks(&c);
-        if was_active {
-            self.close_port(c.kind, c.port());
+        if was_active && !matches!(c.kind, Kind::Fixed { .. }) {
+            // At DISPATCH_LEVEL (or above, from a callback) no suspend can come between
+            // the check and EVTCHNOP_close: it first captures every processor with a DPC.
+            // Not under `state`, which the ISR takes (a hypercall is long to hold it).
+            let closed = {
+                let _raised = (common::irql::current() < common::irql::DISPATCH_LEVEL)
+                    .then(|| self.close_fence.lock());
+                (self.suspends.load(Ordering::SeqCst) == suspends)
+                    .then(|| self.api.event_channel_close(c.port()))
+            };
+            match closed {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    warning!(
+                        self.api,
+                        "EVTCHN: close of port {} failed ({e:08X})",
+                        c.port()
+                    )
+                }
+                None => info!(
+                    self.api,
+                    "EVTCHN: port {} not closed: a resume came while its Close waited",
+                    c.port()
+                ),
+            }
         }
     }
 
@@ -690,6 +723,7 @@ impl Evtchn {
     /// EARLY suspend callback: every channel becomes inactive and leaves the port table.
     pub fn suspend_early(&self) {
         let mut s = self.state.lock();
+        self.suspends.fetch_add(1, Ordering::SeqCst);
         for c in s.open.values() {
             c.active.store(false, Ordering::Release);
         }

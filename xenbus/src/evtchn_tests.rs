@@ -468,23 +468,26 @@ fn close_racing_a_delivery_on_another_cpu_is_safe() {
     assert!(!r.logged("still runs on another CPU"));
 }
 
+/// A callback that blocks (on another CPU) until released.
+struct Blocked {
+    entered: AtomicBool,
+    release: AtomicBool,
+}
+
+impl EvtchnCallback for Blocked {
+    fn call(&self) -> bool {
+        self.entered.store(true, Ordering::SeqCst);
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        true
+    }
+}
+
 /// A callback blocked on something the closer holds cannot deadlock Close: it gives up
 /// after 1 s (Os clock) with a warning, and the port is still closed.
 #[test]
 fn close_gives_up_waiting_for_a_blocked_callback_after_a_second() {
-    struct Blocked {
-        entered: AtomicBool,
-        release: AtomicBool,
-    }
-    impl EvtchnCallback for Blocked {
-        fn call(&self) -> bool {
-            self.entered.store(true, Ordering::SeqCst);
-            while !self.release.load(Ordering::SeqCst) {
-                std::thread::yield_now();
-            }
-            true
-        }
-    }
     let r = rig_on(Sim::with_registered_vcpu_info(2), Some(0xF3));
     r.s.m.clock.set_step(100_000); // 1 s of Os clock = 10^4 reads
     let cb = Arc::new(Blocked {
@@ -533,19 +536,6 @@ fn a_wait_for_ever_ends_when_its_channel_is_closed() {
 /// clock caught up again (10 s more here), the second gave up without waiting.
 #[test]
 fn close_waits_its_second_across_wall_clock_steps() {
-    struct Blocked {
-        entered: AtomicBool,
-        release: AtomicBool,
-    }
-    impl EvtchnCallback for Blocked {
-        fn call(&self) -> bool {
-            self.entered.store(true, Ordering::SeqCst);
-            while !self.release.load(Ordering::SeqCst) {
-                std::thread::yield_now();
-            }
-            true
-        }
-    }
     const STEP_NS: u64 = 10 * 1_000_000_000;
     for back in [true, false] {
         let r = rig_on(Sim::with_registered_vcpu_info(2), Some(0xF3));
@@ -587,6 +577,65 @@ fn close_waits_its_second_across_wall_clock_steps() {
         sender.join().unwrap();
         assert_eq!(r.e.open_channels(), 0);
     }
+}
+
+/// A Close waiting for a callback can be overtaken by a suspend and resume (it holds no
+/// lock while it waits). By then its port number may belong to a channel opened since (a
+/// restore on a new host frees every port): Close must not EVTCHNOP_close it. Before, it
+/// closed the new channel's port.
+#[test]
+fn a_close_overtaken_by_a_resume_leaves_the_reused_port_alone() {
+    let r = rig_on(Sim::with_registered_vcpu_info(2), Some(0xF3));
+    // Virtual time stands still: Close waits until the callback returns.
+    r.s.m.clock.set_step(0);
+    let cb = Arc::new(Blocked {
+        entered: AtomicBool::new(false),
+        release: AtomicBool::new(false),
+    });
+    let (h, dom0) = r.on_cpu(1, cb.clone());
+    let old_port = r.e.channel(h).unwrap().port();
+    let hv = r.s.m.hv.clone();
+    let sender = std::thread::spawn(move || {
+        let _ = hv.backend_send(0, dom0);
+    });
+    while !cb.entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let reopened = std::thread::scope(|scope| {
+        let resumer = scope.spawn(|| {
+            // Close took the channel out of the table: it now waits for the callback.
+            while r.e.open_channels() != 0 {
+                std::thread::yield_now();
+            }
+            r.s.m.hv.set_suspend_outcome(SuspendOutcome::Resume);
+            r.s.xen.sched_shutdown(ShutdownReason::SUSPEND.0).unwrap();
+            r.e.shared_info.suspend_early();
+            r.e.suspend_early();
+            let h =
+                r.e.open(Kind::Unbound { remote_domain: 0 }, false, counter())
+                    .unwrap();
+            let port = r.e.channel(h).unwrap().port();
+            cb.release.store(true, Ordering::SeqCst);
+            (h, port)
+        });
+        r.e.close(h);
+        resumer.join().unwrap()
+    });
+    let (new, new_port) = reopened;
+    assert_eq!(
+        new_port, old_port,
+        "the restored domain reuses the port number"
+    );
+    let me = r.s.m.hv.domid();
+    assert_ne!(
+        r.s.m.hv.port_status(me, new_port).unwrap().state,
+        PortState::Free,
+        "the new channel's port is still bound"
+    );
+    assert!(r.logged("not closed: a resume came while its Close waited"));
+    sender.join().unwrap();
+    r.e.close(new);
+    assert_eq!(r.e.open_channels(), 0);
 }
 
 /// A callback that closes its own channel: Close does not wait for itself.
