@@ -587,7 +587,11 @@ impl Evtchn {
             let mut s = self.state.lock();
             self.queue(&mut s, &c, cpu);
         }
-        if self.os.current_processor() == cpu {
+        // Callbacks run at DISPATCH_LEVEL or above (upstream: the DPC, the ISR); a thread
+        // below it on the right CPU could be preempted or moved mid-callback.
+        if self.os.current_processor() == cpu
+            && common::irql::current() >= common::irql::DISPATCH_LEVEL
+        {
             self.deliver(cpu);
         } else {
             let _ = self.os.run_on_processor(cpu, &mut || {

@@ -188,6 +188,30 @@ fn virqs_and_cpu_restrictions() {
     r.e.close(h);
 }
 
+/// A Trigger from a thread on the channel's own CPU runs the callback at DISPATCH_LEVEL,
+/// as upstream's DPC does (callbacks use DPC-level locks and must not be preempted or moved
+/// to another CPU mid-call). Before, it ran at the caller's PASSIVE_LEVEL.
+#[test]
+fn a_trigger_on_the_bound_cpu_calls_back_at_dispatch_level() {
+    struct AtIrql(std::sync::Mutex<Vec<common::irql::Irql>>);
+    impl EvtchnCallback for AtIrql {
+        fn call(&self) -> bool {
+            self.0.lock().unwrap().push(common::irql::current());
+            true
+        }
+    }
+    let r = rig();
+    let cb = Arc::new(AtIrql(std::sync::Mutex::default()));
+    let (h, _dom0) = r.unbound_on(None, false, cb.clone());
+    assert_eq!(
+        r.e.channel(h).unwrap().cpu(),
+        r.s.m.guest.current_processor()
+    );
+    assert_eq!(common::irql::current(), common::irql::PASSIVE_LEVEL);
+    r.e.trigger(h);
+    assert_eq!(*cb.0.lock().unwrap(), [common::irql::DISPATCH_LEVEL]);
+}
+
 #[test]
 fn trigger_delivers_without_a_hypercall_and_wait_sees_the_count() {
     let r = rig();
