@@ -1084,6 +1084,12 @@ struct AfterRelease<'a>(&'a Store);
 
 impl Drop for AfterRelease<'_> {
     fn drop(&mut self) {
+        // Not above DISPATCH_LEVEL (the resume's HIGH_LEVEL `suspend_early`): a poll
+        // notifies, allocates and sets events. The event stays recorded for the next
+        // release at or below DISPATCH_LEVEL.
+        if common::irql::current() > common::irql::DISPATCH_LEVEL {
+            return;
+        }
         fence(Ordering::SeqCst);
         if self.0.repoll.load(Ordering::SeqCst) {
             self.0.poll_if_free();

@@ -942,3 +942,34 @@ fn a_stepped_wall_clock_does_not_cut_the_wait_short() {
         assert!(r.api.logged("got no reply in 30 s"), "clock step {step}");
     }
 }
+
+/// A store event recorded while the lock was held is not polled by a release at HIGH_LEVEL
+/// (the resume's `suspend_early`): the poll notifies xenstored, allocates and sets events,
+/// none allowed there. The next release at PASSIVE_LEVEL polls it.
+#[test]
+fn a_recorded_store_event_is_not_polled_at_high_level() {
+    let r = rig();
+    let ring = r.page.view();
+    let reply = message(XsdSockmsgType::READ, 0xDEAD, 0, b"v");
+    let prod = ring.load_u32(RSP_PROD).unwrap();
+    for (i, b) in reply.iter().enumerate() {
+        ring.write_bytes(RSP + ((prod as usize + i) % XENSTORE_RING_SIZE), &[*b])
+            .unwrap();
+    }
+    ring.store_u32(RSP_PROD, prod + reply.len() as u32).unwrap();
+    let cons = ring.load_u32(RSP_CONS).unwrap();
+    r.store.repoll.store(true, Ordering::SeqCst);
+    common::irql::model::raised(common::irql::HIGH_LEVEL, || r.store.suspend_early());
+    assert_eq!(
+        ring.load_u32(RSP_CONS).unwrap(),
+        cons,
+        "no poll at HIGH_LEVEL"
+    );
+    assert!(r.store.connected());
+    assert_eq!(
+        ring.load_u32(RSP_CONS).unwrap(),
+        cons + reply.len() as u32,
+        "polled by the next release"
+    );
+    assert!(r.api.logged("SPURIOUS RESPONSE ID 0000DEAD"));
+}
