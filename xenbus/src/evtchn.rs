@@ -146,14 +146,55 @@ pub struct Evtchn {
     state: IsrSpinLock<State>,
     /// HIGH_LEVEL: read by the ISR; only Arcs move under it (created and released outside).
     fifo: HighLock<Option<Arc<Fifo>>>,
-    /// Per CPU: the channel whose callback that CPU is running (its address), or 0.
-    delivering: Vec<AtomicUsize>,
+    /// Per CPU: the channels whose callbacks that CPU is running (nested deliveries).
+    delivering: Vec<Delivering>,
     /// Suspends seen (`suspend_early`): a `Close` that a resume overtook while it waited
     /// leaves the port alone, as its number may already belong to a channel opened since.
     suspends: AtomicU64,
     /// Held (raising to DISPATCH_LEVEL) from `Close`'s check of `suspends` to its
     /// EVTCHNOP_close, so no suspend comes between them.
     close_fence: SpinLock<()>,
+}
+
+/// Deliveries one CPU records nested (an ISR's over a DPC's, with room to spare); deeper
+/// ones are not recorded (Close then waits its bound for them).
+const NESTED_DELIVERIES: usize = 4;
+
+/// One CPU's deliveries in progress, outermost first. Only that CPU changes it, and a
+/// nested delivery (interrupt) always finishes before the one it preempted.
+#[derive(Default)]
+struct Delivering {
+    depth: AtomicUsize,
+    frames: [AtomicUsize; NESTED_DELIVERIES],
+}
+
+impl Delivering {
+    /// Record a delivery of the channel at `address`; returns its frame.
+    fn push(&self, address: usize) -> usize {
+        let frame = self.depth.fetch_add(1, Ordering::SeqCst);
+        if let Some(f) = self.frames.get(frame) {
+            f.store(address, Ordering::SeqCst);
+        }
+        frame
+    }
+
+    /// The delivery recorded as `frame` is over.
+    fn pop(&self, frame: usize) {
+        if let Some(f) = self.frames.get(frame) {
+            f.store(0, Ordering::SeqCst);
+        }
+        self.depth.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Deliveries of the channel at `address` in progress on this CPU.
+    fn count(&self, address: usize) -> u32 {
+        let depth = self.depth.load(Ordering::SeqCst).min(NESTED_DELIVERIES);
+        self.frames
+            .iter()
+            .take(depth)
+            .filter(|f| f.load(Ordering::SeqCst) == address)
+            .count() as u32
+    }
 }
 
 /// Longest `Close` waits for a callback running on another CPU (1 s in 100 ns).
@@ -178,7 +219,7 @@ impl Evtchn {
                 upcall: (0..cpus).map(|_| false).collect(),
             }),
             fifo: HighLock::new(None),
-            delivering: (0..cpus).map(|_| AtomicUsize::new(0)).collect(),
+            delivering: (0..cpus).map(|_| Delivering::default()).collect(),
             suspends: AtomicU64::new(0),
             close_fence: SpinLock::new(()),
         }
@@ -545,10 +586,10 @@ impl Evtchn {
             self.abi_ack(port);
             fence(Ordering::SeqCst);
             c.count.fetch_add(1, Ordering::AcqRel);
-            let outer = slot.map(|d| d.swap(Arc::as_ptr(&c) as usize, Ordering::SeqCst));
+            let frame = slot.map(|d| d.push(Arc::as_ptr(&c) as usize));
             done |= c.callback.call();
-            if let (Some(d), Some(outer)) = (slot, outer) {
-                d.store(outer, Ordering::SeqCst);
+            if let (Some(d), Some(frame)) = (slot, frame) {
+                d.pop(frame);
             }
             c.in_callback.fetch_sub(1, Ordering::SeqCst);
         }
@@ -689,14 +730,14 @@ impl Evtchn {
         }
     }
 
-    /// Wait (bounded) until no callback of the closed channel `c` runs, apart from the one
-    /// calling this (a callback closing its own channel).
+    /// Wait (bounded) until no callback of the closed channel `c` runs, apart from those
+    /// this CPU is running: a callback closing its own channel, or closing one whose
+    /// delivery it preempted (an ISR's over a DPC's) — waiting for those would only spin.
     fn wait_for_callbacks(&self, c: &Arc<Channel>) {
-        let own = self
+        let allowed = self
             .delivering
             .get(self.os.current_processor() as usize)
-            .is_some_and(|d| d.load(Ordering::SeqCst) == Arc::as_ptr(c) as usize);
-        let allowed = u32::from(own);
+            .map_or(0, |d| d.count(Arc::as_ptr(c) as usize));
         if c.in_callback.load(Ordering::SeqCst) <= allowed {
             return;
         }

@@ -662,6 +662,57 @@ fn a_close_overtaken_by_a_resume_leaves_the_reused_port_alone() {
     assert_eq!(r.e.open_channels(), 0);
 }
 
+/// A callback closing its own channel while a delivery of that channel it preempted on the
+/// same CPU is still in progress (a Trigger's at DISPATCH_LEVEL, then the ISR's for the
+/// event it raised): that delivery cannot finish while Close spins above it, so Close must
+/// not wait for it. Before, only the innermost delivery counted as this CPU's: Close spun
+/// its whole second at DIRQL and warned.
+#[test]
+fn closing_a_channel_whose_delivery_this_cpu_preempted_does_not_wait() {
+    struct Nested {
+        e: &'static Evtchn,
+        hv: Arc<xen_sim::hv::Hypervisor>,
+        handle: std::sync::OnceLock<(ChannelHandle, u32)>,
+        calls: AtomicUsize,
+    }
+    impl EvtchnCallback for Nested {
+        fn call(&self) -> bool {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some((h, dom0)) = self.handle.get() {
+                if n == 0 {
+                    // The event interrupts this (DISPATCH_LEVEL) delivery.
+                    let _ = self.hv.backend_send(0, *dom0);
+                } else {
+                    self.e.close(*h);
+                }
+            }
+            true
+        }
+    }
+    let r = rig();
+    let cb = Arc::new(Nested {
+        e: r.e,
+        hv: r.s.m.hv.clone(),
+        handle: std::sync::OnceLock::new(),
+        calls: AtomicUsize::new(0),
+    });
+    let (h, dom0) = r.unbound_on(None, false, cb.clone());
+    cb.handle.set((h, dom0)).unwrap();
+    let closes = r.closes();
+    r.e.trigger(h);
+    assert_eq!(
+        cb.calls.load(Ordering::SeqCst),
+        2,
+        "the ISR's call nested in the DPC's"
+    );
+    assert_eq!(r.e.open_channels(), 0);
+    assert_eq!(r.closes(), closes + 1);
+    assert!(
+        !r.logged("still runs on another CPU"),
+        "Close waited for a delivery its own CPU preempted"
+    );
+}
+
 /// A callback that closes its own channel: Close does not wait for itself.
 #[test]
 fn a_callback_may_close_its_own_channel() {
