@@ -154,6 +154,10 @@ pub struct Evtchn {
     /// Held (raising to DISPATCH_LEVEL) from `Close`'s check of `suspends` to its
     /// EVTCHNOP_close, so no suspend comes between them.
     close_fence: SpinLock<()>,
+    /// Test hook: run by `Close` right after it let go of the state lock (where a suspend
+    /// and resume can overtake it).
+    #[cfg(test)]
+    close_unlocked_hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// Deliveries one CPU records nested (an ISR's over a DPC's, with room to spare); deeper
@@ -222,6 +226,8 @@ impl Evtchn {
             delivering: (0..cpus).map(|_| Delivering::default()).collect(),
             suspends: AtomicU64::new(0),
             close_fence: SpinLock::new(()),
+            #[cfg(test)]
+            close_unlocked_hook: std::sync::Mutex::new(None),
         }
     }
 
@@ -694,13 +700,23 @@ impl Evtchn {
                 if s.ports.get(&port).is_some_and(|p| Arc::ptr_eq(p, &c)) {
                     s.ports.remove(&port);
                 }
+                // Masked under the lock, which a suspend's early phase takes too: once it
+                // is let go, a resume may hand the port number to another channel (the
+                // store/console re-bind, a new Open) that a later mask would silence.
+                self.abi_mask(port);
             }
             (c, was_active, self.suspends.load(Ordering::SeqCst))
         };
-        let (c, was_active, suspends) = channel;
-        if was_active {
-            self.abi_mask(c.port());
+        #[cfg(test)]
+        if let Some(hook) = self
+            .close_unlocked_hook
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take())
+        {
+            hook();
         }
+        let (c, was_active, suspends) = channel;
         self.wait_for_callbacks(&c);
         if was_active && !matches!(c.kind, Kind::Fixed { .. }) {
             // At DISPATCH_LEVEL (or above, from a callback) no suspend can come between

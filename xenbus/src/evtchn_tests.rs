@@ -662,6 +662,60 @@ fn a_close_overtaken_by_a_resume_leaves_the_reused_port_alone() {
     assert_eq!(r.e.open_channels(), 0);
 }
 
+/// A suspend and resume can come right after Close let go of the state lock (no lock
+/// held, no IRQL raised); the restored domain may then hand the port number to a channel
+/// opened since. Close must not mask that channel's port: it masks under the lock, which
+/// the suspend's early phase takes too. Before, it masked after letting go and silenced
+/// the new channel.
+#[test]
+fn a_resume_right_after_close_let_go_leaves_the_reused_port_unmasked() {
+    let r = rig();
+    let (h, _) = r.unbound(false, counter());
+    let old_port = r.e.channel(h).unwrap().port();
+    let cb = counter();
+    let reopened = Arc::new(std::sync::Mutex::new(None));
+    {
+        let (e, hv, xen, cb, reopened) =
+            (r.e, r.s.m.hv.clone(), r.s.xen, cb.clone(), reopened.clone());
+        *r.e.close_unlocked_hook.lock().unwrap() = Some(Box::new(move || {
+            hv.set_suspend_outcome(SuspendOutcome::Resume);
+            xen.sched_shutdown(ShutdownReason::SUSPEND.0).unwrap();
+            e.shared_info.suspend_early();
+            e.suspend_early();
+            e.disable_interrupts();
+            e.resume_abi(false);
+            e.enable_interrupts(None, 28);
+            let h = e
+                .open(Kind::Unbound { remote_domain: 0 }, false, cb)
+                .unwrap();
+            let port = e.channel(h).unwrap().port();
+            let dom0 = hv.backend_bind_interdomain(0, hv.domid(), port).unwrap();
+            let _ = e.abi_unmask(port);
+            *reopened.lock().unwrap() = Some((h, port, dom0));
+        }));
+    }
+    let closes = r.closes();
+    r.e.close(h);
+    let (new, new_port, dom0) = reopened.lock().unwrap().take().expect("the hook ran");
+    assert_eq!(
+        new_port, old_port,
+        "the restored domain reuses the port number"
+    );
+    assert_eq!(r.closes(), closes, "a resume came: the port is left alone");
+    assert!(
+        !r.e.abi_is_masked(new_port),
+        "the new channel's port was masked by the old channel's Close"
+    );
+    r.s.m.hv.backend_send(0, dom0).unwrap();
+    assert_eq!(
+        cb.0.load(Ordering::SeqCst),
+        1,
+        "the new channel is delivered"
+    );
+    r.e.close(new);
+    assert_eq!(r.e.open_channels(), 0);
+}
+
 /// A callback closing its own channel while a delivery of that channel it preempted on the
 /// same CPU is still in progress (a Trigger's at DISPATCH_LEVEL, then the ISR's for the
 /// event it raised): that delivery cannot finish while Close spins above it, so Close must
