@@ -273,59 +273,75 @@ impl Fifo {
 
     /// Walk `cpu`'s queues, highest priority first, unlinking each event and calling
     /// `event(port)` for those PENDING and not MASKED; true when any call returned true.
+    ///
+    /// Up to [`POLL_BATCH`] ports at a time are gathered under the HIGH_LEVEL lock (no
+    /// allocation there) and delivered outside it (the callback re-enters Ack/Mask); the
+    /// saved queue heads and the ready bits carry the walk on to the next batch.
     pub fn poll(&self, cpu: u32, event: &mut dyn FnMut(u32) -> bool) -> bool {
-        let mut ports = Vec::new();
-        {
-            let mut s = self.state.lock();
-            let State { control, array } = &mut *s;
-            let Some(Some(c)) = control.get_mut(cpu as usize) else {
-                return false;
-            };
-            let mut ready = c.block.swap_u32(READY, 0).unwrap_or(0);
-            let mut guard = 0u32;
-            while ready != 0 && guard < EVTCHN_FIFO_NR_CHANNELS {
-                guard += 1;
-                let q = ready.trailing_zeros() as usize;
-                let Some(saved) = c.heads.get(q).copied() else {
-                    break;
+        let mut ready: Option<u32> = None;
+        let mut guard = 0u32;
+        let mut done = false;
+        loop {
+            let mut batch = [0u32; POLL_BATCH];
+            let mut gathered = 0usize;
+            let more = {
+                let mut s = self.state.lock();
+                let State { control, array } = &mut *s;
+                let Some(Some(c)) = control.get_mut(cpu as usize) else {
+                    return done;
                 };
-                let mut head = saved;
-                if head == 0 {
-                    rmb();
-                    head = c.block.load_u32(HEAD + q * 4).unwrap_or(0);
-                }
-                let port = head;
-                let next = unlink(array, port);
-                match next {
-                    Some((old, link)) => {
-                        if link == 0 {
-                            ready &= !(1 << q);
+                let ready = ready.get_or_insert_with(|| c.block.swap_u32(READY, 0).unwrap_or(0));
+                while *ready != 0 && guard < EVTCHN_FIFO_NR_CHANNELS && gathered < POLL_BATCH {
+                    guard += 1;
+                    let q = ready.trailing_zeros() as usize;
+                    let Some(saved) = c.heads.get(q).copied() else {
+                        break;
+                    };
+                    let mut head = saved;
+                    if head == 0 {
+                        rmb();
+                        head = c.block.load_u32(HEAD + q * 4).unwrap_or(0);
+                    }
+                    let port = head;
+                    match unlink(array, port) {
+                        Some((old, link)) => {
+                            if link == 0 {
+                                *ready &= !(1 << q);
+                            }
+                            if old & PENDING != 0 && old & MASKED == 0 {
+                                if let Some(slot) = batch.get_mut(gathered) {
+                                    *slot = port;
+                                    gathered += 1;
+                                }
+                            }
+                            if let Some(h) = c.heads.get_mut(q) {
+                                *h = link;
+                            }
                         }
-                        if old & PENDING != 0 && old & MASKED == 0 && ports.try_reserve(1).is_ok() {
-                            ports.push(port);
-                        }
-                        if let Some(h) = c.heads.get_mut(q) {
-                            *h = link;
+                        None => {
+                            // A head outside the event array: the queue is unusable.
+                            *ready &= !(1 << q);
+                            if let Some(h) = c.heads.get_mut(q) {
+                                *h = 0;
+                            }
                         }
                     }
-                    None => {
-                        // A head outside the event array: the queue is unusable.
-                        ready &= !(1 << q);
-                        if let Some(h) = c.heads.get_mut(q) {
-                            *h = 0;
-                        }
-                    }
+                    *ready |= c.block.swap_u32(READY, 0).unwrap_or(0);
                 }
-                ready |= c.block.swap_u32(READY, 0).unwrap_or(0);
+                *ready != 0 && guard < EVTCHN_FIFO_NR_CHANNELS
+            };
+            for &port in batch.iter().take(gathered) {
+                done |= event(port);
+            }
+            if !more {
+                return done;
             }
         }
-        let mut done = false;
-        for p in ports {
-            done |= event(p);
-        }
-        done
     }
 }
+
+/// Ports [`Fifo::poll`] gathers under its lock before delivering them.
+pub const POLL_BATCH: usize = 64;
 
 /// CAS-clear LINKED and the link of `port`'s word; returns (old word, link).
 fn unlink(array: &[(Page, SharedMemory)], port: u32) -> Option<(u32, u32)> {

@@ -937,6 +937,47 @@ mod fifo {
     }
 }
 
+/// More pending events than one batch of the poll gathers under its HIGH_LEVEL lock (one
+/// selector word of the 2-level ABI, `POLL_BATCH` ports of the FIFO ABI) are all delivered
+/// by one upcall, each once.
+#[test]
+fn an_upcall_delivers_more_events_than_one_poll_batch() {
+    for fifo in [false, true] {
+        let r = rig();
+        assert_eq!(r.e.use_fifo(fifo), fifo);
+        let n = crate::evtchn_fifo::POLL_BATCH + 6;
+        let cbs: Vec<_> = (0..n).map(|_| counter()).collect();
+        let opened: Vec<_> = cbs.iter().map(|cb| r.unbound(false, cb.clone())).collect();
+        let ports: Vec<u32> = opened
+            .iter()
+            .map(|(h, _)| r.e.channel(*h).unwrap().port())
+            .collect();
+        assert!(
+            ports.iter().any(|p| p / 64 != ports[0] / 64),
+            "the ports span more than one 2-level selector word"
+        );
+        r.s.m.hv.set_upcall_mode(xen_sim::hv::UpcallMode::Deferred);
+        for (_, dom0) in &opened {
+            r.s.m.hv.backend_send(0, *dom0).unwrap();
+        }
+        let upcalls = r.s.m.hv.upcall_count(0);
+        r.s.m.hv.deliver_upcalls();
+        assert_eq!(
+            r.s.m.hv.upcall_count(0),
+            upcalls + 1,
+            "fifo {fifo}: one upcall"
+        );
+        for (i, cb) in cbs.iter().enumerate() {
+            assert_eq!(cb.0.load(Ordering::SeqCst), 1, "fifo {fifo}: channel {i}");
+        }
+        r.s.m.hv.set_upcall_mode(xen_sim::hv::UpcallMode::Immediate);
+        for (h, _) in opened {
+            r.e.close(h);
+        }
+        assert_eq!(r.e.open_channels(), 0);
+    }
+}
+
 #[test]
 fn fifo_is_selected_again_after_a_resume() {
     let r = rig();

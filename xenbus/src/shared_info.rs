@@ -247,51 +247,66 @@ impl SharedInfo {
     /// `EvtchnPoll`: take `cpu`'s pending selectors and call `event(port)` for every
     /// pending, unmasked port, starting from the CPU's saved position; returns whether any
     /// call returned true. Pending bits are left for `Ack`.
+    ///
+    /// The ports of one selector word at a time are gathered under the HIGH_LEVEL lock into
+    /// a fixed batch (no allocation there) and delivered outside it (the callback re-enters
+    /// Ack/Mask); the saved position moves on with each word, so the walk resumes where
+    /// the previous batch stopped.
     pub fn evtchn_poll(&self, cpu: u32, event: &mut dyn FnMut(u32) -> bool) -> bool {
-        // Collect under the lock, deliver outside it (the callback re-enters Ack/Mask).
-        let mut ports: Vec<u32> = Vec::new();
-        let ok = self.with(|m| {
-            let Some(c) = m.cpus.get_mut(cpu as usize) else {
-                return;
-            };
-            let Some(v) = c.vcpu_info.as_ref() else {
-                return;
-            };
-            let mut selectors = v.swap_u64(PENDING_SEL, 0).unwrap_or(0);
-            rmb();
-            let mut port = c.port % MAX_PORTS;
-            while selectors != 0 {
-                let selector = port / PORTS_PER_SELECTOR;
-                let mut bit = port % PORTS_PER_SELECTOR;
-                if selectors & (1u64 << selector) != 0 {
-                    let offset = selector as usize * 8;
-                    let pending = m.shared.load_u64(PENDING + offset).unwrap_or(0);
-                    let masked = m.shared.load_u64(MASK + offset).unwrap_or(u64::MAX);
-                    let mut live = pending & !masked;
-                    while live != 0 && bit < PORTS_PER_SELECTOR {
-                        if live & (1u64 << bit) != 0 {
-                            if ports.try_reserve(1).is_ok() {
-                                ports.push(selector * PORTS_PER_SELECTOR + bit);
-                            }
-                            live &= !(1u64 << bit);
-                        }
-                        bit += 1;
-                    }
-                    if live == 0 {
-                        selectors &= !(1u64 << selector);
-                    }
-                }
-                port = (selector + 1) * PORTS_PER_SELECTOR % MAX_PORTS;
-            }
-            c.port = port;
-        });
+        let mut selectors: Option<u64> = None;
         let mut done = false;
-        if ok.is_some() {
-            for p in ports {
-                done |= event(p);
+        loop {
+            let mut batch = [0u32; PORTS_PER_SELECTOR as usize];
+            let mut gathered = 0usize;
+            let more = self
+                .with(|m| {
+                    let Some(c) = m.cpus.get_mut(cpu as usize) else {
+                        return false;
+                    };
+                    let Some(v) = c.vcpu_info.as_ref() else {
+                        return false;
+                    };
+                    let selectors = selectors.get_or_insert_with(|| {
+                        let taken = v.swap_u64(PENDING_SEL, 0).unwrap_or(0);
+                        rmb();
+                        taken
+                    });
+                    let mut port = c.port % MAX_PORTS;
+                    while *selectors != 0 && gathered == 0 {
+                        let selector = port / PORTS_PER_SELECTOR;
+                        let mut bit = port % PORTS_PER_SELECTOR;
+                        if *selectors & (1u64 << selector) != 0 {
+                            let offset = selector as usize * 8;
+                            let pending = m.shared.load_u64(PENDING + offset).unwrap_or(0);
+                            let masked = m.shared.load_u64(MASK + offset).unwrap_or(u64::MAX);
+                            let mut live = pending & !masked;
+                            while live != 0 && bit < PORTS_PER_SELECTOR {
+                                if live & (1u64 << bit) != 0 {
+                                    if let Some(slot) = batch.get_mut(gathered) {
+                                        *slot = selector * PORTS_PER_SELECTOR + bit;
+                                        gathered += 1;
+                                    }
+                                    live &= !(1u64 << bit);
+                                }
+                                bit += 1;
+                            }
+                            if live == 0 {
+                                *selectors &= !(1u64 << selector);
+                            }
+                        }
+                        port = (selector + 1) * PORTS_PER_SELECTOR % MAX_PORTS;
+                    }
+                    c.port = port;
+                    *selectors != 0
+                })
+                .unwrap_or(false);
+            for &port in batch.iter().take(gathered) {
+                done |= event(port);
+            }
+            if !more {
+                return done;
             }
         }
-        done
     }
 
     fn bit_op(
