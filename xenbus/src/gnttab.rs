@@ -38,6 +38,8 @@ pub const ENTRIES_PER_FRAME: u32 = (PAGE_SIZE / ENTRY_SIZE) as u32;
 /// References below this are never handed out (Xen's reserved entries, console = 0,
 /// store = 1, and room for a crash kernel).
 pub const RESERVED_ENTRIES: u32 = 32;
+/// Bytes of a cache's name kept for the debug dump.
+pub const CACHE_NAME_MAX: usize = 32;
 /// Attempts of a revoke before giving up.
 pub const REVOKE_ATTEMPTS: u32 = 100;
 
@@ -54,6 +56,9 @@ struct Mapping {
 
 /// A cache of references with its reservation and cap.
 struct CacheRecord {
+    /// The name its creator gave (for the debug dump; truncated, not NUL-terminated).
+    name: [u8; CACHE_NAME_MAX],
+    name_len: usize,
     reserved: Vec<u32>,
     outstanding: u32,
     cap: u32,
@@ -213,9 +218,73 @@ impl Gnttab {
         self.state.lock().as_ref().map_or(0, |s| s.frames.len())
     }
 
+    /// The GNTTAB debug dump (upstream's `GnttabDebugCallback` prints the table's first
+    /// frame and how many frames are mapped; its caches each dump their own state): frames
+    /// mapped of the maximum, references granted, free and foreign mappings, then each cache
+    /// with its name, reserved references, outstanding entries and cap. Never spins on the
+    /// lock and does not allocate.
+    pub fn debug_dump(&self, out: &mut dyn FnMut(&str)) {
+        use crate::log::{Dumped, Line};
+        crate::log::dump_lines(out, "GNTTAB: busy", |i| {
+            let Some(state) = self.state.try_lock() else {
+                return Dumped::Busy;
+            };
+            let Some(s) = state.as_ref() else {
+                return match i {
+                    0 => Dumped::Line(Line::from_fmt(format_args!("GNTTAB: not acquired"))),
+                    _ => Dumped::Done,
+                };
+            };
+            let line = match i {
+                0 => format_args!(
+                    "GNTTAB: frames {} of {} (first pfn {:#x})",
+                    s.frames.len(),
+                    s.max_frames,
+                    s.frames.first().map_or(0, |f| f.pfn)
+                )
+                .into(),
+                1 => format_args!(
+                    "GNTTAB: references granted {} free {} caches {} foreign mappings {} ({} pages)",
+                    s.entries.len(),
+                    s.free.items(),
+                    s.caches.len(),
+                    s.mappings.len(),
+                    s.mappings.iter().map(|m| m.pages.len()).sum::<usize>()
+                )
+                .into(),
+                i => {
+                    let Some(c) = s.caches.get(i - 2) else {
+                        return Dumped::Done;
+                    };
+                    let name = c.name.get(..c.name_len).unwrap_or(&[]);
+                    format_args!(
+                        "GNTTAB: cache \"{}\" reserved {} outstanding {} cap {}",
+                        name.escape_ascii(),
+                        c.reserved.len(),
+                        c.outstanding,
+                        c.cap
+                    )
+                    .into()
+                }
+            };
+            Dumped::Line(line)
+        });
+    }
+
     /// `CreateCache`: `reservation` references kept ready, at most `cap` (0 = unlimited)
     /// entries outstanding; `reservation > cap` is invalid.
     pub fn create_cache(&self, reservation: u32, cap: u32) -> Result<CacheHandle, NtStatus> {
+        self.create_named_cache(b"", reservation, cap)
+    }
+
+    /// [`Gnttab::create_cache`] with the name the debug dump shows (the first
+    /// [`CACHE_NAME_MAX`] bytes).
+    pub fn create_named_cache(
+        &self,
+        name: &[u8],
+        reservation: u32,
+        cap: u32,
+    ) -> Result<CacheHandle, NtStatus> {
         if cap != 0 && reservation > cap {
             return Err(STATUS_INVALID_PARAMETER);
         }
@@ -237,7 +306,14 @@ impl Gnttab {
                 }
             }
         }
+        let mut kept = [0u8; CACHE_NAME_MAX];
+        let name_len = name.len().min(CACHE_NAME_MAX);
+        for (dst, src) in kept.iter_mut().zip(name) {
+            *dst = *src;
+        }
         let record = Box::new(CacheRecord {
+            name: kept,
+            name_len,
             reserved,
             outstanding: 0,
             cap,

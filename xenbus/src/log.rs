@@ -60,6 +60,54 @@ impl Write for Line {
     }
 }
 
+impl Line {
+    /// `args` formatted (truncated at [`LINE_MAX`]).
+    pub fn from_fmt(args: fmt::Arguments<'_>) -> Self {
+        let mut line = Self::new();
+        let _ = line.write_fmt(args);
+        line
+    }
+}
+
+impl From<fmt::Arguments<'_>> for Line {
+    fn from(args: fmt::Arguments<'_>) -> Self {
+        Self::from_fmt(args)
+    }
+}
+
+/// One step of a debug dump (see [`dump_lines`]).
+// The line stays inline: boxing it would allocate, which a dump must not.
+#[allow(clippy::large_enum_variant)]
+pub enum Dumped {
+    /// Print this line.
+    Line(Line),
+    /// Nothing to print for this step; go on.
+    Skip,
+    /// The dump is complete.
+    Done,
+    /// The state's lock is held: print the busy line and stop.
+    Busy,
+}
+
+/// Run a debug dump one line at a time: `step(0)`, `step(1)`, … until it says
+/// [`Dumped::Done`] or [`Dumped::Busy`]. Each step tries the subsystem's lock itself (never
+/// spins: a dump may run at bug check with the lock held, or at HIGH_LEVEL) and formats its
+/// line on the stack (no allocation), so the lock is released before `out` runs — `out`
+/// may log to the console, whose notification takes other locks.
+pub fn dump_lines(out: &mut dyn FnMut(&str), busy: &str, mut step: impl FnMut(usize) -> Dumped) {
+    for i in 0.. {
+        match step(i) {
+            Dumped::Line(line) => out(line.as_str()),
+            Dumped::Skip => {}
+            Dumped::Done => return,
+            Dumped::Busy => {
+                out(busy);
+                return;
+            }
+        }
+    }
+}
+
 /// Format `args` and hand the line to xen.sys at `level`.
 pub fn log(api: &dyn XenApi, level: LogLevel, args: fmt::Arguments<'_>) {
     let mut line = Line::new();

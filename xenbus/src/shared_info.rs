@@ -36,6 +36,7 @@ const WC_SEC: usize = offset_of!(SharedInfoPage, wc_sec);
 const WC_NSEC: usize = offset_of!(SharedInfoPage, wc_nsec);
 const WC_SEC_HI: usize = offset_of!(SharedInfoPage, wc_sec_hi);
 const UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
+const UPCALL_MASK: usize = offset_of!(VcpuInfo, evtchn_upcall_mask);
 const PENDING_SEL: usize = offset_of!(VcpuInfo, evtchn_pending_sel);
 const TIME: usize = offset_of!(VcpuInfo, time);
 const T_VERSION: usize = TIME + offset_of!(VcpuTimeInfo, version);
@@ -359,6 +360,96 @@ impl SharedInfo {
             }
             Some(s.load_u64(PENDING + o).ok()? & b != 0)
         })
+    }
+
+    /// Upstream's `SharedInfoDebugCallback`: the page's frame, each processor's vCPU and
+    /// `vcpu_info` (registered, legacy slot or none) and — unless `crashing` (the page is the
+    /// hypervisor's memory) — its upcall pending flag, upcall mask and pending selector
+    /// word, a count of pending and masked ports, and every 64-port word that has a pending
+    /// or an unmasked port (upstream prints all 64 pairs; the all-masked, idle ones are left
+    /// out). Never spins on the lock and does not allocate.
+    pub fn debug_dump(&self, crashing: bool, out: &mut dyn FnMut(&str)) {
+        use crate::log::{Dumped, Line};
+        crate::log::dump_lines(out, "SHARED_INFO: busy", |i| {
+            let Some(state) = self.state.try_lock() else {
+                return Dumped::Busy;
+            };
+            let Some(m) = state.as_ref() else {
+                return match i {
+                    0 => Dumped::Line(Line::from_fmt(format_args!("SHARED_INFO: not mapped"))),
+                    _ => Dumped::Done,
+                };
+            };
+            let cpus = m.cpus.len();
+            let words = |selector: usize| {
+                let offset = selector * 8;
+                (
+                    m.shared.load_u64(PENDING + offset).unwrap_or(0),
+                    m.shared.load_u64(MASK + offset).unwrap_or(u64::MAX),
+                )
+            };
+            let line = match i {
+                0 => format_args!("SHARED_INFO: pfn {:#x} cpus {cpus}", m.pfn).into(),
+                i if i <= cpus => {
+                    let Some(c) = m.cpus.get(i - 1) else {
+                        return Dumped::Skip;
+                    };
+                    let kind = match (&c.vcpu_info, c.registered) {
+                        (None, _) => "none",
+                        (Some(_), true) => "registered",
+                        (Some(_), false) => "legacy",
+                    };
+                    let mut line = Line::from_fmt(format_args!(
+                        "SHARED_INFO: cpu {} vcpu {:?} vcpu_info {kind}",
+                        i - 1,
+                        c.vcpu_id
+                    ));
+                    if let (false, Some(v)) = (crashing, c.vcpu_info.as_ref()) {
+                        let _ = core::fmt::Write::write_fmt(
+                            &mut line,
+                            format_args!(
+                                " upcall pending {} mask {} selectors {:016x}",
+                                v.load_u8(UPCALL_PENDING).unwrap_or(0),
+                                v.load_u8(UPCALL_MASK).unwrap_or(0),
+                                v.load_u64(PENDING_SEL).unwrap_or(0)
+                            ),
+                        );
+                    }
+                    return Dumped::Line(line);
+                }
+                _ if crashing => return Dumped::Done,
+                i if i == cpus + 1 => {
+                    let (mut pending, mut masked, mut live) = (0, 0, 0);
+                    for selector in 0..SELECTORS as usize {
+                        let (p, k) = words(selector);
+                        pending += p.count_ones();
+                        masked += k.count_ones();
+                        live += (p & !k).count_ones();
+                    }
+                    format_args!(
+                        "SHARED_INFO: ports pending {pending} masked {masked} pending and unmasked {live} (of {MAX_PORTS})"
+                    )
+                    .into()
+                }
+                i => {
+                    let selector = i - cpus - 2;
+                    if selector >= SELECTORS as usize {
+                        return Dumped::Done;
+                    }
+                    let (pending, mask) = words(selector);
+                    if pending == 0 && mask == u64::MAX {
+                        return Dumped::Skip;
+                    }
+                    let first = selector as u32 * PORTS_PER_SELECTOR;
+                    format_args!(
+                        "SHARED_INFO: ports {first:04x}-{:04x} pending {pending:016x} masked {mask:016x}",
+                        first + PORTS_PER_SELECTOR - 1
+                    )
+                    .into()
+                }
+            };
+            Dumped::Line(line)
+        });
     }
 
     /// `GetTime`: wall-clock time in 100 ns units since 1601 and whether it is local time

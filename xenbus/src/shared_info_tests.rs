@@ -132,3 +132,83 @@ fn early_resume_callback_remaps_and_masks_again() {
     });
     assert_eq!(seen, [port]);
 }
+
+fn dump(si: &SharedInfo, crashing: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    si.debug_dump(crashing, &mut |l| lines.push(l.to_string()));
+    lines
+}
+
+/// The SHARED_INFO debug dump (upstream's `SharedInfoDebugCallback`): the page, each
+/// processor's `vcpu_info` and upcall state, the pending/masked summary and only the
+/// 64-port words with something pending or unmasked; nothing of the page when crashing;
+/// "busy" instead of spinning on a held lock.
+#[test]
+fn the_debug_dump_shows_cpus_and_the_pending_and_unmasked_ports() {
+    let (s, si) = setup(2);
+    let (port, dom0) = channel(&s);
+    si.evtchn_ack(port);
+    si.evtchn_unmask(port);
+    s.m.hv.backend_send(0, dom0).unwrap();
+    let pfn = si.with(|m| m.pfn).unwrap();
+    let lines = dump(si, false);
+    assert_eq!(
+        lines[0],
+        format!("SHARED_INFO: pfn {pfn:#x} cpus 2"),
+        "{lines:?}"
+    );
+    let kind = |cpu| {
+        if si.upcall_supported(cpu) {
+            "registered"
+        } else {
+            "legacy"
+        }
+    };
+    let selector = port / PORTS_PER_SELECTOR;
+    assert_eq!(
+        lines[1],
+        format!(
+            "SHARED_INFO: cpu 0 vcpu Some(0) vcpu_info {} upcall pending 1 mask 0 selectors {:016x}",
+            kind(0),
+            1u64 << selector
+        )
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "SHARED_INFO: cpu 1 vcpu Some(1) vcpu_info {} upcall pending 0",
+            kind(1)
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            "SHARED_INFO: ports pending 1 masked {} pending and unmasked 1 (of {MAX_PORTS})",
+            MAX_PORTS - 1
+        )
+    );
+    // Exactly one word is not idle: the port's, pending and unmasked.
+    let first = selector * PORTS_PER_SELECTOR;
+    let bit = 1u64 << (port % PORTS_PER_SELECTOR);
+    assert_eq!(
+        lines[4..],
+        [format!(
+            "SHARED_INFO: ports {first:04x}-{:04x} pending {bit:016x} masked {:016x}",
+            first + 63,
+            !bit
+        )]
+    );
+    // Crashing: only what is not the hypervisor's memory.
+    let lines = dump(si, true);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].ends_with(&format!("vcpu_info {}", kind(0))),
+        "{lines:?}"
+    );
+    // A held lock: "busy", not a hang.
+    let held = si.state.try_lock().unwrap();
+    assert_eq!(dump(si, false), ["SHARED_INFO: busy"]);
+    drop(held);
+    si.release();
+    assert_eq!(dump(si, false), ["SHARED_INFO: not mapped"]);
+}

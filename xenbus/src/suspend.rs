@@ -43,6 +43,12 @@ pub enum Phase {
 pub trait SuspendCallback: Send + Sync {
     /// Run the callback.
     fn call(&self);
+    /// What the debug dump shows for it (upstream: the function's module and offset, and
+    /// the argument); by default the Rust type. Runs at any IRQL: no allocation, no wait.
+    fn describe(&self, api: &dyn XenApi, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        let _ = api;
+        out.write_str(core::any::type_name::<Self>())
+    }
 }
 
 /// Handle of a registered callback.
@@ -119,6 +125,41 @@ impl Suspend {
     /// (`STATUS_SUCCESS` when every processor re-registered, or before any resume).
     pub fn resume_status(&self) -> NtStatus {
         self.resume_status.load(Ordering::Acquire) as NtStatus
+    }
+
+    /// Upstream's `SuspendDebugCallback`: the count (and the last resume's `vcpu_info`
+    /// status), then every EARLY and every LATE callback in the order they run. Never spins
+    /// on the lock and does not allocate (nor frees: no entry is cloned out of the list).
+    pub fn debug_dump(&self, out: &mut dyn FnMut(&str)) {
+        use crate::log::{Dumped, Line};
+        crate::log::dump_lines(out, "SUSPEND: busy", |i| {
+            if i == 0 {
+                return Dumped::Line(Line::from_fmt(format_args!(
+                    "SUSPEND: count {} resume status {:08X}",
+                    self.count(),
+                    self.resume_status()
+                )));
+            }
+            let Some(entries) = self.entries.try_lock() else {
+                return Dumped::Busy;
+            };
+            let mut ordered = entries
+                .iter()
+                .filter(|e| e.phase == Phase::Early)
+                .chain(entries.iter().filter(|e| e.phase == Phase::Late));
+            let Some(e) = ordered.nth(i - 1) else {
+                return Dumped::Done;
+            };
+            let mut line = Line::from_fmt(format_args!(
+                "SUSPEND: {} ",
+                match e.phase {
+                    Phase::Early => "EARLY",
+                    Phase::Late => "LATE",
+                }
+            ));
+            let _ = e.callback.describe(self.api, &mut line);
+            Dumped::Line(line)
+        });
     }
 
     fn snapshot(&self, phase: Phase) -> Vec<Arc<Entry>> {
@@ -292,6 +333,36 @@ mod tests {
             .lock()
             .unwrap()
             .contains(&Call::Other("unplug_devices")));
+    }
+
+    fn dump(s: &Suspend) -> Vec<String> {
+        let mut lines = Vec::new();
+        s.debug_dump(&mut |l| lines.push(l.to_string()));
+        lines
+    }
+
+    /// The SUSPEND debug dump (upstream's `SuspendDebugCallback`): the count, then the
+    /// EARLY callbacks and the LATE ones, each in the order they run; "busy" instead of
+    /// spinning on a held list.
+    #[test]
+    fn the_debug_dump_shows_the_count_and_the_callbacks_in_running_order() {
+        let (_api, _os, s, _log) = setup();
+        let recorder = core::any::type_name::<Recorder>();
+        let expected = |count: u32, status: &str| {
+            let mut lines = vec![format!("SUSPEND: count {count} resume status {status}")];
+            lines.extend((0..3).map(|_| format!("SUSPEND: EARLY {recorder}")));
+            lines.extend((0..2).map(|_| format!("SUSPEND: LATE {recorder}")));
+            lines
+        };
+        assert_eq!(dump(&s), expected(0, "00000000"));
+        s.trigger();
+        assert_eq!(dump(&s), expected(1, "00000000"));
+        let held = s.entries.try_lock().unwrap();
+        assert_eq!(
+            dump(&s),
+            ["SUSPEND: count 1 resume status 00000000", "SUSPEND: busy"]
+        );
+        drop(held);
     }
 
     #[test]

@@ -408,7 +408,7 @@ struct Step {
     step: ResumeStep,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum ResumeStep {
     EvtchnEarly,
     SharedInfoEarly,
@@ -423,6 +423,9 @@ enum ResumeStep {
 impl SuspendCallback for Step {
     fn call(&self) {
         self.fdo.resume_step(self.step);
+    }
+    fn describe(&self, _api: &dyn XenApi, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "xenbus FDO {:?}", self.step)
     }
 }
 
@@ -746,6 +749,13 @@ impl Fdo {
         s.evtchn.debug_dump(&mut |l| {
             let _ = s.debug.printf(l);
         });
+        // And those of SUSPEND, SHARED_INFO and GNTTAB.
+        let mut print = |l: &str| {
+            let _ = s.debug.printf(l);
+        };
+        s.suspend.debug_dump(&mut print);
+        s.shared_info.debug_dump(crashing, &mut print);
+        s.gnttab.debug_dump(&mut print);
     }
 
     fn acquire(&'static self, s: &Subsystems, resources: FdoResources) -> Result<Up, NtStatus> {

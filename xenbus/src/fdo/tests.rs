@@ -786,8 +786,9 @@ fn console_log_level_mirrors_log_lines_to_the_pv_console() {
     assert_eq!(produced(&ring), now);
 }
 
-#[test]
-fn virq_debug_runs_the_fdo_debug_callback() {
+/// A machine in D0 whose INFO lines go to the console ring and whose xenbus.sys image is
+/// known (DEBUG only runs callbacks inside a loaded module).
+fn up_with_info_on_the_console() -> World {
     let w = boot(Options {
         params: vec![("ConsoleLogLevel", RegValue::MultiSz(vec!["INFO".into()]))],
         ..Options::default()
@@ -799,6 +800,12 @@ fn virq_debug_runs_the_fdo_debug_callback() {
         name: "xenbus.sys".into(),
     });
     w.up();
+    w
+}
+
+#[test]
+fn virq_debug_runs_the_fdo_debug_callback() {
+    let w = up_with_info_on_the_console();
     assert_eq!(w.s().debug.debug().registered(), 1);
     let ring = crate::shared::map_pfn(&*w.m.guest, w.m.console().gfn).unwrap();
     let before = ring.load_u32(OUT_PROD).unwrap();
@@ -850,4 +857,52 @@ fn console_output(ring: &crate::shared::SharedMemory, from: u32, to: u32) -> Str
         })
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `VIRQ_DEBUG` through the real path (hypervisor → upcall → EVTCHN → DEBUG → the FDO's
+/// callback) dumps all five subsystems upstream gives a debug callback: STORE, EVTCHN,
+/// SUSPEND, SHARED_INFO and GNTTAB, each line under the FDO's prefix.
+#[test]
+fn virq_debug_dumps_store_evtchn_suspend_shared_info_and_gnttab() {
+    let w = up_with_info_on_the_console();
+    // Something for GNTTAB to show: a named cache with an entry (SUSPEND shows the FDO's
+    // own resume callbacks, registered at D0).
+    let g = w.s().gnttab;
+    let cache = g.create_named_cache(b"xenvbd", 0, 0).unwrap();
+    let entry = g.permit(cache, 0, 0x1234, true).unwrap();
+    let ring = crate::shared::map_pfn(&*w.m.guest, w.m.console().gfn).unwrap();
+    let before = ring.load_u32(OUT_PROD).unwrap();
+    assert!(w.m.hv.raise_virq(0, Virq::DEBUG));
+    w.m.hv.deliver_upcalls();
+    assert_eq!(w.fdo.debug_dumps(), 1);
+    let after = ring.load_u32(OUT_PROD).unwrap();
+    assert!(after - before < 2048, "the dump fits the console ring");
+    let text = console_output(&ring, before, after);
+    let lines: Vec<&str> = text.lines().collect();
+    let has = |prefix: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("xenbus|FDO: {prefix}")))
+    };
+    for expected in [
+        "VIRQ_DEBUG 1 VIRQ_TIMER 0",
+        "STORE: req_cons = ",
+        "EVTCHN: ABI ",
+        "SUSPEND: count 0 resume status 00000000",
+        "SUSPEND: EARLY xenbus FDO EvtchnEarly",
+        "SUSPEND: EARLY xenbus FDO SharedInfoEarly",
+        "SUSPEND: LATE xenbus FDO StoreLate",
+        "SHARED_INFO: pfn 0x",
+        "SHARED_INFO: cpu 0 vcpu Some(0) vcpu_info registered upcall pending ",
+        "SHARED_INFO: cpu 1 vcpu Some(1) vcpu_info registered upcall pending ",
+        "SHARED_INFO: ports pending ",
+        "GNTTAB: frames 1 of ",
+        "GNTTAB: references granted 1 free ",
+        "GNTTAB: cache \"xenvbd\" reserved 0 outstanding 1 cap 0",
+    ] {
+        assert!(has(expected), "{expected:?} missing from {lines:#?}");
+    }
+    g.revoke(entry).unwrap();
+    g.destroy_cache(cache).unwrap();
+    w.fdo.d0_to_d3();
 }

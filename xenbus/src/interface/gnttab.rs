@@ -145,13 +145,14 @@ unsafe extern "C" fn release(interface: PInterface) {
     }
 }
 
-/// Common body of both CreateCache versions (the name and lock callbacks are not needed:
-/// the subsystem locks its own state).
+/// Common body of both CreateCache versions (the lock callbacks are not needed: the
+/// subsystem locks its own state; the name is kept for the debug dump).
 ///
 /// # Safety
 /// C caller contract of CreateCache.
 unsafe fn create(
     interface: PInterface,
+    name: *const c_char,
     reservation: u32,
     cap: u32,
     cache: *mut *mut GnttabCache,
@@ -163,7 +164,14 @@ unsafe fn create(
     if cache.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
-    match p.gnttab.create_cache(reservation, cap) {
+    let name: &[u8] = if name.is_null() {
+        b""
+    } else {
+        // SAFETY: a non-NULL name is a NUL-terminated string valid for the call (header
+        // contract); only its bytes are copied.
+        unsafe { core::ffi::CStr::from_ptr(name) }.to_bytes()
+    };
+    match p.gnttab.create_named_cache(name, reservation, cap) {
         Ok(h) => {
             // SAFETY: non-NULL out pointer (header contract).
             unsafe { *cache = h as *mut GnttabCache };
@@ -175,7 +183,7 @@ unsafe fn create(
 
 unsafe extern "C" fn create_cache_version1(
     interface: PInterface,
-    _name: *const c_char,
+    name: *const c_char,
     reservation: u32,
     _acquire_lock: CacheAcquireLock,
     _release_lock: CacheReleaseLock,
@@ -183,13 +191,13 @@ unsafe extern "C" fn create_cache_version1(
     cache: *mut *mut GnttabCache,
 ) -> NtStatus {
     // SAFETY: forwarded C caller contract.
-    unsafe { create(interface, reservation, 0, cache) }
+    unsafe { create(interface, name, reservation, 0, cache) }
 }
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn create_cache(
     interface: PInterface,
-    _name: *const c_char,
+    name: *const c_char,
     reservation: u32,
     cap: u32,
     _acquire_lock: CacheAcquireLock,
@@ -198,7 +206,7 @@ unsafe extern "C" fn create_cache(
     cache: *mut *mut GnttabCache,
 ) -> NtStatus {
     // SAFETY: forwarded C caller contract.
-    unsafe { create(interface, reservation, cap, cache) }
+    unsafe { create(interface, name, reservation, cap, cache) }
 }
 
 unsafe extern "C" fn permit(
@@ -408,6 +416,13 @@ mod tests {
                 STATUS_INSUFFICIENT_RESOURCES,
                 "cap 1"
             );
+            // The cache's C name reaches the debug dump.
+            let mut lines = Vec::new();
+            g.debug_dump(&mut |l| lines.push(l.to_string()));
+            assert!(
+                lines.contains(&"GNTTAB: cache \"vif\" reserved 0 outstanding 1 cap 1".into()),
+                "{lines:?}"
+            );
             let r = (v2.gnttab_get_reference.unwrap())(i2, entry);
             assert!(r >= 32);
             let mut pfn: PfnNumber = 0;
@@ -447,6 +462,12 @@ mod tests {
                     &mut c1
                 ),
                 STATUS_SUCCESS
+            );
+            let mut lines = Vec::new();
+            g.debug_dump(&mut |l| lines.push(l.to_string()));
+            assert!(
+                lines.contains(&"GNTTAB: cache \"vbd\" reserved 0 outstanding 0 cap 0".into()),
+                "{lines:?}"
             );
             (v2.gnttab_destroy_cache.unwrap())(i2, c1);
             let (a, _) = s.m.hv.backend_grant_page(0, false).unwrap();

@@ -25,6 +25,25 @@ impl SuspendCallback for CCallback {
         // valid until it deregisters (XENBUS_SUSPEND contract).
         unsafe { (self.function)(self.argument as *mut c_void) }
     }
+
+    /// Upstream's form: `module + offset (argument)`, or the bare address when no loaded
+    /// module contains the function.
+    fn describe(
+        &self,
+        api: &dyn xen_include::api::XenApi,
+        out: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
+        let function = self.function as usize;
+        match api.module_lookup(function) {
+            Some((module, offset)) => write!(
+                out,
+                "{} + {offset:#x} ({:#x})",
+                module.as_bytes().escape_ascii(),
+                self.argument
+            ),
+            None => write!(out, "{function:#x} ({:#x})", self.argument),
+        }
+    }
 }
 
 /// The SUSPEND provider.
@@ -229,6 +248,18 @@ mod tests {
             assert_eq!(
                 reg(i, SuspendCallbackType::EARLY, None, 0 as _, &mut bad),
                 STATUS_INVALID_PARAMETER
+            );
+            // The debug dump shows each C callback as function (argument), upstream's
+            // form when no loaded module contains the function.
+            let mut lines = Vec::new();
+            suspend.debug_dump(&mut |l| lines.push(l.to_string()));
+            let function = child_callback as unsafe extern "C" fn(*mut c_void) as usize;
+            assert_eq!(
+                lines[1..],
+                [
+                    format!("SUSPEND: EARLY {function:#x} (0x1)"),
+                    format!("SUSPEND: LATE {function:#x} (0x2)")
+                ]
             );
             assert_eq!((t.get_count.unwrap())(i), 0);
             assert_eq!((t.trigger.unwrap())(i), STATUS_SUCCESS);

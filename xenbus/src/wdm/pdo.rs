@@ -69,6 +69,13 @@ impl SuspendCallback for Resumed {
     fn call(&self) {
         log(Level::Info, format_args!("PDO {}: resumed", self.0));
     }
+    fn describe(
+        &self,
+        _api: &dyn xen_include::api::XenApi,
+        out: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
+        write!(out, "xenbus PDO {}", self.0)
+    }
 }
 
 /// Create the PDO of `class` under the FDO `fdo`.
