@@ -109,7 +109,11 @@ pub fn check_at_most(max: Irql, what: &str) {
 /// * guards go away in reverse order, each restoring the IRQL it found;
 /// * [`model::dpc`] and [`model::interrupt`] preempt the processor only when its IRQL is
 ///   below theirs, as the hardware does;
-/// * [`check_at_most`] refuses blocking calls above their level or under a spin lock.
+/// * [`check_at_most`] refuses blocking calls above their level or under a spin lock;
+/// * whenever the IRQL drops below DISPATCH_LEVEL (a lock released, an interrupt or a
+///   raise ending, a routine on another processor returning), the drains registered with
+///   [`model::when_below_dispatch`] run, as `KeLowerIrql` and the interrupt exit dispatch
+///   the DPCs queued meanwhile.
 #[cfg(any(test, feature = "irql-model"))]
 #[allow(clippy::panic)]
 pub mod model {
@@ -117,8 +121,9 @@ pub mod model {
 
     use super::{Hooks, Irql, Location, DISPATCH_LEVEL};
     use alloc::format;
+    use alloc::sync::Arc;
     use alloc::vec::Vec;
-    use core::cell::RefCell;
+    use core::cell::{Cell, RefCell};
 
     /// One modelled processor.
     #[derive(Default)]
@@ -128,8 +133,58 @@ pub mod model {
         held: Vec<(usize, Irql, Irql, &'static Location<'static>)>,
     }
 
+    /// Something to run once the IRQL is below DISPATCH_LEVEL again (a DPC queue drain).
+    pub type Drain = Arc<dyn Fn() + Send + Sync>;
+
     std::thread_local! {
         static CPU: RefCell<Cpu> = RefCell::new(Cpu::default());
+        /// Drains waiting for this thread's IRQL to drop below DISPATCH_LEVEL.
+        static DRAINS: RefCell<Vec<Drain>> = const { RefCell::new(Vec::new()) };
+        /// Set while [`lowered`] runs drains (they lower the IRQL themselves; the outer
+        /// loop picks up what they register).
+        static DRAINING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Run `drain` on this thread as soon as its IRQL drops below DISPATCH_LEVEL (the
+    /// software interrupt a DPC queued at DISPATCH_LEVEL or above requests). Registering
+    /// the same `Arc` twice before it ran runs it once. Already below DISPATCH_LEVEL: it
+    /// waits for the next drop (callers dispatch directly there).
+    pub fn when_below_dispatch(drain: Drain) {
+        DRAINS.with(|d| {
+            let mut d = d.borrow_mut();
+            if !d.iter().any(|x| Arc::ptr_eq(x, &drain)) {
+                d.push(drain);
+            }
+        })
+    }
+
+    /// Drains registered on this thread and not yet run.
+    pub fn pending_drains() -> usize {
+        DRAINS.with(|d| d.borrow().len())
+    }
+
+    /// The IRQL may have dropped: below DISPATCH_LEVEL, run the registered drains (and
+    /// what they register in turn) unless an outer call is already doing so.
+    fn lowered() {
+        if current() >= DISPATCH_LEVEL || DRAINING.with(|d| d.replace(true)) {
+            return;
+        }
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                DRAINING.with(|d| d.set(false));
+            }
+        }
+        let _done = Done;
+        loop {
+            let drains = DRAINS.with(|d| core::mem::take(&mut *d.borrow_mut()));
+            if drains.is_empty() {
+                break;
+            }
+            for drain in drains {
+                drain();
+            }
+        }
     }
 
     /// The model's hooks (the default in host test builds).
@@ -197,7 +252,8 @@ pub mod model {
                 );
             }
             cpu.irql = previous;
-        })
+        });
+        lowered();
     }
 
     fn check_at_most(max: Irql, what: &str) {
@@ -246,6 +302,7 @@ pub mod model {
             }
             cpu.irql = before;
         });
+        lowered();
         Some(r)
     }
 
@@ -296,6 +353,7 @@ pub mod model {
                 left.held.len()
             );
         }
+        lowered();
         r
     }
 
@@ -322,6 +380,7 @@ pub mod model {
             }
             cpu.irql = before;
         });
+        lowered();
         r
     }
 }

@@ -262,6 +262,17 @@ pub struct OsVersion {
     pub product_type: u8,
 }
 
+/// The body of a DPC (a `PKDEFERRED_ROUTINE`); runs at DISPATCH_LEVEL on the DPC's processor.
+pub trait DpcRoutine: Sync {
+    /// Run once per queueing (two queueings before it ran make one run), with the
+    /// processor index the DPC was created for.
+    fn run(&self, cpu: u32);
+}
+
+/// A DPC created by [`Os::dpc_create`] (opaque to the drivers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DpcHandle(pub usize);
+
 /// What the drivers need from the Windows kernel.
 pub trait Os: Sync {
     /// Allocate one zeroed, non-paged page with a known frame number.
@@ -279,6 +290,19 @@ pub trait Os: Sync {
     fn current_processor(&self) -> u32;
     /// Run `f` on processor `cpu` (a targeted high-importance DPC) and wait for it.
     fn run_on_processor(&self, cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus>;
+    /// A DPC that runs `routine.run(cpu)` at DISPATCH_LEVEL on processor `cpu` (targeted,
+    /// high importance) each time it is queued. IRQL <= DISPATCH_LEVEL (it allocates).
+    /// A `cpu` beyond [`Os::maximum_processor_count`] → `STATUS_INVALID_PARAMETER`.
+    fn dpc_create(&self, cpu: u32, routine: &'static dyn DpcRoutine)
+        -> Result<DpcHandle, NtStatus>;
+    /// `KeInsertQueueDpc`: any IRQL (ISRs included), never allocates or waits. False when it
+    /// was already queued (it then runs once for both), and for a handle that is not a live
+    /// DPC of this `Os`.
+    fn dpc_queue(&self, dpc: DpcHandle) -> bool;
+    /// `KeRemoveQueueDpc` + `KeFlushQueuedDpcs`, then free it: PASSIVE_LEVEL; when it returns
+    /// the routine is not running and never runs again. An unknown handle is logged and
+    /// ignored.
+    fn dpc_destroy(&self, dpc: DpcHandle);
     /// System time in 100 ns units since 1601-01-01 (`KeQuerySystemTime`).
     fn system_time(&self) -> i64;
     /// Write a formatted log line to the kernel debugger sink.
@@ -378,5 +402,418 @@ pub trait Os: Sync {
     fn read_memory(&self, address: usize, buffer: &mut [u8]) -> Result<(), NtStatus> {
         let _ = (address, buffer);
         Err(xen_include::status::STATUS_NOT_SUPPORTED)
+    }
+}
+
+/// The host model of DPCs shared by the simulator's guest and the `Os` test doubles of the
+/// driver crates, on the IRQL model of [`crate::irql::model`].
+///
+/// Each processor has a DPC queue. A DPC is queued at most once (queueing it again before
+/// it ran returns `false`; it runs once for both). A queued DPC runs at DISPATCH_LEVEL on
+/// its processor as soon as that processor's IRQL is below DISPATCH_LEVEL:
+///
+/// * queued from a thread below DISPATCH_LEVEL: right away, inside [`DpcQueue::queue`] —
+///   preempting the caller when the DPC targets the caller's processor (`model::dpc`), else
+///   on the other processor ([`Processors::run_on`] + `model::on_other_processor`);
+/// * queued at DISPATCH_LEVEL or above (an ISR at DIRQL, a spin lock held, another DPC):
+///   when the queueing thread's IRQL drops below DISPATCH_LEVEL again (the IRQL model runs
+///   the drain registered with `model::when_below_dispatch` at the lock release, interrupt
+///   exit or end of a raise that lowers it, as `KeLowerIrql` and the interrupt exit do),
+///   or at an explicit drain point ([`DpcQueue::run_pending`], e.g. the simulator's
+///   hypervisor after upcall delivery and at hypercall completion).
+///
+/// One DPC runs on a processor at a time: the processor's running slot is taken before a
+/// DPC leaves the queue and cleared after it returns, and the loop that ran it looks at the
+/// queue again, so a DPC queued meanwhile (by the routine itself, or by a thread that found
+/// the processor busy) runs next, never recursively. [`DpcQueue::destroy`] takes a DPC off
+/// its queue and waits until it is not running.
+#[cfg(any(test, feature = "irql-model"))]
+#[allow(clippy::panic)]
+pub mod model {
+    extern crate std;
+
+    use super::{DpcHandle, DpcRoutine};
+    use crate::irql::{model, DISPATCH_LEVEL, PASSIVE_LEVEL};
+    use alloc::collections::{BTreeMap, VecDeque};
+    use alloc::format;
+    use alloc::sync::{Arc, Weak};
+    use alloc::vec::Vec;
+    use std::sync::{Condvar, Mutex, MutexGuard};
+    use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER};
+
+    /// Where the calling thread runs and how to run something on another processor.
+    #[derive(Clone, Copy)]
+    pub struct Processors {
+        /// Number of processors (DPCs target `0..count`).
+        pub count: u32,
+        /// The processor the calling thread runs on.
+        pub current: fn() -> u32,
+        /// Run `f` on this thread as processor `cpu`.
+        pub run_on: fn(cpu: u32, f: &mut dyn FnMut()),
+    }
+
+    impl Processors {
+        /// `count` processors that are all the calling thread (single-threaded doubles):
+        /// the caller is processor 0, the others run on it at DISPATCH_LEVEL in turn.
+        pub fn this_thread(count: u32) -> Self {
+            Processors {
+                count,
+                current: || 0,
+                run_on: |_, f| f(),
+            }
+        }
+    }
+
+    struct Entry {
+        cpu: u32,
+        routine: &'static dyn DpcRoutine,
+        queued: bool,
+        runs: u64,
+    }
+
+    #[derive(Default)]
+    struct State {
+        next: usize,
+        dpcs: BTreeMap<usize, Entry>,
+        /// Per processor: queued DPCs, oldest first.
+        queues: Vec<VecDeque<usize>>,
+        /// Per processor: the DPC running there now.
+        running: Vec<Option<usize>>,
+    }
+
+    /// The DPC queues of a modelled machine.
+    pub struct DpcQueue {
+        processors: Processors,
+        state: Mutex<State>,
+        /// Signalled whenever a DPC finishes running.
+        finished: Condvar,
+        /// Runs the pending DPCs once a thread is below DISPATCH_LEVEL again.
+        drain: model::Drain,
+    }
+
+    impl DpcQueue {
+        /// Queues for `processors`.
+        pub fn new(processors: Processors) -> Arc<DpcQueue> {
+            Arc::new_cyclic(|me: &Weak<DpcQueue>| {
+                let me = me.clone();
+                DpcQueue {
+                    processors,
+                    state: Mutex::new(State {
+                        next: 0,
+                        dpcs: BTreeMap::new(),
+                        queues: (0..processors.count).map(|_| VecDeque::new()).collect(),
+                        running: (0..processors.count).map(|_| None).collect(),
+                    }),
+                    finished: Condvar::new(),
+                    drain: Arc::new(move || {
+                        if let Some(q) = me.upgrade() {
+                            q.run_pending();
+                        }
+                    }),
+                }
+            })
+        }
+
+        fn state(&self) -> MutexGuard<'_, State> {
+            self.state.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// What runs the pending DPCs (for a model's own drain points).
+        pub fn drain(&self) -> model::Drain {
+            self.drain.clone()
+        }
+
+        /// [`super::Os::dpc_create`]; a processor out of range is refused and logged
+        /// through `log`.
+        pub fn create(
+            &self,
+            cpu: u32,
+            routine: &'static dyn DpcRoutine,
+            log: &dyn Fn(&str),
+        ) -> Result<DpcHandle, NtStatus> {
+            crate::irql::check_at_most(DISPATCH_LEVEL, "dpc_create (ExAllocatePoolWithTag)");
+            if cpu >= self.processors.count {
+                log(&format!(
+                    "dpc_create: processor {cpu} out of range (maximum {})",
+                    self.processors.count
+                ));
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            let mut st = self.state();
+            st.next += 1;
+            let h = st.next;
+            st.dpcs.insert(
+                h,
+                Entry {
+                    cpu,
+                    routine,
+                    queued: false,
+                    runs: 0,
+                },
+            );
+            Ok(DpcHandle(h))
+        }
+
+        /// [`super::Os::dpc_queue`]; an unknown handle is `false` and logged.
+        pub fn queue(&self, dpc: DpcHandle, log: &dyn Fn(&str)) -> bool {
+            {
+                let mut st = self.state();
+                let Some(e) = st.dpcs.get_mut(&dpc.0) else {
+                    drop(st);
+                    log(&format!("dpc_queue: unknown DPC handle {:#x}", dpc.0));
+                    return false;
+                };
+                if e.queued {
+                    return false;
+                }
+                e.queued = true;
+                let cpu = e.cpu as usize;
+                if let Some(q) = st.queues.get_mut(cpu) {
+                    q.push_back(dpc.0);
+                }
+            }
+            self.run_pending();
+            true
+        }
+
+        /// [`super::Os::dpc_destroy`] (PASSIVE_LEVEL, else the IRQL model panics); an
+        /// unknown handle is logged. When it returns the routine is not running and never
+        /// runs again.
+        pub fn destroy(&self, dpc: DpcHandle, log: &dyn Fn(&str)) {
+            crate::irql::check_at_most(PASSIVE_LEVEL, "dpc_destroy (KeFlushQueuedDpcs)");
+            let mut st = self.state();
+            let Some(e) = st.dpcs.remove(&dpc.0) else {
+                drop(st);
+                log(&format!("dpc_destroy: unknown DPC handle {:#x}", dpc.0));
+                return;
+            };
+            let cpu = e.cpu as usize;
+            if let Some(q) = st.queues.get_mut(cpu) {
+                q.retain(|&h| h != dpc.0);
+            }
+            while st.running.get(cpu) == Some(&Some(dpc.0)) {
+                st = self.finished.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+
+        /// A drain point: run every queued DPC whose processor is free, each at
+        /// DISPATCH_LEVEL on its processor. At DISPATCH_LEVEL or above nothing runs; the
+        /// drain waits for this thread's IRQL to drop.
+        pub fn run_pending(&self) {
+            if model::current() >= DISPATCH_LEVEL {
+                model::when_below_dispatch(self.drain.clone());
+                return;
+            }
+            for cpu in 0..self.processors.count {
+                if !self.runnable(cpu) {
+                    continue;
+                }
+                if (self.processors.current)() == cpu {
+                    // Preempts this thread on its own processor (below DISPATCH_LEVEL).
+                    if model::dpc(|| self.run_queue(cpu)).is_none() {
+                        panic!("DPC model: below DISPATCH_LEVEL but the DPC was held off");
+                    }
+                } else {
+                    (self.processors.run_on)(cpu, &mut || {
+                        model::on_other_processor(DISPATCH_LEVEL, || self.run_queue(cpu))
+                    });
+                }
+            }
+        }
+
+        fn runnable(&self, cpu: u32) -> bool {
+            let st = self.state();
+            let c = cpu as usize;
+            st.running.get(c) == Some(&None) && st.queues.get(c).is_some_and(|q| !q.is_empty())
+        }
+
+        /// On processor `cpu` at DISPATCH_LEVEL: run its queued DPCs one at a time until the
+        /// queue is empty, unless one runs there already (that loop takes them).
+        fn run_queue(&self, cpu: u32) {
+            let c = cpu as usize;
+            loop {
+                let (h, routine) = {
+                    let mut st = self.state();
+                    if st.running.get(c) != Some(&None) {
+                        return;
+                    }
+                    let Some(h) = st.queues.get_mut(c).and_then(VecDeque::pop_front) else {
+                        return;
+                    };
+                    let Some(e) = st.dpcs.get_mut(&h) else {
+                        continue;
+                    };
+                    e.queued = false;
+                    e.runs += 1;
+                    let routine = e.routine;
+                    if let Some(r) = st.running.get_mut(c) {
+                        *r = Some(h);
+                    }
+                    (h, routine)
+                };
+                struct Finish<'a>(&'a DpcQueue, usize, usize);
+                impl Drop for Finish<'_> {
+                    fn drop(&mut self) {
+                        let mut st = self.0.state();
+                        if let Some(r) = st.running.get_mut(self.1) {
+                            if *r == Some(self.2) {
+                                *r = None;
+                            }
+                        }
+                        drop(st);
+                        self.0.finished.notify_all();
+                    }
+                }
+                let _finish = Finish(self, c, h);
+                routine.run(cpu);
+            }
+        }
+
+        /// DPCs queued on processor `cpu` and not yet run.
+        pub fn queued(&self, cpu: u32) -> usize {
+            self.state()
+                .queues
+                .get(cpu as usize)
+                .map_or(0, VecDeque::len)
+        }
+
+        /// DPCs created and not destroyed.
+        pub fn live(&self) -> usize {
+            self.state().dpcs.len()
+        }
+
+        /// How often the DPC's routine was started (0 for an unknown handle).
+        pub fn runs(&self, dpc: DpcHandle) -> u64 {
+            self.state().dpcs.get(&dpc.0).map_or(0, |e| e.runs)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::sync::SpinLock;
+        use core::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::OnceLock;
+
+        #[derive(Default)]
+        struct Rec {
+            runs: Mutex<Vec<(u32, u8)>>,
+            again: AtomicU32,
+            depth: AtomicU32,
+            max_depth: AtomicU32,
+            me: OnceLock<(Arc<DpcQueue>, DpcHandle)>,
+        }
+
+        impl DpcRoutine for Rec {
+            fn run(&self, cpu: u32) {
+                let d = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+                self.max_depth.fetch_max(d, Ordering::SeqCst);
+                self.runs.lock().unwrap().push((cpu, model::current()));
+                if self
+                    .again
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let (q, h) = self.me.get().unwrap();
+                    assert!(q.queue(*h, &|_| {}));
+                    assert!(!q.queue(*h, &|_| {}), "queued already");
+                }
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        fn rec() -> &'static Rec {
+            alloc::boxed::Box::leak(alloc::boxed::Box::default())
+        }
+
+        fn runs(r: &Rec) -> usize {
+            r.runs.lock().unwrap().len()
+        }
+
+        #[test]
+        fn runs_at_dispatch_once_per_queueing_and_never_recursively() {
+            let q = DpcQueue::new(Processors::this_thread(2));
+            let r = rec();
+            let log = Mutex::new(Vec::new());
+            let log_to = |l: &str| log.lock().unwrap().push(l.to_string());
+            assert_eq!(q.create(2, r, &log_to), Err(STATUS_INVALID_PARAMETER));
+            let d = q.create(1, r, &log_to).unwrap();
+            r.me.set((q.clone(), d)).ok().unwrap();
+            assert!(q.queue(d, &log_to));
+            assert_eq!(*r.runs.lock().unwrap(), [(1, DISPATCH_LEVEL)]);
+            // In an ISR: held off, queued once for two queueings, run at the ISR's exit.
+            model::interrupt(9, || {
+                assert!(q.queue(d, &log_to));
+                assert!(!q.queue(d, &log_to));
+                assert_eq!(q.queued(1), 1);
+                assert_eq!(runs(r), 1);
+            })
+            .unwrap();
+            assert_eq!(runs(r), 2);
+            // Under a spin lock: run when it is released.
+            let lock = SpinLock::new(());
+            {
+                let _g = lock.lock();
+                assert!(q.queue(d, &log_to));
+                assert_eq!(runs(r), 2);
+            }
+            assert_eq!(runs(r), 3);
+            // Re-queued from inside: runs again after it returned, never nested.
+            r.again.store(2, Ordering::SeqCst);
+            assert!(q.queue(d, &log_to));
+            assert_eq!(runs(r), 6);
+            assert_eq!(r.max_depth.load(Ordering::SeqCst), 1);
+            assert_eq!((q.runs(d), q.queued(1), q.live()), (6, 0, 1));
+            q.destroy(d, &log_to);
+            assert!(!q.queue(d, &log_to));
+            q.destroy(d, &log_to);
+            assert_eq!((runs(r), q.live()), (6, 0));
+            let log = log.into_inner().unwrap();
+            assert_eq!(log.len(), 3, "{log:?}");
+            assert!(log[0].contains("processor 2 out of range"), "{log:?}");
+            assert!(
+                log[1].starts_with("dpc_queue: unknown DPC handle"),
+                "{log:?}"
+            );
+            assert!(
+                log[2].starts_with("dpc_destroy: unknown DPC handle"),
+                "{log:?}"
+            );
+        }
+
+        #[test]
+        fn destroyed_while_queued_never_runs() {
+            let q = DpcQueue::new(Processors::this_thread(1));
+            let r = rec();
+            let d = q.create(0, r, &|_| {}).unwrap();
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model::raised(DISPATCH_LEVEL, || q.destroy(d, &|_| {}))
+            }));
+            assert!(refused.is_err(), "destroy above PASSIVE_LEVEL is refused");
+            assert_eq!(q.live(), 1);
+            // Queued by a thread holding a spin lock; destroyed here before it lets go.
+            let (queued_tx, queued_rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let t = {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let lock = SpinLock::new(());
+                    {
+                        let _g = lock.lock();
+                        assert!(q.queue(d, &|_| {}));
+                        queued_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    }
+                    model::current()
+                })
+            };
+            queued_rx.recv().unwrap();
+            assert_eq!(q.queued(0), 1);
+            q.destroy(d, &|_| {});
+            assert_eq!((q.queued(0), q.live()), (0, 0));
+            go_tx.send(()).unwrap();
+            assert_eq!(t.join().unwrap(), PASSIVE_LEVEL);
+            assert_eq!(runs(r), 0);
+        }
     }
 }

@@ -16,6 +16,7 @@ use xenbus::shared::SharedMemory;
 pub mod api;
 mod balloon;
 pub mod cores;
+pub mod dpc;
 mod scenarios;
 pub mod xs;
 

@@ -237,6 +237,9 @@ pub struct BareOs;
 /// The rig guest's `Os`.
 pub static BARE_OS: BareOs = BareOs;
 
+/// The DPCs of [`BARE_OS`].
+static DPCS: rig_guest::dpc::BareDpcs = rig_guest::dpc::BareDpcs::new();
+
 /// The last event address passed to `Os::set_event`.
 static SIGNALLED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
@@ -274,6 +277,25 @@ impl common::os::Os for BareOs {
         }
         f();
         Ok(())
+    }
+    fn dpc_create(
+        &self,
+        cpu: u32,
+        routine: &'static dyn common::os::DpcRoutine,
+    ) -> Result<common::os::DpcHandle, xen_include::status::NtStatus> {
+        DPCS.create(cpu, self.maximum_processor_count(), routine)
+            .inspect_err(|_| self.debug_print("dpc_create: processor out of range"))
+    }
+    fn dpc_queue(&self, dpc: common::os::DpcHandle) -> bool {
+        DPCS.queue(dpc).unwrap_or_else(|| {
+            self.debug_print("dpc_queue: unknown DPC handle");
+            false
+        })
+    }
+    fn dpc_destroy(&self, dpc: common::os::DpcHandle) {
+        if !DPCS.destroy(dpc) {
+            self.debug_print("dpc_destroy: unknown DPC handle");
+        }
     }
     fn system_time(&self) -> i64 {
         (now_ms() as i64).saturating_mul(10_000)

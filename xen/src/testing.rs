@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use common::hypercall::{CpuidResult, Hypercall, PortWidth};
 use common::os::{
-    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, Page, RegValue,
+    CallbackHandle, DpcHandle, DpcRoutine, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os,
+    Page, RegValue,
 };
 use xen_include::status::*;
 
@@ -49,7 +50,11 @@ pub struct OsState {
 }
 
 /// A Windows guest reduced to what xen.sys touches.
-pub struct FakeOs(pub Mutex<OsState>);
+pub struct FakeOs(
+    pub Mutex<OsState>,
+    /// The DPCs (every processor is the calling thread).
+    pub std::sync::Arc<common::os::model::DpcQueue>,
+);
 
 fn norm(path: &str) -> String {
     path.trim_matches('\\').to_ascii_lowercase()
@@ -66,7 +71,9 @@ impl FakeOs {
             .insert(norm(crate::registry::CONTROL_PATH), Key::default());
         s.keys
             .insert(norm("SYSTEM\\CurrentControlSet\\Services"), Key::default());
-        FakeOs(Mutex::new(s))
+        let cpus = s.cpus;
+        let cpus = common::os::model::Processors::this_thread(cpus);
+        FakeOs(Mutex::new(s), common::os::model::DpcQueue::new(cpus))
     }
     pub fn state(&self) -> std::sync::MutexGuard<'_, OsState> {
         self.0.lock().unwrap()
@@ -173,6 +180,19 @@ impl Os for FakeOs {
         common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f);
         self.state().current_cpu = old;
         Ok(())
+    }
+    fn dpc_create(
+        &self,
+        cpu: u32,
+        routine: &'static dyn DpcRoutine,
+    ) -> Result<DpcHandle, NtStatus> {
+        self.1.create(cpu, routine, &|l| self.debug_print(l))
+    }
+    fn dpc_queue(&self, dpc: DpcHandle) -> bool {
+        self.1.queue(dpc, &|l| self.debug_print(l))
+    }
+    fn dpc_destroy(&self, dpc: DpcHandle) {
+        self.1.destroy(dpc, &|l| self.debug_print(l))
     }
     fn system_time(&self) -> i64 {
         0
@@ -450,5 +470,46 @@ impl FakeHv {
         let mut hv = FakeHv::new(b"GenuineIntel", Some(0x4000_0000));
         hv.answer = Box::new(answer);
         hv
+    }
+}
+
+#[cfg(test)]
+mod dpc_tests {
+    use super::*;
+    use common::irql::{model, DISPATCH_LEVEL};
+
+    struct Count(std::sync::Mutex<Vec<(u32, u8)>>);
+    impl DpcRoutine for Count {
+        fn run(&self, cpu: u32) {
+            self.0.lock().unwrap().push((cpu, model::current()));
+        }
+    }
+
+    #[test]
+    fn fake_os_dpcs_run_below_dispatch_once_per_queueing() {
+        let os = FakeOs::new();
+        let r: &'static Count = Box::leak(Box::new(Count(Default::default())));
+        assert_eq!(os.dpc_create(2, r), Err(STATUS_INVALID_PARAMETER));
+        let d = os.dpc_create(1, r).unwrap();
+        model::interrupt(9, || {
+            assert!(os.dpc_queue(d));
+            assert!(!os.dpc_queue(d));
+            assert!(r.0.lock().unwrap().is_empty());
+        })
+        .unwrap();
+        assert_eq!(*r.0.lock().unwrap(), [(1, DISPATCH_LEVEL)]);
+        os.dpc_destroy(d);
+        assert!(!os.dpc_queue(d));
+        os.dpc_destroy(d);
+        let log = os.state().log.clone();
+        assert!(log.iter().any(|l| l.contains("out of range")), "{log:?}");
+        assert_eq!(
+            log.iter()
+                .filter(|l| l.contains("unknown DPC handle"))
+                .count(),
+            2,
+            "{log:?}"
+        );
+        assert_eq!(r.0.lock().unwrap().len(), 1);
     }
 }

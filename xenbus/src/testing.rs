@@ -9,7 +9,8 @@ use std::ffi::{c_void, CStr};
 use std::sync::Mutex;
 
 use common::os::{
-    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, Page, RegValue,
+    CallbackHandle, DpcHandle, DpcRoutine, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os,
+    Page, RegValue,
 };
 use xen_include::api::XEN_EXTRAVERSION_LEN;
 use xen_include::api::{LogDispositionFn, LogLevel, ModuleName, UnplugType, XenApi};
@@ -269,6 +270,8 @@ pub struct TestOs {
     /// unless a test sets them, e.g. to model the wall clock being stepped).
     pub clock: std::sync::atomic::AtomicI64,
     pub clock_step: std::sync::atomic::AtomicI64,
+    /// The DPCs (every processor is the calling thread).
+    pub dpcs: std::sync::Arc<common::os::model::DpcQueue>,
 }
 
 impl TestOs {
@@ -279,6 +282,9 @@ impl TestOs {
             log: Mutex::default(),
             clock: Default::default(),
             clock_step: Default::default(),
+            dpcs: common::os::model::DpcQueue::new(common::os::model::Processors::this_thread(
+                cpus,
+            )),
         }))
     }
     /// How often `event` was set.
@@ -313,6 +319,19 @@ impl Os for TestOs {
         common::irql::check_at_most(common::irql::APC_LEVEL, "run_on_processor");
         common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f);
         Ok(())
+    }
+    fn dpc_create(
+        &self,
+        cpu: u32,
+        routine: &'static dyn DpcRoutine,
+    ) -> Result<DpcHandle, NtStatus> {
+        self.dpcs.create(cpu, routine, &|l| self.debug_print(l))
+    }
+    fn dpc_queue(&self, dpc: DpcHandle) -> bool {
+        self.dpcs.queue(dpc, &|l| self.debug_print(l))
+    }
+    fn dpc_destroy(&self, dpc: DpcHandle) {
+        self.dpcs.destroy(dpc, &|l| self.debug_print(l))
     }
     fn system_time(&self) -> i64 {
         use std::sync::atomic::Ordering::SeqCst;
@@ -384,5 +403,44 @@ impl Os for TestOs {
     }
     fn read_tsc(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod dpc_tests {
+    use super::*;
+    use common::irql::{model, DISPATCH_LEVEL};
+    use common::sync::SpinLock;
+
+    struct Count(Mutex<Vec<(u32, u8)>>);
+    impl DpcRoutine for Count {
+        fn run(&self, cpu: u32) {
+            self.0.lock().unwrap().push((cpu, model::current()));
+        }
+    }
+
+    #[test]
+    fn test_os_dpcs_run_below_dispatch_once_per_queueing() {
+        let os = TestOs::leak(2);
+        let r: &'static Count = Box::leak(Box::new(Count(Default::default())));
+        assert_eq!(os.dpc_create(2, r), Err(STATUS_INVALID_PARAMETER));
+        let d = os.dpc_create(0, r).unwrap();
+        let lock = SpinLock::new(());
+        {
+            let _g = lock.lock();
+            assert!(os.dpc_queue(d));
+            assert!(!os.dpc_queue(d));
+            assert!(r.0.lock().unwrap().is_empty());
+        }
+        assert_eq!(*r.0.lock().unwrap(), [(0, DISPATCH_LEVEL)]);
+        os.dpc_destroy(d);
+        assert!(!os.dpc_queue(d));
+        let log = os.log.lock().unwrap().clone();
+        assert!(log.iter().any(|l| l.contains("out of range")), "{log:?}");
+        assert!(
+            log.iter().any(|l| l.contains("unknown DPC handle")),
+            "{log:?}"
+        );
+        assert_eq!(r.0.lock().unwrap().len(), 1);
     }
 }

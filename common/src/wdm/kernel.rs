@@ -19,6 +19,7 @@ use windows_sys::Win32::System::Kernel::{
 
 use super::log::{log, Level};
 use super::ntoskrnl::{self as nt, ProcessorNumber};
+use crate::os::{DpcHandle, DpcRoutine};
 
 /// `STATUS_INSUFFICIENT_RESOURCES`.
 const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000_009A_u32 as i32;
@@ -524,6 +525,143 @@ impl Drop for Dpc {
             KeRemoveQueueDpc(self.as_ptr());
             KeFlushQueuedDpcs();
         }
+    }
+}
+
+/// `HighImportance`.
+const HIGH_IMPORTANCE: i32 = 2;
+/// Marks a live [`OsDpc`] (`"XenOsDpc"`); cleared before the block is freed.
+const OS_DPC_MAGIC: u64 = u64::from_le_bytes(*b"XenOsDpc");
+
+/// The pool block behind a [`DpcHandle`] of [`crate::os::Os::dpc_create`]: the `KDPC`
+/// (first, so the kernel's pointer is the block's), the routine and its processor.
+#[repr(C)]
+struct OsDpc {
+    raw: UnsafeCell<Kdpc>,
+    magic: core::sync::atomic::AtomicU64,
+    routine: &'static dyn DpcRoutine,
+    cpu: u32,
+}
+
+/// The `PKDEFERRED_ROUTINE` of every [`OsDpc`]: runs at DISPATCH_LEVEL on the DPC's
+/// processor.
+unsafe extern "system" fn os_dpc_routine(
+    _dpc: *mut c_void,
+    context: *mut c_void,
+    _argument1: *mut c_void,
+    _argument2: *mut c_void,
+) {
+    // SAFETY: `context` is the OsDpc block whose KDPC this is; `os_dpc_destroy` removes the
+    // DPC from the queue and flushes running instances before freeing the block.
+    let dpc = unsafe { &*context.cast::<OsDpc>() };
+    dpc.routine.run(dpc.cpu);
+}
+
+/// [`crate::os::Os::dpc_create`]: a pool block holding a `KDPC` initialised for
+/// `routine`, high importance, targeted at processor `cpu` (system-wide index).
+pub fn os_dpc_create(cpu: u32, routine: &'static dyn DpcRoutine) -> Result<DpcHandle, NTSTATUS> {
+    let mut number = ProcessorNumber::default();
+    // SAFETY: `number` is a local the kernel writes; an index beyond the maximum processor
+    // count fails with an error status.
+    let status = unsafe { nt::KeGetProcessorNumberFromIndex(cpu, &mut number) };
+    if status < 0 {
+        log(
+            Level::Error,
+            format_args!("dpc_create: processor {cpu} out of range ({status:#010x})"),
+        );
+        return Err(status);
+    }
+    let layout = core::alloc::Layout::new::<OsDpc>();
+    // SAFETY: the layout has a non-zero size.
+    let block = unsafe { alloc::alloc::alloc(layout) }.cast::<OsDpc>();
+    if block.is_null() {
+        log(
+            Level::Error,
+            format_args!("dpc_create: no pool for the DPC"),
+        );
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
+    // SAFETY: `block` is a fresh allocation of an OsDpc's layout; the KDPC is initialised
+    // in place at its final address before anything can queue it, and freed again (never
+    // queued) when targeting fails.
+    unsafe {
+        block.write(OsDpc {
+            raw: UnsafeCell::new(Kdpc([0; 0x40])),
+            magic: core::sync::atomic::AtomicU64::new(OS_DPC_MAGIC),
+            routine,
+            cpu,
+        });
+        let kdpc = (*block).raw.get().cast::<c_void>();
+        nt::KeInitializeDpc(kdpc, os_dpc_routine, block.cast());
+        nt::KeSetImportanceDpc(kdpc, HIGH_IMPORTANCE);
+        let status = nt::KeSetTargetProcessorDpcEx(kdpc, &number);
+        if status < 0 {
+            log(
+                Level::Error,
+                format_args!("dpc_create: cannot target processor {cpu} ({status:#010x})"),
+            );
+            block.drop_in_place();
+            alloc::alloc::dealloc(block.cast(), layout);
+            return Err(status);
+        }
+    }
+    Ok(DpcHandle(block as usize))
+}
+
+/// The live [`OsDpc`] behind `handle`, or `None` (logged) for a null, misaligned or
+/// destroyed one.
+fn os_dpc(handle: DpcHandle, what: &str) -> Option<&'static OsDpc> {
+    let block = handle.0 as *const OsDpc;
+    if block.is_null() || !block.is_aligned() {
+        log(
+            Level::Error,
+            format_args!("{what}: invalid DPC handle {:#x}", handle.0),
+        );
+        return None;
+    }
+    // SAFETY: handles are only made by `os_dpc_create`; the drivers never use one after
+    // `os_dpc_destroy`, which clears the magic first, so a stale handle is caught while
+    // its pool block is not reused.
+    let dpc = unsafe { &*block };
+    if dpc.magic.load(Ordering::Acquire) != OS_DPC_MAGIC {
+        log(
+            Level::Error,
+            format_args!("{what}: unknown DPC handle {:#x}", handle.0),
+        );
+        return None;
+    }
+    Some(dpc)
+}
+
+/// [`crate::os::Os::dpc_queue`]: `KeInsertQueueDpc`, at any IRQL.
+pub fn os_dpc_queue(handle: DpcHandle) -> bool {
+    let Some(dpc) = os_dpc(handle, "dpc_queue") else {
+        return false;
+    };
+    // SAFETY: the KDPC was initialised by `os_dpc_create` and lives until `os_dpc_destroy`.
+    unsafe { nt::KeInsertQueueDpc(dpc.raw.get().cast(), ptr::null_mut(), ptr::null_mut()) != 0 }
+}
+
+/// [`crate::os::Os::dpc_destroy`]: `KeRemoveQueueDpc` + `KeFlushQueuedDpcs`, then free the
+/// block. PASSIVE_LEVEL; the caller queues it no more.
+pub fn os_dpc_destroy(handle: DpcHandle) {
+    crate::irql::check_at_most(
+        crate::irql::PASSIVE_LEVEL,
+        "dpc_destroy (KeFlushQueuedDpcs)",
+    );
+    let Some(dpc) = os_dpc(handle, "dpc_destroy") else {
+        return;
+    };
+    dpc.magic.store(0, Ordering::Release);
+    let block = (dpc as *const OsDpc).cast_mut();
+    // SAFETY: the DPC is taken off its queue, and KeFlushQueuedDpcs (PASSIVE_LEVEL) returns
+    // only once every running instance finished, so nothing uses the block when it is
+    // dropped and freed with the layout it was allocated with.
+    unsafe {
+        KeRemoveQueueDpc(dpc.raw.get().cast());
+        KeFlushQueuedDpcs();
+        block.drop_in_place();
+        alloc::alloc::dealloc(block.cast(), core::alloc::Layout::new::<OsDpc>());
     }
 }
 

@@ -19,10 +19,10 @@ use xen_include::status::{
 
 use super::log::{log, Level};
 use super::ntoskrnl as nt;
-use super::{callbacks, modules, registry};
+use super::{callbacks, kernel, modules, registry};
 use crate::os::{
-    context_layout, CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os,
-    OsVersion, Page, RegValue, RegisterContext,
+    context_layout, CallbackHandle, DpcHandle, DpcRoutine, KernelCallback, KeyHandle, MemoryRange,
+    ModuleInfo, Os, OsVersion, Page, RegValue, RegisterContext,
 };
 use windows_sys::Win32::System::Diagnostics::Debug::CONTEXT;
 
@@ -283,6 +283,29 @@ impl Os for KernelOs {
 
     fn run_on_processor(&self, cpu: u32, f: &mut dyn FnMut()) -> Result<(), NtStatus> {
         callbacks::run_on_processor(cpu, f)
+    }
+
+    fn dpc_create(
+        &self,
+        cpu: u32,
+        routine: &'static dyn DpcRoutine,
+    ) -> Result<DpcHandle, NtStatus> {
+        if cpu >= self.maximum_processor_count() {
+            log(
+                Level::Error,
+                format_args!("dpc_create: processor {cpu} out of range"),
+            );
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        kernel::os_dpc_create(cpu, routine)
+    }
+
+    fn dpc_queue(&self, dpc: DpcHandle) -> bool {
+        kernel::os_dpc_queue(dpc)
+    }
+
+    fn dpc_destroy(&self, dpc: DpcHandle) {
+        kernel::os_dpc_destroy(dpc)
     }
 
     fn system_time(&self) -> i64 {

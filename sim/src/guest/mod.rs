@@ -13,8 +13,8 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::os::{
-    CallbackHandle, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os, OsVersion, Page,
-    RegValue, RegisterContext,
+    CallbackHandle, DpcHandle, DpcRoutine, KernelCallback, KeyHandle, MemoryRange, ModuleInfo, Os,
+    OsVersion, Page, RegValue, RegisterContext,
 };
 use xen_include::status::{
     NtStatus, STATUS_INVALID_ADDRESS, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
@@ -89,6 +89,9 @@ pub struct WindowsGuest {
     kernel: Mutex<KernelImage>,
     /// What `RtlGetVersion` reports.
     os_version: Mutex<Option<OsVersion>>,
+    /// The vCPUs' DPC queues (`common::os::model`: per vCPU, on the IRQL model and this
+    /// module's per-thread current processor).
+    dpcs: Arc<common::os::model::DpcQueue>,
 }
 
 /// The parts of kernel state a bug-check report reads: resident kernel virtual memory
@@ -154,7 +157,16 @@ impl WindowsGuest {
         processors: u32,
         ram_gfns: std::ops::Range<u64>,
     ) -> Self {
+        let dpcs = common::os::model::DpcQueue::new(common::os::model::Processors {
+            count: processors,
+            current: current_processor,
+            run_on: |cpu, f| run_on(cpu, f),
+        });
+        // The hypervisor runs pending DPCs at its drain points (after an upcall, at
+        // hypercall completion, when interrupts come back on).
+        hv.set_dpc_drain(Some(dpcs.drain()));
         WindowsGuest {
+            dpcs,
             hv,
             clock,
             processors,
@@ -348,6 +360,31 @@ impl WindowsGuest {
             .insert(start, (end, frame_size));
     }
 
+    /// DPCs queued on vCPU `cpu` and not yet run.
+    pub fn queued_dpcs(&self, cpu: u32) -> usize {
+        self.dpcs.queued(cpu)
+    }
+
+    /// DPCs created with [`Os::dpc_create`] and not destroyed (tests check for leaks).
+    pub fn live_dpcs(&self) -> usize {
+        self.dpcs.live()
+    }
+
+    /// How often a DPC's routine was started (0 once it is destroyed).
+    pub fn dpc_runs(&self, dpc: DpcHandle) -> u64 {
+        self.dpcs.runs(dpc)
+    }
+
+    /// Run the DPCs that are pending (as the hypervisor's drain points do); nothing when the
+    /// calling thread is at DISPATCH_LEVEL or above.
+    pub fn run_pending_dpcs(&self) {
+        self.dpcs.run_pending();
+    }
+
+    fn log_line(&self) -> impl Fn(&str) + '_ {
+        |line| self.debug_print(line)
+    }
+
     /// What `RtlGetVersion` reports (`None`: it fails).
     pub fn set_os_version(&self, version: Option<OsVersion>) {
         *lock(&self.os_version) = version;
@@ -411,6 +448,22 @@ impl Os for WindowsGuest {
             common::irql::model::on_other_processor(common::irql::DISPATCH_LEVEL, f)
         });
         Ok(())
+    }
+
+    fn dpc_create(
+        &self,
+        cpu: u32,
+        routine: &'static dyn DpcRoutine,
+    ) -> Result<DpcHandle, NtStatus> {
+        self.dpcs.create(cpu, routine, &self.log_line())
+    }
+
+    fn dpc_queue(&self, dpc: DpcHandle) -> bool {
+        self.dpcs.queue(dpc, &self.log_line())
+    }
+
+    fn dpc_destroy(&self, dpc: DpcHandle) {
+        self.dpcs.destroy(dpc, &self.log_line())
     }
 
     fn safe_boot_mode(&self) -> u32 {

@@ -234,6 +234,8 @@ pub struct Hypervisor {
     backend_handlers: Mutex<BTreeMap<(u16, u32), BackendHandler>>,
     platform: Mutex<crate::platform::Platform>,
     suspend_hooks: RwLock<Vec<SuspendHook>>,
+    /// Runs the guest's pending DPCs (installed by the guest model).
+    dpc_drain: RwLock<Option<common::irql::model::Drain>>,
 }
 
 /// Called (without the hypervisor lock) when a suspend completes, before the guest's
@@ -446,6 +448,7 @@ impl Hypervisor {
             backend_handlers: Mutex::new(BTreeMap::new()),
             platform: Mutex::new(crate::platform::Platform::new()),
             suspend_hooks: RwLock::new(Vec::new()),
+            dpc_drain: RwLock::new(None),
         };
         hv.write_wallclock();
         Ok(hv)
@@ -897,6 +900,33 @@ impl Hypervisor {
         if enabled && *lock(&self.upcall_mode) == UpcallMode::Immediate {
             self.deliver_upcalls();
         }
+        if enabled {
+            self.run_dpcs();
+        }
+    }
+
+    /// Install what runs the guest's pending DPCs at the drain points (after upcall
+    /// delivery, at hypercall completion, when a vCPU's interrupts come back on).
+    pub fn set_dpc_drain(&self, drain: Option<common::irql::model::Drain>) {
+        *self.dpc_drain.write().unwrap_or_else(|p| p.into_inner()) = drain;
+    }
+
+    /// A drain point: run the guest's pending DPCs when this thread is below
+    /// DISPATCH_LEVEL and not inside the interrupt handler (the interrupt exit runs them).
+    fn run_dpcs(&self) {
+        if IN_HANDLER.with(|f| f.get())
+            || common::irql::model::current() >= common::irql::DISPATCH_LEVEL
+        {
+            return;
+        }
+        let drain = self
+            .dpc_drain
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(drain) = drain {
+            drain();
+        }
     }
 
     /// Number of times the upcall handler ran on a vCPU.
@@ -934,7 +964,10 @@ impl Hypervisor {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let Some(handler) = handler else { return 0 };
+        let Some(handler) = handler else {
+            self.run_dpcs();
+            return 0;
+        };
         let mut calls = 0;
         for vcpu in 0..self.vcpu_count() {
             let v = vcpu as usize;
@@ -964,6 +997,9 @@ impl Hypervisor {
                 self.in_upcall[v].store(false, Ordering::SeqCst);
             }
         }
+        // The DPCs the handlers queued ran when each handler returned below
+        // DISPATCH_LEVEL; any other thread's still pending run here.
+        self.run_dpcs();
         calls
     }
 
@@ -996,6 +1032,8 @@ impl Hypervisor {
         }
         if *lock(&self.upcall_mode) == UpcallMode::Immediate {
             self.deliver_upcalls();
+        } else {
+            self.run_dpcs();
         }
     }
 
