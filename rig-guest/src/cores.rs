@@ -263,7 +263,7 @@ pub fn suspend(env: &dyn GuestEnv) -> Verdict {
         return fail!("control/shutdown never said suspend; dom0 said {answer:?}");
     }
     // Acknowledge (libxl waits for the node to change), then suspend.
-    check!(xs.write(0, "control/shutdown", ""));
+    check!(xs.write(None, "control/shutdown", ""));
     let outcome = suspend.trigger_outcome();
     if outcome != TriggerOutcome::Resumed {
         return fail!("SUSPEND Trigger: {outcome:?}");
@@ -273,7 +273,7 @@ pub fn suspend(env: &dyn GuestEnv) -> Verdict {
         return fail!("dom0: {answer}");
     }
     let new_domid = check!(xs.read("domid"));
-    check!(xs.write(0, "data/rig/resumed", "yes"));
+    check!(xs.write(None, "data/rig/resumed", "yes"));
     let back = check!(xs.read("data/rig/resumed"));
     if back != "yes" {
         return fail!("store after resume read back {back:?}");

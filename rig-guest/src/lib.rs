@@ -44,6 +44,11 @@ pub trait GuestEnv {
     fn os(&self) -> &'static dyn Os;
     /// Where the guest keeps its xenbus cores once brought up ([`cores::Cores::get`]).
     fn cores(&self) -> &core::cell::OnceCell<cores::Cores>;
+    /// Where the guest keeps its one store connection once attached ([`xs::Xs::connect`]).
+    fn store(&self) -> &core::cell::OnceCell<xs::Connection>;
+    /// How many times [`GuestEnv::os`]'s `set_event(event)` has been called (the STORE
+    /// core signals a fired watch that way).
+    fn event_sets(&self, event: usize) -> u64;
 }
 
 /// How long the guest waits for xenstored's reply to one request.

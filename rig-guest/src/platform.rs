@@ -23,6 +23,7 @@ static SCRATCH: Scratch = Scratch([[0; 4096]; SCRATCH_PAGES]);
 struct BareMetal {
     api: &'static rig_guest::api::RigApi,
     cores: core::cell::OnceCell<rig_guest::cores::Cores>,
+    store: core::cell::OnceCell<rig_guest::xs::Connection>,
 }
 
 impl GuestEnv for BareMetal {
@@ -64,6 +65,20 @@ impl GuestEnv for BareMetal {
 
     fn cores(&self) -> &core::cell::OnceCell<rig_guest::cores::Cores> {
         &self.cores
+    }
+
+    fn store(&self) -> &core::cell::OnceCell<rig_guest::xs::Connection> {
+        &self.store
+    }
+
+    fn event_sets(&self, event: usize) -> u64 {
+        EVENTS
+            .iter()
+            .find_map(|(e, n)| {
+                (e.load(core::sync::atomic::Ordering::Acquire) == event)
+                    .then(|| n.load(core::sync::atomic::Ordering::Acquire))
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -157,6 +172,7 @@ pub fn main() -> ! {
             &HYPERCALL, &BARE_OS,
         ))),
         cores: core::cell::OnceCell::new(),
+        store: core::cell::OnceCell::new(),
     };
     match xen::hypercall::discover(&HYPERCALL) {
         Ok(found) => HYPERCALL.select(Some(found.instruction)),
@@ -240,8 +256,21 @@ pub static BARE_OS: BareOs = BareOs;
 /// The DPCs of [`BARE_OS`].
 static DPCS: rig_guest::dpc::BareDpcs = rig_guest::dpc::BareDpcs::new();
 
-/// The last event address passed to `Os::set_event`.
-static SIGNALLED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// How often each event was passed to `Os::set_event` (the store's watch events): up to
+/// [`EVENT_SLOTS`] distinct events, each slot claimed by its first signal (0 = free).
+#[allow(clippy::declare_interior_mutable_const)]
+const EVENT_SLOT: (
+    core::sync::atomic::AtomicUsize,
+    core::sync::atomic::AtomicU64,
+) = (
+    core::sync::atomic::AtomicUsize::new(0),
+    core::sync::atomic::AtomicU64::new(0),
+);
+const EVENT_SLOTS: usize = 16;
+static EVENTS: [(
+    core::sync::atomic::AtomicUsize,
+    core::sync::atomic::AtomicU64,
+); EVENT_SLOTS] = [EVENT_SLOT; EVENT_SLOTS];
 
 impl common::os::Os for BareOs {
     fn alloc_page(&self) -> Option<common::os::Page> {
@@ -380,8 +409,19 @@ impl common::os::Os for BareOs {
     }
     fn deregister_callback(&self, _handle: common::os::CallbackHandle) {}
     fn set_event(&self, event: usize) {
-        // No scenario hands a kernel event to the cores; remember the last one signalled.
-        SIGNALLED.store(event, core::sync::atomic::Ordering::Release);
+        // The events are the scenarios' watch numbers: count each (no allocation). A 17th
+        // distinct event is not counted.
+        use core::sync::atomic::Ordering;
+        for (e, n) in &EVENTS {
+            let claimed = e.load(Ordering::Acquire) == event
+                || (event != 0
+                    && e.compare_exchange(0, event, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok());
+            if claimed {
+                n.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+        }
     }
     fn capture_processors(
         &self,

@@ -8,7 +8,6 @@ use common::hypercall::PortWidth;
 use xen_include::platform::UnplugFlags;
 use xen_include::xen::grant_table::GrantEntryFlags;
 use xen_include::xen::hvm::params::HvmParam;
-use xen_include::xen::io::xs_wire::XsdSockmsgType;
 use xen_include::xen::memory::MapSpace;
 use xenbus::shared::{rmb, wmb, SharedMemory};
 
@@ -130,7 +129,7 @@ fn store(env: &dyn GuestEnv) -> Verdict {
     let mut xs = check!(Xs::connect(env));
     let name = check!(xs.read("name"));
     let domid = check!(xs.read("domid"));
-    check!(xs.write(0, "data/rig/probe", "hello"));
+    check!(xs.write(None, "data/rig/probe", "hello"));
     let back = check!(xs.read("data/rig/probe"));
     if back != "hello" {
         return fail!("read back {back:?}");
@@ -140,26 +139,15 @@ fn store(env: &dyn GuestEnv) -> Verdict {
         return fail!("directory data/rig lacks probe: {children:?}");
     }
     // A transaction that commits.
-    let started = check!(xs.request(XsdSockmsgType::TRANSACTION_START, 0, &[b"\0"]));
-    check!(started
-        .check()
-        .map_err(|s| format!("transaction start: {s:#x}")));
-    let tx_text = String::from_utf8_lossy(&started.payload);
-    let tx: u32 = check!(tx_text
-        .trim_end_matches('\0')
-        .parse()
-        .map_err(|_| format!("bad tx id {tx_text:?}")));
-    check!(xs.write(tx, "data/rig/tx", "committed"));
-    let ended = check!(xs.request(XsdSockmsgType::TRANSACTION_END, tx, &[b"T\0"]));
-    check!(ended
-        .check()
-        .map_err(|s| format!("transaction end: {s:#x}")));
+    let tx = check!(xs.transaction_start());
+    check!(xs.write(Some(tx), "data/rig/tx", "committed"));
+    check!(xs.transaction_end(tx, true));
     let committed = check!(xs.read("data/rig/tx"));
     if committed != "committed" {
         return fail!("transaction value {committed:?}");
     }
     // A watch: the initial fire, then the one caused by dom0's write.
-    check!(xs.write(0, "data/rig/watched", "initial"));
+    check!(xs.write(None, "data/rig/watched", "initial"));
     check!(xs.watch("data/rig/watched", 7));
     // Wait for dom0's answer first: by then its write has happened and xenstored has queued
     // the event, so the poll below is not racing dom0's (slow, emulated) tools.

@@ -1,70 +1,120 @@
-//! XenStore from the rig guest: the xenbus crate's sans-IO STORE client driven over the
-//! real ring page and store event channel, plus the request/reply convention with the dom0
-//! helper (`data/rig/request` → `data/rig/reply`).
+//! XenStore from the rig guest: xenbus.sys's own STORE core ([`xenbus::store::Store`]) over
+//! the real ring page and store event channel — its request path with the bounded wait
+//! (quiet periods, a re-notify after each, `STATUS_IO_TIMEOUT` after 30 s without the rings
+//! moving, the request abandoned so its late reply is dropped and its `req_id` not reused),
+//! its transactions and watches — plus the request/reply convention with the dom0 helper
+//! (`data/rig/request` → `data/rig/reply`).
+//!
+//! The guest keeps one connection for its whole life ([`GuestEnv::store`]): one `req_id`
+//! sequence on the ring, so a reply to a request abandoned by one scenario can never meet a
+//! newer request of another.
+//!
+//! The bare-metal guest runs with interrupts off, so no store event is ever delivered: the
+//! store channel ([`PolledChannel`]) counts an "event" each time it sees xenstored move the
+//! ring (its request consumer or response producer — what xenstored notifies after), and its
+//! wait polls for that, yielding the vCPU between looks, until the timeout on the `Os` clock.
+//! That is the whole difference from xenbus.sys, where EVTCHN counts real upcalls.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use common::sync::{IsrSpinLock, SpinLock};
+use common::os::Os;
 use xen_include::api::XenApi;
-
+use xen_include::status::{NtStatus, STATUS_SUCCESS, STATUS_TIMEOUT};
 use xen_include::xen::hvm::params::HvmParam;
-use xen_include::xen::io::xs_wire::XsdSockmsgType;
+use xen_include::xen::io::xs_wire::XenstoreDomainInterface;
 use xenbus::shared::SharedMemory;
-use xenbus::store::{Response, StoreClient};
+use xenbus::store::{Store, StoreChannel, TransactionHandle};
 
-use crate::{Deadline, GuestEnv, CLOCK_EVERY, DOM0_TIMEOUT_MS, REPLY_TIMEOUT_MS};
+use crate::{Deadline, GuestEnv, CLOCK_EVERY, DOM0_TIMEOUT_MS};
 
-/// What a store connection shares with its suspend callbacks.
-struct Shared {
-    /// Taken by the EARLY suspend callback at HIGH_LEVEL too (as xenbus.sys's store).
-    client: IsrSpinLock<StoreClient>,
-    /// The store event channel (`HVM_PARAM_STORE_EVTCHN`; a restore may change it).
-    port: AtomicU32,
-    /// Watch events seen while waiting for replies (or re-signalled by a resume), not yet
-    /// handed out.
-    events: SpinLock<Vec<usize>>,
-}
+const REQ_CONS: usize = offset_of!(XenstoreDomainInterface, req_cons);
+const RSP_PROD: usize = offset_of!(XenstoreDomainInterface, rsp_prod);
 
-/// A connected store client.
-pub struct Xs<'a> {
-    env: &'a dyn GuestEnv,
-    shared: Arc<Shared>,
+/// The store channel of a guest that takes no interrupts (see the module notes).
+pub struct PolledChannel {
+    api: &'static dyn XenApi,
+    os: &'static dyn Os,
     ring: SharedMemory,
-    sequence: u32,
+    /// `HVM_PARAM_STORE_EVTCHN` (a restore may change it).
+    port: AtomicU32,
+    /// Ring moves seen so far: the channel's event count.
+    events: AtomicU32,
+    /// xenstored's positions (request consumer, response producer) when last looked at.
+    seen: AtomicU64,
 }
 
-/// The store's EARLY suspend callback (xenbus.sys's `StoreSuspendCallbackEarly`): every
-/// transaction and watch becomes inactive.
-struct StoreEarly(Arc<Shared>);
-
-impl xenbus::suspend::SuspendCallback for StoreEarly {
-    fn call(&self) {
-        self.0.client.lock().suspend();
+impl PolledChannel {
+    fn new(api: &'static dyn XenApi, os: &'static dyn Os, ring: SharedMemory, port: u32) -> Self {
+        let channel = Self {
+            api,
+            os,
+            ring,
+            port: AtomicU32::new(port),
+            events: AtomicU32::new(0),
+            seen: AtomicU64::new(0),
+        };
+        channel.observe();
+        channel
     }
-}
 
-/// The store's LATE suspend callback (`StoreSuspendCallbackLate`): pick up the store
-/// channel the restoring toolstack made, reset the stream, fail what was outstanding and
-/// re-signal every watch's event so its owner re-adds it.
-struct StoreLate(Arc<Shared>, &'static dyn XenApi);
-
-impl xenbus::suspend::SuspendCallback for StoreLate {
-    fn call(&self) {
-        if let Ok(port) = self.1.hvm_get_param(HvmParam::STORE_EVTCHN.0) {
-            self.0.port.store(port as u32, Ordering::Release);
+    /// Count an event if xenstored moved the ring since the last look.
+    fn observe(&self) {
+        let word = |offset| u64::from(self.ring.load_u32(offset).unwrap_or(0));
+        let now = word(REQ_CONS) << 32 | word(RSP_PROD);
+        if self.seen.swap(now, Ordering::AcqRel) != now {
+            self.events.fetch_add(1, Ordering::AcqRel);
         }
-        let events = self.0.client.lock().resume();
-        self.0.events.lock().extend(events);
     }
 }
 
-impl<'a> Xs<'a> {
-    /// Connect to the ring named by `HVM_PARAM_STORE_PFN`/`STORE_EVTCHN`.
-    pub fn connect(env: &'a dyn GuestEnv) -> Result<Self, String> {
+impl StoreChannel for PolledChannel {
+    fn notify(&self) {
+        let _ = self
+            .api
+            .event_channel_send(self.port.load(Ordering::Acquire));
+    }
+
+    fn count(&self) -> u32 {
+        self.observe();
+        self.events.load(Ordering::Acquire)
+    }
+
+    fn wait(&self, count: u32, timeout_100ns: u64) -> NtStatus {
+        let deadline = self
+            .os
+            .system_time()
+            .saturating_add(i64::try_from(timeout_100ns).unwrap_or(i64::MAX));
+        let mut polls = 0u32;
+        loop {
+            self.observe();
+            if count.wrapping_sub(self.events.load(Ordering::Acquire)) as i32 <= 0 {
+                return STATUS_SUCCESS;
+            }
+            polls = polls.wrapping_add(1);
+            // On real Xen each clock read is one more exit: read it every few polls.
+            if polls.is_multiple_of(CLOCK_EVERY) && self.os.system_time() >= deadline {
+                return STATUS_TIMEOUT;
+            }
+            self.api.sched_yield();
+        }
+    }
+}
+
+/// The guest's store connection: xenbus's STORE core on the ring, with its channel.
+pub struct Connection {
+    store: &'static Store,
+    channel: Arc<PolledChannel>,
+    ring: SharedMemory,
+}
+
+impl Connection {
+    /// Attach xenbus's STORE core to the ring named by `HVM_PARAM_STORE_PFN`/`STORE_EVTCHN`.
+    fn open(env: &dyn GuestEnv) -> Result<Self, String> {
         let hv = env.hv();
         let pfn = xen::hvm::get_param(hv, HvmParam::STORE_PFN.0)
             .map_err(|s| format!("STORE_PFN: {s:#x}"))?;
@@ -73,14 +123,78 @@ impl<'a> Xs<'a> {
         let ring = env
             .frame(pfn)
             .ok_or_else(|| format!("store ring pfn {pfn:#x} not reachable"))?;
+        let (api, os) = (env.api(), env.os());
+        let store: &'static Store =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(Store::new(api, os, 0x5200)));
+        let channel = Arc::new(PolledChannel::new(api, os, ring.clone(), port as u32));
+        store.connect(ring.clone(), channel.clone());
+        Ok(Self {
+            store,
+            channel,
+            ring,
+        })
+    }
+
+    /// The STORE core.
+    pub fn store(&self) -> &'static Store {
+        self.store
+    }
+}
+
+/// A scenario's handle on the guest's store connection.
+pub struct Xs<'a> {
+    env: &'a dyn GuestEnv,
+    connection: &'a Connection,
+    /// Watch events added through this handle, with the `Os::set_event` count already
+    /// handed out.
+    watches: Vec<(usize, u64)>,
+    sequence: u32,
+}
+
+/// The store's EARLY suspend callback (xenbus.sys's `StoreSuspendCallbackEarly`): every
+/// transaction and watch becomes inactive.
+struct StoreEarly(&'static Store);
+
+impl xenbus::suspend::SuspendCallback for StoreEarly {
+    fn call(&self) {
+        self.0.suspend_early();
+    }
+}
+
+/// The store's LATE suspend callback (`StoreSuspendCallbackLate`): pick up the store
+/// channel the restoring toolstack made, then the core resets the stream, fails what was
+/// outstanding and signals every watch's event so its owner re-adds it.
+struct StoreLate {
+    store: &'static Store,
+    channel: Arc<PolledChannel>,
+    ring: SharedMemory,
+    api: &'static dyn XenApi,
+}
+
+impl xenbus::suspend::SuspendCallback for StoreLate {
+    fn call(&self) {
+        if let Ok(port) = self.api.hvm_get_param(HvmParam::STORE_EVTCHN.0) {
+            self.channel.port.store(port as u32, Ordering::Release);
+        }
+        self.store
+            .resume_late(self.ring.clone(), self.channel.clone());
+    }
+}
+
+impl<'a> Xs<'a> {
+    /// The guest's store connection, attached on first use.
+    pub fn connect(env: &'a dyn GuestEnv) -> Result<Self, String> {
+        let connection = match env.store().get() {
+            Some(c) => c,
+            None => {
+                let _ = env.store().set(Connection::open(env)?);
+                env.store().get().ok_or("store connection not kept")?
+            }
+        };
         Ok(Self {
             env,
-            shared: Arc::new(Shared {
-                client: IsrSpinLock::new(StoreClient::new(0x5200)),
-                port: AtomicU32::new(port as u32),
-                events: SpinLock::new(Vec::new()),
-            }),
-            ring,
+            connection,
+            watches: Vec::new(),
             sequence: 0,
         })
     }
@@ -93,108 +207,101 @@ impl<'a> Xs<'a> {
         Arc<dyn xenbus::suspend::SuspendCallback>,
         Arc<dyn xenbus::suspend::SuspendCallback>,
     ) {
+        let c = self.connection;
         (
-            Arc::new(StoreEarly(self.shared.clone())),
-            Arc::new(StoreLate(self.shared.clone(), api)),
+            Arc::new(StoreEarly(c.store)),
+            Arc::new(StoreLate {
+                store: c.store,
+                channel: c.channel.clone(),
+                ring: c.ring.clone(),
+                api,
+            }),
         )
     }
 
-    /// One pass over the ring (kicking xenstored when the client asks to); collects watch
-    /// events.
-    fn poll(&self) {
-        let hv = self.env.hv();
-        let port = self.shared.port.load(Ordering::Acquire);
-        let outcome = self.shared.client.lock().poll(&self.ring, &mut || {
-            let _ = xen::event_channel::send(hv, port);
-        });
-        self.shared.events.lock().extend(outcome.events);
-    }
-
-    /// Send one request and wait for its reply.
-    pub fn request(
-        &mut self,
-        kind: XsdSockmsgType,
-        tx_id: u32,
-        segments: &[&[u8]],
-    ) -> Result<Response, String> {
-        let id = self
-            .shared
-            .client
-            .lock()
-            .submit(kind, tx_id, segments)
-            .map_err(|s| format!("submit: {s:#x}"))?;
-        let deadline = Deadline::after(self.env, REPLY_TIMEOUT_MS);
-        let mut polls = 0u32;
-        loop {
-            self.poll();
-            if let Some(reply) = self.shared.client.lock().take(id) {
-                return reply.map_err(|s| format!("request failed: {s:#x}"));
-            }
-            polls = polls.wrapping_add(1);
-            if polls.is_multiple_of(CLOCK_EVERY) && deadline.expired(self.env) {
-                return Err(format!(
-                    "no reply to {kind:?} within {} s",
-                    REPLY_TIMEOUT_MS / 1000
-                ));
-            }
-            self.env.pause();
-        }
-    }
-
-    /// Poll once and return the watch events seen since the last call (including those
-    /// that arrived while a request was waiting for its reply).
+    /// Poll once and return the watch events fired since the last call, once per fire
+    /// (including those that came while a request was waiting for its reply).
     pub fn poll_events(&mut self) -> Vec<usize> {
-        self.poll();
-        core::mem::take(&mut *self.shared.events.lock())
+        self.connection.store.poll();
+        let mut fired = Vec::new();
+        for (event, seen) in &mut self.watches {
+            let now = self.env.event_sets(*event);
+            for _ in *seen..now {
+                fired.push(*event);
+            }
+            *seen = now;
+        }
+        fired
     }
 
     /// XS_READ as text.
     pub fn read(&mut self, path: &str) -> Result<String, String> {
-        let reply = self.request(XsdSockmsgType::READ, 0, &[path.as_bytes(), b"\0"])?;
-        reply.check().map_err(|s| format!("read {path}: {s:#x}"))?;
-        Ok(String::from_utf8_lossy(&reply.payload)
+        let value = self
+            .connection
+            .store
+            .read(None, None, path.as_bytes())
+            .map_err(|s| format!("read {path}: {s:#x}"))?;
+        Ok(String::from_utf8_lossy(&value)
             .trim_end_matches('\0')
             .into())
     }
 
-    /// XS_WRITE of text.
-    pub fn write(&mut self, tx_id: u32, path: &str, value: &str) -> Result<(), String> {
-        let reply = self.request(
-            XsdSockmsgType::WRITE,
-            tx_id,
-            &[path.as_bytes(), b"\0", value.as_bytes()],
-        )?;
-        reply.check().map_err(|s| format!("write {path}: {s:#x}"))
+    /// XS_WRITE of text (in `transaction`, if any).
+    pub fn write(
+        &mut self,
+        transaction: Option<TransactionHandle>,
+        path: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        self.connection
+            .store
+            .write(transaction, None, path.as_bytes(), value.as_bytes())
+            .map_err(|s| format!("write {path}: {s:#x}"))
     }
 
     /// XS_DIRECTORY: the child names.
     pub fn directory(&mut self, path: &str) -> Result<Vec<String>, String> {
-        let reply = self.request(XsdSockmsgType::DIRECTORY, 0, &[path.as_bytes(), b"\0"])?;
-        reply
-            .check()
+        let names = self
+            .connection
+            .store
+            .directory(None, None, path.as_bytes())
             .map_err(|s| format!("directory {path}: {s:#x}"))?;
-        Ok(reply
-            .payload
+        Ok(names
             .split(|b| *b == 0)
             .filter(|n| !n.is_empty())
             .map(|n| String::from_utf8_lossy(n).into())
             .collect())
     }
 
-    /// Register a watch on `path` signalling `event` in poll results.
+    /// XS_TRANSACTION_START.
+    pub fn transaction_start(&mut self) -> Result<TransactionHandle, String> {
+        self.connection
+            .store
+            .transaction_start()
+            .map_err(|s| format!("transaction start: {s:#x}"))
+    }
+
+    /// XS_TRANSACTION_END (commit or abort); the handle is gone either way.
+    pub fn transaction_end(
+        &mut self,
+        transaction: TransactionHandle,
+        commit: bool,
+    ) -> Result<(), String> {
+        self.connection
+            .store
+            .transaction_end(transaction, commit)
+            .map_err(|s| format!("transaction end: {s:#x}"))
+    }
+
+    /// Register a watch on `path`; its fires come out of [`Xs::poll_events`] as `event`.
     pub fn watch(&mut self, path: &str, event: usize) -> Result<(), String> {
-        let (_, token) = self
-            .shared
-            .client
-            .lock()
-            .add_watch(path.as_bytes().into(), event)
-            .map_err(|s| format!("add_watch: {s:#x}"))?;
-        let reply = self.request(
-            XsdSockmsgType::WATCH,
-            0,
-            &[path.as_bytes(), b"\0", &token, b"\0"],
-        )?;
-        reply.check().map_err(|s| format!("watch {path}: {s:#x}"))
+        let seen = self.env.event_sets(event);
+        self.connection
+            .store
+            .watch_add(None, path.as_bytes(), event)
+            .map_err(|s| format!("watch {path}: {s:#x}"))?;
+        self.watches.push((event, seen));
+        Ok(())
     }
 
     /// Ask the dom0 helper to run `command`; returns the request's sequence number.
@@ -207,7 +314,7 @@ impl<'a> Xs<'a> {
             .unwrap_or(0);
         self.sequence = self.sequence.max(last) + 1;
         let sequence = self.sequence;
-        self.write(0, "data/rig/request", &format!("{sequence} {command}"))?;
+        self.write(None, "data/rig/request", &format!("{sequence} {command}"))?;
         Ok(sequence)
     }
 

@@ -41,6 +41,8 @@ struct SimEnv {
     machine: &'static Machine,
     api: &'static RigApi,
     cores: OnceCell<Cores>,
+    store: OnceCell<rig_guest::xs::Connection>,
+    xenstored: Arc<Mutex<Xenstored>>,
     _service: StoreService,
     scratch: Vec<u64>,
     dom0: RefCell<Dom0>,
@@ -72,6 +74,8 @@ impl SimEnv {
             machine,
             api,
             cores: OnceCell::new(),
+            store: OnceCell::new(),
+            xenstored: store,
             _service: service,
             scratch,
             dom0: RefCell::new(Dom0 {
@@ -255,6 +259,14 @@ impl GuestEnv for SimEnv {
     fn cores(&self) -> &OnceCell<Cores> {
         &self.cores
     }
+
+    fn store(&self) -> &OnceCell<rig_guest::xs::Connection> {
+        &self.store
+    }
+
+    fn event_sets(&self, event: usize) -> u64 {
+        self.machine.guest.event_sets(event)
+    }
 }
 
 fn run(filter: &str) -> (u32, u32, String) {
@@ -317,4 +329,54 @@ fn the_core_scenarios_pass_alone() {
         let (passed, failed, out) = run(name);
         assert_eq!((passed, failed), (1, 0), "{out}");
     }
+}
+
+/// The rig guest's store requests take xenbus's STORE path: a xenstored that takes the
+/// request but never answers fails it with `STATUS_IO_TIMEOUT` after the core's quiet
+/// periods (re-notifying after each), the request is abandoned, and its reply — written
+/// once xenstored recovers — is dropped instead of completing a newer request, also one
+/// of another scenario's handle (before, each handle had its own client whose `req_id`s
+/// started again from the same seed: its first request matched the late reply).
+#[test]
+fn a_store_request_xenstored_never_answers_times_out_and_its_late_reply_is_dropped() {
+    let env = SimEnv::new();
+    {
+        let mut dom0 = env.dom0.borrow_mut();
+        let home = dom0.home.clone();
+        for (node, value) in [("first", "first"), ("second", "second")] {
+            dom0.toolstack
+                .client()
+                .write(0, &format!("{home}/data/rig/{node}"), value.as_bytes())
+                .expect("dom0 write");
+        }
+    }
+    let mut xs = rig_guest::xs::Xs::connect(&env).expect("connect");
+    // A millisecond per clock read: the 30 s of quiet periods pass in 30 000 reads.
+    env.machine.clock.set_step(1_000_000);
+    env.xenstored.lock().unwrap().set_ring_delay(u32::MAX);
+    assert_eq!(
+        xs.read("data/rig/first"),
+        Err(format!(
+            "read data/rig/first: {:#x}",
+            xen_include::status::STATUS_IO_TIMEOUT
+        ))
+    );
+    let store = env.store.get().expect("kept").store();
+    assert_eq!(store.abandoned(), 1);
+    let log = env.machine.guest.log().join("\n");
+    assert_eq!(
+        log.matches("; notifying again").count(),
+        5,
+        "a re-notify after each quiet period but the last: {log}"
+    );
+    assert!(log.contains("got no reply in 30 s; abandoned"), "{log}");
+    // xenstored recovers; the next scenario's first request gets its own reply, the late
+    // one is dropped.
+    env.xenstored.lock().unwrap().set_ring_delay(0);
+    env.machine.clock.set_step(1_000);
+    let mut other = rig_guest::xs::Xs::connect(&env).expect("connect");
+    assert_eq!(other.read("data/rig/second").as_deref(), Ok("second"));
+    assert_eq!(store.abandoned(), 0);
+    let log = env.machine.guest.log().join("\n");
+    assert!(log.contains("late reply"), "{log}");
 }
