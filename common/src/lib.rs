@@ -22,3 +22,9 @@ pub mod os;
 pub mod pnp;
 pub mod sync;
 pub mod wdm;
+
+/// Host tests run on the IRQL model's checking allocator: heap use above DISPATCH_LEVEL
+/// panics, as pool use there bug-checks a real kernel.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: irql::model::CheckingAllocator = irql::model::CheckingAllocator::SYSTEM;

@@ -556,6 +556,9 @@ pub mod model {
 
         /// [`super::Os::dpc_queue`]; an unknown handle is `false` and logged.
         pub fn queue(&self, dpc: DpcHandle, log: &dyn Fn(&str)) -> bool {
+            // The kernel's own bookkeeping (KeInsertQueueDpc never allocates, any IRQL):
+            // not the drivers' heap use; the routines themselves run checked.
+            let _host = model::HostSide::enter();
             {
                 let mut st = self.state();
                 let Some(e) = st.dpcs.get_mut(&dpc.0) else {

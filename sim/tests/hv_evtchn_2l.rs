@@ -1,6 +1,11 @@
 //! Scenario tests: event channels under the 2-level ABI — every op, delivery through the
 //! shared info bitmaps and vcpu_info, upcalls, backends and VIRQs.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 use std::sync::{Arc, Mutex};
 
 mod hvsupport;
@@ -219,6 +224,8 @@ fn upcall_handler_runs_on_the_target_vcpu_with_level_semantics() {
         let seen = seen.clone();
         let guest = m.guest.clone();
         m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+            // The test's stand-in ISR is no driver: its record is not checked.
+            let _host = common::irql::model::HostSide::enter();
             use common::os::Os;
             // A minimal ISR: consume the upcall flag and the selector.
             si.take_upcall(vcpu);
@@ -339,6 +346,8 @@ fn a_running_handler_is_not_interrupted_by_another_vcpus_upcall() {
     {
         let (si, order, hv) = (si.clone(), order.clone(), m.hv.clone());
         m.hv.set_upcall_handler(Some(Arc::new(move |vcpu| {
+            // The test's handler stands for no driver: its record is not checked.
+            let _host = common::irql::model::HostSide::enter();
             si.take_upcall(vcpu);
             si.take_sel(vcpu);
             order.lock().unwrap().push(format!("enter {vcpu}"));

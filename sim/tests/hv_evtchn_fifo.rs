@@ -1,6 +1,11 @@
 //! Scenario tests: the FIFO event channel ABI — control blocks, event array pages, the 16
 //! priority queues, LINKED/MASKED/PENDING semantics, queue heads and stale tails.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::sync::atomic::Ordering;

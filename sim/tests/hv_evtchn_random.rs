@@ -2,6 +2,11 @@
 //! consumption, masking and priority changes must deliver every notification exactly once
 //! per "owed" period, in priority order, under both event-channel ABIs.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::collections::{BTreeMap, BTreeSet};

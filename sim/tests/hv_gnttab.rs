@@ -1,6 +1,11 @@
 //! Scenario tests: grant_table_op v1 — the guest's table, backends mapping and copying the
 //! guest's grants (GTF_reading/GTF_writing), and the guest mapping and copying backend pages.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::sync::atomic::Ordering;

@@ -1,6 +1,11 @@
 //! Scenario tests: memory_op and the physmap (shared info and grant frames in the hole,
 //! overlaying RAM, ballooning with the domain limit).
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use hvsupport::*;

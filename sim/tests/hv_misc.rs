@@ -1,6 +1,11 @@
 //! Scenario tests: vcpu_op, timers and the watchdog, xen_version, console_io, CPUID and the
 //! platform ports reached through the `Hypercall` edge.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::sync::atomic::Ordering;

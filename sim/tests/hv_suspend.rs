@@ -1,6 +1,11 @@
 //! Scenario tests: SHUTDOWN_suspend resumed on a "new host" (what a restore resets) and
 //! cancelled (nothing changes, the hypercall returns 1).
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,11 @@
 //! Scenario test: the guest's PV console through the console daemon — output drained on
 //! notification, input delivered with an event, and a guest with corrupt indices abandoned.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod hvsupport;
 
 use std::sync::atomic::Ordering;

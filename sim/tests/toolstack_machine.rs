@@ -2,6 +2,11 @@
 //! requests travel over its real ring page and event channel, and a backend maps the
 //! guest's grants through the hypervisor (GTF_reading/GTF_writing set while mapped).
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 use std::sync::{Arc, Mutex};
 
 use common::hypercall::Hypercall;

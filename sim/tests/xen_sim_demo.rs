@@ -1,6 +1,11 @@
 //! `xen-sim demo` shows, from the guest's side, its XenStore tree, an event delivery, a
 //! grant mapped by the backend and a suspend/resume.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 #[test]
 fn demo_shows_what_the_guest_sees() {
     let mut out = Vec::new();

@@ -4,6 +4,11 @@
 //! ids) must be identical. Guest cases use a real shared ring page on both sides. A missing
 //! real daemon is a failure, never a skip.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod support;
 
 use std::time::{Duration, Instant};

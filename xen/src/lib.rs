@@ -15,6 +15,13 @@
 
 extern crate alloc;
 
+/// Host tests run on the IRQL model's checking allocator: heap use above DISPATCH_LEVEL
+/// panics, as pool use there bug-checks a real kernel.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 pub mod acpi;
 pub mod bug_check;
 pub mod config;
@@ -111,9 +118,13 @@ impl TestLogger {
 #[cfg(test)]
 impl Logger for TestLogger {
     fn printf(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        // A test double (the kernel's debugger sink): its record is not checked.
+        let _host = common::irql::model::HostSide::enter();
         self.0.lock().unwrap().push(format!("[{level:#x}] {args}"));
     }
     fn dbg(&self, level: u32, args: fmt::Arguments<'_>) {
+        // A test double (the kernel's debugger sink): its record is not checked.
+        let _host = common::irql::model::HostSide::enter();
         self.0.lock().unwrap().push(format!("xen|{level}: {args}"));
     }
 }

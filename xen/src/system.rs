@@ -420,13 +420,23 @@ impl System {
     /// Registry access needs PASSIVE_LEVEL: called from initialisation and unload only,
     /// never from `register_vcpu_info` (which runs at DISPATCH or HIGH level).
     pub fn persist_registered(&self, os: &dyn Os, memory_key: KeyHandle) {
-        let flags: Vec<u8> = {
+        // The state is a HIGH_LEVEL lock: size the copy under it, allocate with it let go,
+        // fill it under it again (no pool use at HIGH_LEVEL).
+        let count = {
             let s = self.state.lock();
             if !s.register_vcpu_info {
                 return;
             }
-            s.registered.iter().map(|f| u8::from(*f)).collect()
+            s.registered.len()
         };
+        let mut flags: Vec<u8> = Vec::new();
+        if flags.try_reserve_exact(count).is_err() {
+            return;
+        }
+        {
+            let s = self.state.lock();
+            flags.extend(s.registered.iter().take(count).map(|f| u8::from(*f)));
+        }
         let _ = os.registry_set(memory_key, VCPU_INFO_REGISTERED, &RegValue::Binary(flags));
     }
 
@@ -530,15 +540,27 @@ impl System {
         cpu: u32,
         log: &dyn Logger,
     ) -> Result<(), NtStatus> {
-        let (madt, known, initialized) = {
+        // The state is a HIGH_LEVEL lock: the MADT's copy is made in room allocated with
+        // the lock let go (no pool use at HIGH_LEVEL); the table never changes once read.
+        let count = self
+            .state
+            .lock()
+            .madt
+            .as_ref()
+            .map(|m| m.local_apics.len())
+            .ok_or(STATUS_UNSUCCESSFUL)?;
+        let mut local_apics = Vec::new();
+        local_apics
+            .try_reserve_exact(count)
+            .map_err(|_| STATUS_NO_MEMORY)?;
+        let (known, initialized) = {
             let s = self.state.lock();
             let p = s.processors.get(cpu as usize).copied();
-            (
-                s.madt.clone().ok_or(STATUS_UNSUCCESSFUL)?,
-                s.processors.len(),
-                p.map(|p| p.initialized),
-            )
+            let apics = s.madt.as_ref().ok_or(STATUS_UNSUCCESSFUL)?;
+            local_apics.extend(apics.local_apics.iter().take(count).copied());
+            (s.processors.len(), p.map(|p| p.initialized))
         };
+        let madt = crate::acpi::Madt { local_apics };
         match initialized {
             None => {
                 log.error(format_args!(

@@ -427,6 +427,8 @@ impl Hypercall for FakeHv {
             .unwrap_or(0xFFFF_FFFF)
     }
     fn port_write(&self, port: u16, width: PortWidth, value: u32) {
+        // A test double (the platform device): its record is not checked.
+        let _host = common::irql::model::HostSide::enter();
         self.writes.lock().unwrap().push((port, width, value));
     }
 }
@@ -437,6 +439,8 @@ pub extern "C" fn collect_disposition(
     buffer: *mut core::ffi::c_char,
     length: u32,
 ) {
+    // A test double (a child's C disposition): its record is not checked.
+    let _host = common::irql::model::HostSide::enter();
     let sink = argument as *const Mutex<Vec<String>>;
     // SAFETY: the tests pass a live Mutex as the argument and xen passes `length` readable
     // bytes.

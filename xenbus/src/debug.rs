@@ -270,9 +270,13 @@ pub(crate) mod tests {
     }
     impl DebugEdge for Edge {
         fn info(&self, text: &str) {
+            // Stands for xen.sys's log (allocation-free): the test's record is not checked.
+            let _host = common::irql::model::HostSide::enter();
             self.lines.lock().unwrap().push(format!("I {text}"));
         }
         fn warning(&self, text: &str) {
+            // Stands for xen.sys's log (allocation-free): the test's record is not checked.
+            let _host = common::irql::model::HostSide::enter();
             self.lines.lock().unwrap().push(format!("W {text}"));
         }
         fn module_of(&self, address: usize) -> Option<(ModuleName, usize)> {
@@ -297,6 +301,8 @@ pub(crate) mod tests {
             self.address
         }
         fn call(&self, crashing: bool) {
+            // A child's callback (HIGH_LEVEL under the list's lock): the test's record is not checked.
+            let _host = common::irql::model::HostSide::enter();
             self.log.lock().unwrap().push((self.address, crashing));
         }
     }
@@ -374,6 +380,8 @@ pub(crate) mod tests {
                 0x10
             }
             fn call(&self, crashing: bool) {
+                // The test's formatting is not the driver's (runs at HIGH_LEVEL).
+                let _host = common::irql::model::HostSide::enter();
                 self.0
                     .printf(self.1, &format!("state ok crashing={crashing}"))
                     .unwrap();

@@ -117,6 +117,8 @@ struct Step(
 
 impl SuspendCallback for Step {
     fn call(&self) {
+        // The test's record, not the driver's: runs at HIGH_LEVEL in the early phase.
+        let _host = common::irql::model::HostSide::enter();
         self.1.lock().unwrap().push(self.0);
         (self.2)();
     }

@@ -248,6 +248,8 @@ mod tests {
 
     impl SuspendCallback for Recorder {
         fn call(&self) {
+            // The test's record, not the driver's: runs at HIGH_LEVEL in the early phase.
+            let _host = common::irql::model::HostSide::enter();
             let phase = self
                 .os
                 .log

@@ -3,6 +3,11 @@
 //! `xen` core issues the unplug through the platform ports, and EMULATED is asked through
 //! its C vtable before and after.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 use common::os::RegValue;
 use xen::driver::Xen;
 use xen_include::api::XenApi;

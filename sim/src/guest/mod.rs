@@ -633,6 +633,8 @@ impl Os for WindowsGuest {
     }
 
     fn debug_print(&self, line: &str) {
+        // The simulated kernel's own bookkeeping is not the drivers' pool use.
+        let _host = common::irql::model::HostSide::enter();
         if self.echo {
             eprintln!("{line}");
         }

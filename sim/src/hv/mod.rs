@@ -1086,8 +1086,31 @@ fn sub_op(op: u32, args: &[usize; 5]) -> u32 {
     }
 }
 
+// The hypervisor's own work is not the guest's: its heap use is not pool use
+// (`model::host_side`); an upcall it delivers runs guest code again (`model::interrupt`).
 impl Hypercall for Hypervisor {
     fn hypercall(&self, op: u32, args: [usize; 5]) -> isize {
+        common::irql::model::host_side(|| self.hypercall_inner(op, args))
+    }
+
+    fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult {
+        common::irql::model::host_side(|| {
+            self.lock()
+                .cpuid(leaf, subleaf, crate::guest::current_processor())
+        })
+    }
+
+    fn port_read(&self, port: u16, width: PortWidth) -> u32 {
+        common::irql::model::host_side(|| self.platform().port_read(port, width))
+    }
+
+    fn port_write(&self, port: u16, width: PortWidth, value: u32) {
+        common::irql::model::host_side(|| self.platform().port_write(port, width, value))
+    }
+}
+
+impl Hypervisor {
+    fn hypercall_inner(&self, op: u32, args: [usize; 5]) -> isize {
         let sub = sub_op(op, &args);
         let now = self.clock.now_ns();
         let mut st = self.lock();
@@ -1111,18 +1134,5 @@ impl Hypercall for Hypervisor {
         };
         self.finish(st);
         result
-    }
-
-    fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult {
-        self.lock()
-            .cpuid(leaf, subleaf, crate::guest::current_processor())
-    }
-
-    fn port_read(&self, port: u16, width: PortWidth) -> u32 {
-        self.platform().port_read(port, width)
-    }
-
-    fn port_write(&self, port: u16, width: PortWidth, value: u32) {
-        self.platform().port_write(port, width, value)
     }
 }

@@ -348,6 +348,8 @@ struct ChildCallback(&'static Mutex<Vec<String>>, &'static Fdo, &'static str);
 
 impl SuspendCallback for ChildCallback {
     fn call(&self) {
+        // The test's record, not the driver's: runs at HIGH_LEVEL in the early phase.
+        let _host = common::irql::model::HostSide::enter();
         let len = self.1.trace().len();
         self.0
             .lock()
