@@ -197,9 +197,15 @@ impl Gnttab {
         }
     }
 
-    /// EARLY suspend callback: re-map every frame (the new host's table is fresh).
+    /// EARLY suspend callback: re-map every frame (the new host's table is fresh). Runs at
+    /// HIGH_LEVEL with every other processor captured at DISPATCH_LEVEL: the state lock (a
+    /// DISPATCH_LEVEL lock) is only tried — no captured processor can hold it, so it is
+    /// free; were it not, spinning would never end, so the re-map is skipped with an ERROR.
     pub fn suspend_early(&self) {
-        let guard = self.state.lock();
+        let Some(guard) = self.state.try_lock() else {
+            error!(self.api, "GNTTAB: busy at resume: frames not re-mapped");
+            return;
+        };
         let Some(s) = guard.as_ref() else { return };
         for (index, f) in s.frames.iter().enumerate() {
             // HIGH_LEVEL: only the physmap entry is redone; the frame, and so the existing

@@ -149,6 +149,23 @@ fn grant_frames_are_remapped_after_resume() {
     g.revoke(e).unwrap();
 }
 
+/// The HIGH_LEVEL early phase never spins on the state lock (a DISPATCH_LEVEL lock, whose
+/// holder would be captured below it): found held, the re-map is skipped with an ERROR.
+#[test]
+fn suspend_early_never_spins_on_a_held_state_lock() {
+    let (s, g) = setup();
+    {
+        let _held = g.state.lock();
+        common::irql::model::raised(common::irql::HIGH_LEVEL, || g.suspend_early());
+    }
+    let platform = s.m.hv.platform();
+    let log = platform.log_lines();
+    assert!(
+        log.iter().any(|l| l.contains("GNTTAB: busy at resume")),
+        "{log:?}"
+    );
+}
+
 #[test]
 fn the_table_stops_growing_at_query_size_maximum() {
     let s = Sim::with_grant_frames(2);

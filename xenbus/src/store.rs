@@ -1084,12 +1084,6 @@ struct AfterRelease<'a>(&'a Store);
 
 impl Drop for AfterRelease<'_> {
     fn drop(&mut self) {
-        // Not above DISPATCH_LEVEL (the resume's HIGH_LEVEL `suspend_early`): a poll
-        // notifies, allocates and sets events. The event stays recorded for the next
-        // release at or below DISPATCH_LEVEL.
-        if common::irql::current() > common::irql::DISPATCH_LEVEL {
-            return;
-        }
         fence(Ordering::SeqCst);
         if self.0.repoll.load(Ordering::SeqCst) {
             self.0.poll_if_free();
@@ -1119,6 +1113,9 @@ pub struct Store {
     state: IsrSpinLock<State>,
     /// A store event found the lock taken: its holder polls when releasing it.
     repoll: AtomicBool,
+    /// `suspend_early` found the lock taken: `resume_late` marks transactions and watches
+    /// inactive instead.
+    suspend_deferred: AtomicBool,
 }
 
 impl Store {
@@ -1133,6 +1130,7 @@ impl Store {
                 watchdog: None,
             }),
             repoll: AtomicBool::new(false),
+            suspend_deferred: AtomicBool::new(false),
         }
     }
 
@@ -1591,9 +1589,24 @@ impl Store {
         (s.client.transactions(), s.client.watches())
     }
 
-    /// EARLY suspend callback.
+    /// EARLY suspend callback (HIGH_LEVEL, every other processor captured at
+    /// DISPATCH_LEVEL): mark transactions and watches inactive. It neither spins on the
+    /// state lock nor polls when letting it go (a poll notifies xenstored, allocates and
+    /// sets events, none allowed at HIGH_LEVEL; a recorded store event waits for the next
+    /// release at or below DISPATCH_LEVEL): the lock is only tried, which succeeds here
+    /// since no captured processor can hold it; if it ever does not, the marking is left to
+    /// [`Store::resume_late`] (nothing runs between the two phases).
     pub fn suspend_early(&self) {
-        self.lock().client.suspend();
+        match self.state.try_lock() {
+            Some(mut s) => s.client.suspend(),
+            None => {
+                self.suspend_deferred.store(true, Ordering::SeqCst);
+                warning!(
+                    self.api,
+                    "STORE: busy at suspend: transactions and watches marked inactive at resume"
+                );
+            }
+        }
     }
 
     /// LATE suspend callback: reset the stream, re-attach (the channel was re-opened by
@@ -1601,6 +1614,9 @@ impl Store {
     pub fn resume_late(&self, ring: SharedMemory, channel: alloc::sync::Arc<dyn StoreChannel>) {
         let events = {
             let mut s = self.lock();
+            if self.suspend_deferred.swap(false, Ordering::SeqCst) {
+                s.client.suspend();
+            }
             s.connection = Some(Connection { ring, channel });
             s.watchdog = None;
             s.client.resume()

@@ -476,6 +476,26 @@ fn a_suspend_invalidates_transactions_without_a_round_trip() {
     );
 }
 
+/// The HIGH_LEVEL early phase never spins on the state lock (a DISPATCH_LEVEL lock):
+/// found held, it logs and leaves the marking to the late phase, which still fails the
+/// transaction with STATUS_RETRY. (Spinning there would wait for ever: the holder is
+/// captured below it.)
+#[test]
+fn suspend_early_finding_the_lock_held_leaves_the_marking_to_resume_late() {
+    let r = rig();
+    let t = r.store.transaction_start().unwrap();
+    {
+        let _held = r.store.state.lock();
+        common::irql::model::raised(common::irql::HIGH_LEVEL, || r.store.suspend_early());
+    }
+    assert!(r.api.logged("STORE: busy at suspend"));
+    r.store.resume_late(r.page.view(), Arc::new(r.channel));
+    let before = r.server().seen.len();
+    assert_eq!(r.store.transaction_end(t, true), Err(STATUS_RETRY));
+    assert_eq!(r.server().seen.len(), before, "no request sent");
+    assert_eq!(r.store.outstanding(), (0, 0));
+}
+
 #[test]
 fn watch_tokens_fire_set_events_and_resume_leaves_them_inactive() {
     let r = rig();
@@ -943,9 +963,10 @@ fn a_stepped_wall_clock_does_not_cut_the_wait_short() {
     }
 }
 
-/// A store event recorded while the lock was held is not polled by a release at HIGH_LEVEL
-/// (the resume's `suspend_early`): the poll notifies xenstored, allocates and sets events,
-/// none allowed there. The next release at PASSIVE_LEVEL polls it.
+/// A store event recorded while the lock was held is not polled by the resume's HIGH_LEVEL
+/// `suspend_early` (it only tries the lock, and that release polls nothing): the poll
+/// notifies xenstored, allocates and sets events, none allowed there. The next release at
+/// PASSIVE_LEVEL polls it.
 #[test]
 fn a_recorded_store_event_is_not_polled_at_high_level() {
     let r = rig();
