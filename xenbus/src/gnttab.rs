@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use common::os::{Os, Page};
 
 use crate::hole::{Hole, HoleRun};
-use common::sync::{IsrSpinLock, SpinLock};
+use common::sync::SpinLock;
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY,
@@ -92,9 +92,9 @@ pub struct Gnttab {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
     hole: SpinLock<Option<alloc::sync::Arc<Hole<'static>>>>,
-    /// Taken by the resume's HIGH_LEVEL phase too (`suspend_early`), but grant and map
-    /// operations allocate under it: interim, see [`IsrSpinLock`].
-    state: IsrSpinLock<Option<State>>,
+    /// Threads and DPCs (grants, maps, caches); the resume's HIGH_LEVEL phase only tries
+    /// it (`suspend_early`).
+    state: SpinLock<Option<State>>,
 }
 
 fn flags_offset(reference: u32) -> (usize, usize) {
@@ -111,7 +111,7 @@ impl Gnttab {
             api,
             os,
             hole: SpinLock::new(None),
-            state: IsrSpinLock::new(None),
+            state: SpinLock::new(None),
         }
     }
 

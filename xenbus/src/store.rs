@@ -34,7 +34,7 @@ use core::fmt::Write;
 use core::mem::offset_of;
 
 use common::os::Os;
-use common::sync::{IsrSpinGuard, IsrSpinLock};
+use common::sync::{SpinGuard, SpinLock};
 use core::sync::atomic::{fence, AtomicBool, Ordering};
 use xen_include::api::XenApi;
 use xen_include::interfaces::store::{StorePermission, StorePermissionMask};
@@ -1076,7 +1076,7 @@ struct State {
 /// asked for while it was held (see [`Store::poll_if_free`]). Fields drop in declaration
 /// order: the lock is released first, then the check runs.
 struct Locked<'a> {
-    guard: IsrSpinGuard<'a, State>,
+    guard: SpinGuard<'a, State>,
     _after: AfterRelease<'a>,
 }
 
@@ -1108,9 +1108,10 @@ impl core::ops::DerefMut for Locked<'_> {
 pub struct Store {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
-    /// Taken by the resume's HIGH_LEVEL phase too (`suspend_early`) and tried by the ISR;
-    /// requests allocate under it: interim, see [`IsrSpinLock`].
-    state: IsrSpinLock<State>,
+    /// Threads and DPCs (requests allocate under it); above DISPATCH_LEVEL only ever tried
+    /// (the store event's poll, the resume's HIGH_LEVEL `suspend_early`, the debug dump),
+    /// never spun on.
+    state: SpinLock<State>,
     /// A store event found the lock taken: its holder polls when releasing it.
     repoll: AtomicBool,
     /// `suspend_early` found the lock taken: `resume_late` marks transactions and watches
@@ -1124,7 +1125,7 @@ impl Store {
         Self {
             api,
             os,
-            state: IsrSpinLock::new(State {
+            state: SpinLock::new(State {
                 client: StoreClient::new(seed),
                 connection: None,
                 watchdog: None,
