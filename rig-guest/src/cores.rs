@@ -70,7 +70,8 @@ impl Cores {
     }
 
     /// Deliver pending events as the upcall would (the guest polls instead of taking the
-    /// callback interrupt).
+    /// callback interrupt): the ISR takes vCPU 0's upcall flag and queues CPU 0's delivery
+    /// DPC, which this one-vCPU guest's `Os` runs at once, before `interrupt` returns.
     pub fn poll(&self) {
         self.evtchn.interrupt(0);
     }

@@ -1,9 +1,26 @@
 //! EVTCHN (spec §5.8): event channels over the 2-level ABI of SHARED_INFO — Open for
-//! FIXED/UNBOUND/INTER_DOMAIN/VIRQ, the port table, delivery in the upcall (auto-mask →
-//! ack → barrier → count → callback, only on the bound CPU), Bind, Unmask (V8 rules),
-//! Send, Trigger, GetCount, Wait, Close, and channels left inactive by a resume.
+//! FIXED/UNBOUND/INTER_DOMAIN/VIRQ, the port table, delivery (auto-mask → ack → barrier →
+//! count → callback, only on the bound CPU), Bind, Unmask (V8 rules), Send, Trigger,
+//! GetCount, Wait, Close, and channels left inactive by a resume.
 //!
 //! Decisions:
+//! * **Callbacks run at DISPATCH_LEVEL in a per-CPU DPC, not in the interrupt service
+//!   routine at DIRQL** (a deliberate difference from upstream, whose `EvtchnInterrupt`
+//!   polls and calls back in the ISR). The ISR ([`Evtchn::interrupt`]) only takes the
+//!   vCPU's `evtchn_upcall_pending` (clearing it is what lets Xen deassert the
+//!   level-triggered callback-via GSI) and queues that CPU's DPC (targeted, high
+//!   importance): no lock, no allocation. The DPC polls the ABI while the upcall stays
+//!   pending, puts the channels bound to its CPU on that CPU's pending list and delivers
+//!   the list. Why: the ISR path is allocation-free (pool is illegal above DISPATCH_LEVEL),
+//!   callbacks may use pool and `KeSetEvent` (the store and console do), and no ISR spins
+//!   on a DISPATCH_LEVEL lock that the code it preempted holds, so the state lock is a
+//!   plain [`SpinLock`]. Every child callback that is legal at DIRQL (`KeInsertQueueDpc`,
+//!   EVTCHN Unmask/Send) is legal at DISPATCH_LEVEL too.
+//! * `Trigger` puts the channel on its CPU's pending list and queues that CPU's DPC, then
+//!   returns — it never waits (upstream calls back under the interrupt lock).
+//! * `Wait` at DISPATCH_LEVEL on the channel's own CPU keeps the channel's deliveries going
+//!   by running that CPU's delivery pass itself while it spins (upstream's ISR preempts
+//!   such a waiter; here the DPC cannot).
 //! * `Close` is synchronous instead of deferred to the bound CPU's DPC (spec §5.8, §10
 //!   item 16). Upstream defers the reap and `EVTCHNOP_close` so that (a) a channel still
 //!   on a CPU's pending list stays in memory until that CPU polled it and (b) the port is
@@ -17,8 +34,11 @@
 //!   own context). The wait is bounded (1 s by the `Os` clock, then a warning: a callback
 //!   blocked on something the closer holds cannot deadlock it) and skipped for a callback
 //!   closing its own channel.
-//! * `Trigger` queues the channel on its CPU and delivers there (`Os::run_on_processor`,
-//!   or directly when already on that CPU) instead of queueing an asynchronous DPC.
+//! * A suspend's early phase (HIGH_LEVEL, every other CPU captured at DISPATCH_LEVEL) only
+//!   counts the suspend and marks the channels inactive (`try_lock`, no allocation, no
+//!   freeing); inactive channels are never delivered and their port-table entries are
+//!   dropped by the next [`Evtchn::enable_interrupts`] (the resume's late phase) or
+//!   replaced by an Open of the same port.
 //! * The ABI is the 2-level one of SHARED_INFO until [`Evtchn::use_fifo`] switches to the
 //!   FIFO ABI (`UseEvtchnFifoAbi`); a failed FIFO acquire falls back to 2-level.
 #![forbid(unsafe_code)]
@@ -26,10 +46,12 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
-use common::os::Os;
-use common::sync::{HighLock, IsrSpinLock, SpinLock};
+use common::os::{DpcHandle, DpcRoutine, Os};
+use common::sync::{HighLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{
     NtStatus, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_SUCCESS,
@@ -87,6 +109,8 @@ pub struct Channel {
     count: AtomicU32,
     /// Deliveries past the closed check (callbacks running or about to run).
     in_callback: AtomicU32,
+    /// The suspend count when it was opened: a channel from before a suspend is inactive.
+    epoch: AtomicU64,
     callback: Arc<dyn EvtchnCallback>,
 }
 
@@ -121,7 +145,7 @@ struct State {
     ports: BTreeMap<u32, Arc<Channel>>,
     /// Every open channel by handle.
     open: BTreeMap<ChannelHandle, Arc<Channel>>,
-    /// Per-CPU delivery queues.
+    /// Per-CPU pending lists (delivered by that CPU's DPC).
     queues: Vec<Vec<Arc<Channel>>>,
     /// Per-CPU: an upcall vector is programmed (events may be bound there).
     upcall: Vec<bool>,
@@ -141,13 +165,17 @@ pub struct Evtchn {
     api: &'static dyn XenApi,
     os: &'static dyn Os,
     shared_info: &'static SharedInfo,
-    /// Taken by the ISR and the suspend's HIGH_LEVEL phase too, but open/close/queue still
-    /// allocate under it (BTreeMaps, queues): interim, see [`IsrSpinLock`].
-    state: IsrSpinLock<State>,
-    /// HIGH_LEVEL: read by the ISR; only Arcs move under it (created and released outside).
+    /// Never taken by the ISR; the suspend's HIGH_LEVEL phase only `try_lock`s it.
+    state: SpinLock<State>,
+    /// HIGH_LEVEL (the suspend's early phase reads it); only Arcs move under it (created and
+    /// released outside).
     fifo: HighLock<Option<Arc<Fifo>>>,
-    /// Per CPU: the channels whose callbacks that CPU is running (nested deliveries).
-    delivering: Vec<Delivering>,
+    /// Per CPU: its DPC and delivery bookkeeping.
+    cpus: Vec<PerCpu>,
+    /// The open channels again, for Send and Unmask at any IRQL (a child may call them
+    /// from its ISR or under a HIGH_LEVEL lock): grown outside the lock, Arcs released
+    /// outside it.
+    handles: HighLock<Vec<Arc<Channel>>>,
     /// Suspends seen (`suspend_early`): a `Close` that a resume overtook while it waited
     /// leaves the port alone, as its number may already belong to a channel opened since.
     suspends: AtomicU64,
@@ -158,6 +186,30 @@ pub struct Evtchn {
     /// and resume can overtake it).
     #[cfg(test)]
     close_unlocked_hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// `PerCpu::dpc_state`: no DPC.
+const DPC_NONE: u8 = 0;
+/// `PerCpu::dpc_state`: being created or destroyed.
+const DPC_BUSY: u8 = 1;
+/// `PerCpu::dpc_state`: created, `PerCpu::dpc` may be queued.
+const DPC_ARMED: u8 = 2;
+
+/// One processor's delivery machinery.
+#[derive(Default)]
+struct PerCpu {
+    /// `DPC_NONE`, `DPC_BUSY` or `DPC_ARMED`.
+    dpc_state: AtomicU8,
+    /// The DPC's handle (meaningful while armed).
+    dpc: AtomicUsize,
+    /// Queueings of `dpc` in progress (its destruction waits for them).
+    queueing: AtomicU32,
+    /// A delivery pass (the DPC's, or a spinning Wait's) runs for this CPU.
+    running: AtomicBool,
+    /// A pass was asked for: the running one goes round again.
+    again: AtomicBool,
+    /// The channels whose callbacks this CPU is running (nested deliveries).
+    delivering: Delivering,
 }
 
 /// Deliveries one CPU records nested (an ISR's over a DPC's, with room to spare); deeper
@@ -216,14 +268,15 @@ impl Evtchn {
             api,
             os,
             shared_info,
-            state: IsrSpinLock::new(State {
+            state: SpinLock::new(State {
                 ports: BTreeMap::new(),
                 open: BTreeMap::new(),
                 queues: (0..cpus).map(|_| Vec::new()).collect(),
                 upcall: (0..cpus).map(|_| false).collect(),
             }),
             fifo: HighLock::new(None),
-            delivering: (0..cpus).map(|_| Delivering::default()).collect(),
+            cpus: (0..cpus).map(|_| PerCpu::default()).collect(),
+            handles: HighLock::new(Vec::new()),
             suspends: AtomicU64::new(0),
             close_fence: SpinLock::new(()),
             #[cfg(test)]
@@ -332,13 +385,22 @@ impl Evtchn {
     /// Program the upcall routes (spec §5.8 `EvtchnInterruptEnable`): a per-CPU vector on
     /// every processor that supports it (stopping at NOT_IMPLEMENTED), and always the
     /// callback via (`HVM_PARAM_CALLBACK_IRQ` = `callback_via`, e.g. the GSI) for CPU 0.
-    pub fn enable_interrupts(&self, vector: Option<u8>, callback_via: u64) {
+    /// IRQL ≤ DISPATCH_LEVEL (the resume's late phase). Creates the per-CPU delivery DPCs
+    /// on first use, drops what a resume left behind (inactive channels), then has every
+    /// CPU poll once.
+    pub fn enable_interrupts(&'static self, vector: Option<u8>, callback_via: u64) {
         self.enable_interrupts_with(&|_| vector, callback_via)
     }
 
     /// [`Evtchn::enable_interrupts`] with each processor's own vector (the message
     /// interrupt START gave that CPU; `None` = no per-CPU upcall for it).
-    pub fn enable_interrupts_with(&self, vector_of: &dyn Fn(u32) -> Option<u8>, callback_via: u64) {
+    pub fn enable_interrupts_with(
+        &'static self,
+        vector_of: &dyn Fn(u32) -> Option<u8>,
+        callback_via: u64,
+    ) {
+        self.reap_inactive();
+        self.create_dpcs();
         let cpus = self.os.processor_count();
         let mut enabled = Vec::new();
         for cpu in 0..cpus {
@@ -369,17 +431,13 @@ impl Evtchn {
                 *flag = enabled.contains(&(cpu as u32));
             }
         }
-        for cpu in 0..cpus {
-            self.interrupt(cpu);
+        // Whatever became pending while no upcall was routed.
+        for cpu in 0..self.cpus.len() as u32 {
+            self.kick(cpu);
         }
     }
 
-    /// Undo [`Evtchn::enable_interrupts`].
-    ///
-    /// The state lock is not held across the hypercalls: an upcall arriving on this CPU
-    /// while one is in progress runs [`Evtchn::interrupt`], which takes that lock (holding
-    /// it here deadlocked the simulator's synchronous delivery after a resume whose
-    /// `vcpu_info` re-registration failed, and would on real hardware).
+    /// Undo [`Evtchn::enable_interrupts`] (the DPCs stay: [`Evtchn::destroy_dpcs`]).
     pub fn disable_interrupts(&self) {
         let _ = self.api.hvm_set_param(HvmParam::CALLBACK_IRQ.0, 0);
         let cpus: Vec<u32> = {
@@ -395,6 +453,65 @@ impl Evtchn {
                 let _ = self.api.hvm_set_evtchn_upcall_vector(vcpu, 0);
             }
         }
+    }
+
+    /// Create the per-CPU delivery DPCs that do not exist yet (IRQL ≤ DISPATCH_LEVEL). A CPU
+    /// whose DPC cannot be created keeps its events pending (logged) until a later call.
+    fn create_dpcs(&'static self) {
+        for (cpu, p) in self.cpus.iter().enumerate() {
+            if p.dpc_state
+                .compare_exchange(DPC_NONE, DPC_BUSY, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            match self.os.dpc_create(cpu as u32, self) {
+                Ok(dpc) => {
+                    p.dpc.store(dpc.0, Ordering::Release);
+                    p.dpc_state.store(DPC_ARMED, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    p.dpc_state.store(DPC_NONE, Ordering::SeqCst);
+                    error!(self.api, "EVTCHN: CPU {cpu}: no delivery DPC ({e:08X})");
+                }
+            }
+        }
+    }
+
+    /// Destroy the per-CPU delivery DPCs (PASSIVE_LEVEL, after
+    /// [`Evtchn::disable_interrupts`]): when this returns no delivery DPC runs or will run.
+    /// Events still pending wait for the next [`Evtchn::enable_interrupts`].
+    pub fn destroy_dpcs(&self) {
+        for p in &self.cpus {
+            if p.dpc_state
+                .compare_exchange(DPC_ARMED, DPC_BUSY, Ordering::SeqCst, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            // A queueing that saw the DPC armed may still be using its handle.
+            while p.queueing.load(Ordering::SeqCst) != 0 {
+                core::hint::spin_loop();
+            }
+            self.os
+                .dpc_destroy(DpcHandle(p.dpc.load(Ordering::Acquire)));
+            p.dpc_state.store(DPC_NONE, Ordering::SeqCst);
+        }
+    }
+
+    /// Queue `cpu`'s delivery DPC (any IRQL: no lock, no allocation, no wait). Without a
+    /// DPC the work stays pending until [`Evtchn::enable_interrupts`] creates one.
+    fn kick(&self, cpu: u32) {
+        let Some(p) = self.cpus.get(cpu as usize) else {
+            return;
+        };
+        // Announced before the check; `destroy_dpcs` un-arms before reading `queueing`
+        // (both SeqCst): either this sees it un-armed or the destruction waits for this.
+        p.queueing.fetch_add(1, Ordering::SeqCst);
+        if p.dpc_state.load(Ordering::SeqCst) == DPC_ARMED {
+            self.os.dpc_queue(DpcHandle(p.dpc.load(Ordering::Acquire)));
+        }
+        p.queueing.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn cpu_allowed(&self, cpu: u32) -> bool {
@@ -457,21 +574,53 @@ impl Evtchn {
             queued: AtomicBool::new(false),
             count: AtomicU32::new(0),
             in_callback: AtomicU32::new(0),
+            epoch: AtomicU64::new(0),
             callback,
         });
         let handle = Arc::as_ptr(&channel) as usize;
-        {
+        if self.handles.push_growing_outside(channel.clone()).is_err() {
+            self.close_port(kind, port);
+            return Err(STATUS_NO_MEMORY);
+        }
+        // Freed after the lock is let go: an inactive channel's entry for this port.
+        let replaced = {
             let mut s = self.state.lock();
-            if s.ports.contains_key(&port) {
+            if s.ports.get(&port).is_some_and(|c| self.is_active(c)) {
                 drop(s);
                 error!(self.api, "EVTCHN: port {port} is already open");
+                drop(self.forget_handle(handle));
                 self.close_port(kind, port);
                 return Err(STATUS_INVALID_PARAMETER);
             }
-            s.ports.insert(port, channel.clone());
+            channel
+                .epoch
+                .store(self.suspends.load(Ordering::SeqCst), Ordering::SeqCst);
+            let replaced = s.ports.insert(port, channel.clone());
             s.open.insert(handle, channel);
-        }
+            replaced
+        };
+        drop(replaced);
         Ok(handle)
+    }
+
+    /// Take `handle` out of the HIGH_LEVEL handle table (the Arc is returned, to be let go
+    /// at DISPATCH_LEVEL or below).
+    fn forget_handle(&self, handle: ChannelHandle) -> Option<Arc<Channel>> {
+        let mut handles = self.handles.lock();
+        let i = handles
+            .iter()
+            .position(|c| Arc::as_ptr(c) as usize == handle)?;
+        Some(handles.swap_remove(i))
+    }
+
+    /// Run `f` on the open channel behind `handle` under the HIGH_LEVEL handle table lock
+    /// (any IRQL; `f` must not allocate, free or take a lower lock).
+    fn with_handle<R>(&self, handle: ChannelHandle, f: impl FnOnce(&Channel) -> R) -> Option<R> {
+        let handles = self.handles.lock();
+        handles
+            .iter()
+            .find(|c| Arc::as_ptr(c) as usize == handle)
+            .map(|c| f(c))
     }
 
     fn close_port(&self, kind: Kind, port: u32) {
@@ -498,7 +647,7 @@ impl Evtchn {
         if !self.cpu_allowed(cpu) {
             return Err(STATUS_NOT_SUPPORTED);
         }
-        if !c.is_active() || c.cpu() == cpu {
+        if !self.is_active(&c) || c.cpu() == cpu {
             return Ok(());
         }
         let vcpu = self
@@ -513,42 +662,43 @@ impl Evtchn {
     /// `Unmask` (V8+): true only when an event is pending, not forced, not in the callback
     /// and we are on the bound CPU (then auto-mask and ack: the caller handles it);
     /// otherwise a pending event is handed back to Xen (`EVTCHNOP_unmask`) and false.
+    /// Any IRQL (no DISPATCH_LEVEL lock, no allocation), like upstream's.
     pub fn unmask(&self, handle: ChannelHandle, in_callback: bool, force: bool) -> bool {
-        let Some(c) = self.channel(handle) else {
+        let Some((port, cpu, auto_mask, active)) = self.with_handle(handle, |c| {
+            (c.port(), c.cpu(), c.auto_mask, self.is_active(c))
+        }) else {
             return false;
         };
-        if !c.is_active() {
+        if !active {
             return false;
         }
-        let port = c.port();
         if !self.abi_unmask(port) {
             return false;
         }
-        if in_callback || force || self.os.current_processor() != c.cpu() {
+        if in_callback || force || self.os.current_processor() != cpu {
             self.abi_mask(port);
             if let Err(e) = self.api.event_channel_unmask(port) {
                 warning!(self.api, "EVTCHN: EVTCHNOP_unmask({port}) failed ({e:08X})");
             }
             return false;
         }
-        if c.auto_mask {
+        if auto_mask {
             self.abi_mask(port);
         }
         self.abi_ack(port);
         true
     }
 
-    /// `Send`: notify the other end (active channels only).
+    /// `Send`: notify the other end (active channels only). Any IRQL (no DISPATCH_LEVEL
+    /// lock, no allocation), like upstream's: the console sends under its HIGH_LEVEL lock.
     pub fn send(&self, handle: ChannelHandle) {
-        if let Some(c) = self.channel(handle) {
-            if c.is_active() {
-                if let Err(e) = self.api.event_channel_send(c.port()) {
-                    warning!(
-                        self.api,
-                        "EVTCHN: send on port {} failed ({e:08X})",
-                        c.port()
-                    );
-                }
+        let Some((port, active)) = self.with_handle(handle, |c| (c.port(), self.is_active(c)))
+        else {
+            return;
+        };
+        if active {
+            if let Err(e) = self.api.event_channel_send(port) {
+                warning!(self.api, "EVTCHN: send on port {port} failed ({e:08X})");
             }
         }
     }
@@ -566,6 +716,15 @@ impl Evtchn {
         c.queued.store(false, Ordering::Release);
     }
 
+    /// True while `c` is usable: neither closed nor left behind by a suspend (its port
+    /// number may since belong to another channel).
+    fn is_active(&self, c: &Channel) -> bool {
+        c.active.load(Ordering::Acquire)
+            && c.epoch.load(Ordering::SeqCst) == self.suspends.load(Ordering::SeqCst)
+    }
+
+    /// Deliver `cpu`'s pending list (DISPATCH_LEVEL, on `cpu`): for each channel still
+    /// open and active, auto-mask → ack → barrier → count → callback.
     fn deliver(&self, cpu: u32) -> bool {
         let queued = {
             let mut s = self.state.lock();
@@ -575,13 +734,15 @@ impl Evtchn {
                 .unwrap_or_default()
         };
         let mut done = false;
-        let slot = self.delivering.get(cpu as usize);
+        let slot = self.cpus.get(cpu as usize).map(|p| &p.delivering);
         for c in queued {
             c.queued.store(false, Ordering::Release);
             // Announce the delivery before checking `closed`; `Close` sets `closed` before
             // reading `in_callback` (both SeqCst): one of the two sees the other.
             c.in_callback.fetch_add(1, Ordering::SeqCst);
-            if c.closed.load(Ordering::SeqCst) {
+            // An inactive channel's port number may be another channel's since a resume:
+            // neither masked, acked nor called back.
+            if c.closed.load(Ordering::SeqCst) || !self.is_active(&c) {
                 c.in_callback.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
@@ -602,49 +763,87 @@ impl Evtchn {
         done
     }
 
-    /// The upcall on processor `cpu` (the interrupt service routine): poll while the
-    /// upcall is pending, queue the channels bound to `cpu`, deliver them.
-    pub fn interrupt(&self, cpu: u32) -> bool {
-        let mut done = false;
-        while self.shared_info.upcall_pending(cpu) {
-            self.abi_poll(cpu, &mut |port| {
-                let mut s = self.state.lock();
-                let Some(c) = s.ports.get(&port).cloned() else {
-                    return false;
-                };
-                if c.cpu() != cpu {
-                    return false;
-                }
-                self.queue(&mut s, &c, cpu);
-                true
-            });
-            done |= self.deliver(cpu);
-        }
-        done |= self.deliver(cpu);
-        done
+    /// Poll the ABI for `cpu` and put the active channels bound to it on its pending list.
+    fn poll(&self, cpu: u32) {
+        self.abi_poll(cpu, &mut |port| {
+            let mut s = self.state.lock();
+            let Some(c) = s.ports.get(&port).cloned() else {
+                return false;
+            };
+            if c.cpu() != cpu || !self.is_active(&c) {
+                return false;
+            }
+            self.queue(&mut s, &c, cpu);
+            true
+        });
     }
 
-    /// `Trigger`: deliver the channel's callback on its CPU without a hypercall.
+    /// The upcall on processor `cpu` (the interrupt service routine, at DIRQL): take the
+    /// vCPU's upcall-pending flag (which lets Xen deassert a level-triggered callback via)
+    /// and queue the CPU's delivery DPC. No lock, no allocation. True when the upcall was
+    /// pending (the interrupt was ours).
+    pub fn interrupt(&self, cpu: u32) -> bool {
+        let pending = self.shared_info.upcall_pending(cpu);
+        if pending {
+            self.kick(cpu);
+        }
+        pending
+    }
+
+    /// One delivery pass for `cpu` (its DPC, or a Wait spinning at DISPATCH_LEVEL on it):
+    /// poll the ABI while the upcall stays pending, deliver the pending list. Never runs
+    /// twice at once for a CPU (nor re-entrantly from a callback): a pass asked for while
+    /// one runs is made by that one, which goes round again. True when a callback did
+    /// something.
+    fn run_pending(&self, cpu: u32) -> bool {
+        let Some(p) = self.cpus.get(cpu as usize) else {
+            return false;
+        };
+        // Asked for before trying to run: a runner that lets go after this sees it.
+        p.again.store(true, Ordering::SeqCst);
+        let mut done = false;
+        loop {
+            if p.running.swap(true, Ordering::SeqCst) {
+                return done;
+            }
+            while p.again.swap(false, Ordering::SeqCst) {
+                loop {
+                    // The ISR took the flag that brought us here: poll at least once.
+                    self.poll(cpu);
+                    done |= self.deliver(cpu);
+                    if !self.shared_info.upcall_pending(cpu) {
+                        break;
+                    }
+                }
+            }
+            p.running.store(false, Ordering::SeqCst);
+            if !p.again.load(Ordering::SeqCst) {
+                return done;
+            }
+        }
+    }
+
+    /// `Trigger`: deliver the channel's callback on its CPU without a hypercall — put it
+    /// on that CPU's pending list and queue the CPU's DPC; never waits. An inactive channel
+    /// (closed, or from before a resume) is not delivered.
     pub fn trigger(&self, handle: ChannelHandle) {
         let Some(c) = self.channel(handle) else {
             return;
         };
+        if !self.is_active(&c) {
+            warning!(
+                self.api,
+                "EVTCHN: port {}: Trigger of an inactive channel",
+                c.port()
+            );
+            return;
+        }
         let cpu = c.cpu();
         {
             let mut s = self.state.lock();
             self.queue(&mut s, &c, cpu);
         }
-        // Callbacks run at DISPATCH_LEVEL or above (upstream: the DPC, the ISR); a thread
-        // below it on the right CPU could be preempted or moved mid-callback.
-        if self.os.current_processor() == cpu
-            && common::irql::current() >= common::irql::DISPATCH_LEVEL
-        {
-            self.deliver(cpu);
-        } else {
-            let _ = self.os.run_on_processor(cpu, &mut || {
-                self.deliver(cpu);
-            });
-        }
+        self.kick(cpu);
     }
 
     /// `Wait`: spin until the channel's count reaches `count` (signed wrap-around);
@@ -678,6 +877,13 @@ impl Evtchn {
             if deadline.is_some_and(|d| self.os.system_time() >= d) {
                 return STATUS_TIMEOUT;
             }
+            // At DISPATCH_LEVEL on the channel's CPU its DPC cannot run while this spins
+            // (upstream's ISR would preempt the waiter): deliver here.
+            if common::irql::current() == common::irql::DISPATCH_LEVEL
+                && self.os.current_processor() == c.cpu()
+            {
+                self.run_pending(c.cpu());
+            }
             core::hint::spin_loop();
         }
     }
@@ -693,8 +899,11 @@ impl Evtchn {
             let Some(c) = s.open.remove(&handle) else {
                 return;
             };
+            // Not the last reference (`c` holds one), so nothing is freed here.
+            let _ = self.forget_handle(handle);
             c.closed.store(true, Ordering::SeqCst);
-            let was_active = c.active.swap(false, Ordering::AcqRel);
+            let was_active = self.is_active(&c);
+            c.active.store(false, Ordering::Release);
             if was_active {
                 let port = c.port();
                 if s.ports.get(&port).is_some_and(|p| Arc::ptr_eq(p, &c)) {
@@ -748,12 +957,17 @@ impl Evtchn {
 
     /// Wait (bounded) until no callback of the closed channel `c` runs, apart from those
     /// this CPU is running: a callback closing its own channel, or closing one whose
-    /// delivery it preempted (an ISR's over a DPC's) — waiting for those would only spin.
+    /// delivery it interrupted — waiting for those would only spin. Only a closer at
+    /// DISPATCH_LEVEL or above can be inside a delivery of its CPU: one below it was
+    /// preempted by any delivery on its CPU until that delivery finished.
     fn wait_for_callbacks(&self, c: &Arc<Channel>) {
-        let allowed = self
-            .delivering
-            .get(self.os.current_processor() as usize)
-            .map_or(0, |d| d.count(Arc::as_ptr(c) as usize));
+        let allowed = if common::irql::current() >= common::irql::DISPATCH_LEVEL {
+            self.cpus
+                .get(self.os.current_processor() as usize)
+                .map_or(0, |p| p.delivering.count(Arc::as_ptr(c) as usize))
+        } else {
+            0
+        };
         if c.in_callback.load(Ordering::SeqCst) <= allowed {
             return;
         }
@@ -781,18 +995,45 @@ impl Evtchn {
         }
     }
 
-    /// EARLY suspend callback: every channel becomes inactive and leaves the port table.
+    /// EARLY suspend callback (HIGH_LEVEL, every other CPU captured at DISPATCH_LEVEL):
+    /// count the suspend — every channel opened before it is inactive from now on — and mark
+    /// the channels so. No allocation, no freeing and no spinning: the lock is only tried
+    /// (no other CPU can hold it here); the port table and pending lists are cleaned up by
+    /// the late phase's [`Evtchn::enable_interrupts`].
     pub fn suspend_early(&self) {
-        let mut s = self.state.lock();
         self.suspends.fetch_add(1, Ordering::SeqCst);
-        for c in s.open.values() {
-            c.active.store(false, Ordering::Release);
-        }
-        s.ports.clear();
-        for q in s.queues.iter_mut() {
-            for c in q.drain(..) {
-                c.queued.store(false, Ordering::Release);
+        match self.state.try_lock() {
+            Some(s) => {
+                for c in s.open.values() {
+                    c.active.store(false, Ordering::Release);
+                }
             }
+            None => error!(
+                self.api,
+                "EVTCHN: state busy at suspend: channels are marked inactive in the late phase"
+            ),
+        }
+    }
+
+    /// Drop what a resume left (IRQL ≤ DISPATCH_LEVEL): mark inactive every channel opened
+    /// before the last suspend (in case the early phase could not), take the inactive ones
+    /// out of the port table and the pending lists.
+    fn reap_inactive(&self) {
+        let mut s = self.state.lock();
+        for c in s.open.values() {
+            if !self.is_active(c) {
+                c.active.store(false, Ordering::Release);
+            }
+        }
+        s.ports.retain(|_, c| self.is_active(c));
+        for q in s.queues.iter_mut() {
+            q.retain(|c| {
+                let keep = self.is_active(c);
+                if !keep {
+                    c.queued.store(false, Ordering::Release);
+                }
+                keep
+            });
         }
     }
 
@@ -841,6 +1082,13 @@ impl Evtchn {
             .iter_mut()
             .try_for_each(|q| q.try_reserve(n))
             .map_err(|_| STATUS_NO_MEMORY)
+    }
+}
+
+impl DpcRoutine for Evtchn {
+    /// The per-CPU delivery DPC (DISPATCH_LEVEL, on `cpu`).
+    fn run(&self, cpu: u32) {
+        self.run_pending(cpu);
     }
 }
 

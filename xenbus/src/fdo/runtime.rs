@@ -552,8 +552,9 @@ impl Fdo {
         }
     }
 
-    /// The event-channel ISR (per-CPU upcall vector or the callback via on CPU 0): poll
-    /// and deliver `cpu`'s events. True when something was delivered.
+    /// The event-channel ISR (per-CPU upcall vector or the callback via on CPU 0): take
+    /// `cpu`'s upcall-pending flag and queue its delivery DPC (no lock, no allocation).
+    /// True when the upcall was pending.
     pub fn interrupt(&self, cpu: u32) -> bool {
         self.subsystems
             .as_ref()
@@ -811,7 +812,7 @@ impl Fdo {
         *self.vectors.lock() = Some(vectors);
     }
 
-    fn enable_interrupts(&self, evtchn: &Evtchn, resources: &FdoResources) {
+    fn enable_interrupts(&self, evtchn: &'static Evtchn, resources: &FdoResources) {
         let vectors = self.vectors.lock().clone();
         let use_upcall = self.config.use_evtchn_upcall;
         evtchn.enable_interrupts_with(
@@ -890,6 +891,7 @@ impl Fdo {
         }
         if up.shared_info {
             s.evtchn.disable_interrupts();
+            s.evtchn.destroy_dpcs();
             s.evtchn.use_fifo(false);
             if s.evtchn.open_channels() != 0 {
                 error!(

@@ -188,6 +188,9 @@ fn the_active_fdo_brings_everything_up_in_order_and_down_in_reverse() {
     assert_eq!(w.m.hv.domain_pages().0, pages_before - 2);
     // Subsystem resume callbacks plus the FDO's LATE one.
     assert_eq!(w.s().suspend.registered(), 8);
+    // EVTCHN's delivery DPCs, one per processor, destroyed at D3.
+    let dpcs = w.m.guest.live_dpcs();
+    assert!(dpcs >= 1, "EVTCHN's delivery DPCs");
 
     w.fdo.d0_to_d3();
     assert!(!w.fdo.is_d0());
@@ -198,6 +201,7 @@ fn the_active_fdo_brings_everything_up_in_order_and_down_in_reverse() {
     assert_eq!(w.s().gnttab.frames(), 0);
     assert!(!w.s().store.connected());
     assert_eq!(w.s().evtchn.open_channels(), 0);
+    assert_eq!(w.m.guest.live_dpcs(), 0, "EVTCHN's DPCs destroyed");
     assert_eq!(w.s().suspend.registered(), 0);
     assert_eq!(w.m.hv.domain_pages().0, pages_before, "holes repopulated");
     assert!(w.m.guest.violations().is_empty());
