@@ -475,7 +475,9 @@ pub mod model {
     struct State {
         next: usize,
         dpcs: BTreeMap<usize, Entry>,
-        /// Per processor: queued DPCs, oldest first.
+        /// Per processor: queued DPCs in the order they run (the newest first: every DPC of
+        /// [`super::Os::dpc_create`] is HighImportance, which `KeInsertQueueDpc` puts at
+        /// the head of the processor's DPC queue).
         queues: Vec<VecDeque<usize>>,
         /// Per processor: the DPC running there now.
         running: Vec<Option<usize>>,
@@ -572,7 +574,7 @@ pub mod model {
                 e.queued = true;
                 let cpu = e.cpu as usize;
                 if let Some(q) = st.queues.get_mut(cpu) {
-                    q.push_back(dpc.0);
+                    q.push_front(dpc.0);
                 }
             }
             self.run_pending();

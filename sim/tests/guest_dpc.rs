@@ -327,3 +327,33 @@ fn bad_processors_and_irqls_are_refused() {
     g.dpc_destroy(d);
     assert_eq!(g.live_dpcs(), 0);
 }
+
+#[test]
+fn high_importance_dpcs_queued_together_run_newest_first() {
+    let m = Machine::new();
+    let g = &m.guest;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    struct Named(u32, Arc<Mutex<Vec<u32>>>);
+    impl DpcRoutine for Named {
+        fn run(&self, _cpu: u32) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+    let d: Vec<DpcHandle> = (0..3)
+        .map(|i| {
+            let r: &'static Named = Box::leak(Box::new(Named(i, order.clone())));
+            g.dpc_create(0, r).unwrap()
+        })
+        .collect();
+    model::interrupt(UPCALL_IRQL, || {
+        for h in &d {
+            assert!(g.dpc_queue(*h));
+        }
+    })
+    .unwrap();
+    // KeInsertQueueDpc puts a HighImportance DPC at the head of the queue.
+    assert_eq!(*order.lock().unwrap(), [2, 1, 0]);
+    for h in d {
+        g.dpc_destroy(h);
+    }
+}
