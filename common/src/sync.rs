@@ -9,10 +9,14 @@
 //!   pool allocation is allowed under it, waiting is not.
 //! * [`PassiveLock`] — PASSIVE_LEVEL, no raise (upstream uses a mutex): for state only
 //!   threads touch, whose holder may wait or call the registry.
-//! * [`IsrSpinLock`] — an interim [`SpinLock`] that code above DISPATCH_LEVEL also takes
-//!   (see there).
 //! * [`HighLock`] — HIGH_LEVEL, like upstream's `HIGH_LOCK`: for state an interrupt
 //!   service routine or HIGH_LEVEL code touches. No allocation, freeing or waiting under it.
+//!
+//! Above a lock's level only [`Lock::try_lock`] may be used (it never spins, so it cannot
+//! wait for a holder it preempted): the event-channel ISR only queues a DPC, and the
+//! suspend's HIGH_LEVEL phase, where every other processor is captured at DISPATCH_LEVEL,
+//! finds every [`SpinLock`] free. Host tests check all of this, heap use above
+//! DISPATCH_LEVEL included, with the model of [`crate::irql`].
 //!
 //! Interior mutability behind an atomic flag is the only `unsafe` here.
 
@@ -28,8 +32,6 @@ use crate::irql::{self, Irql, DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL};
 pub trait Level {
     /// The level.
     const IRQL: Irql;
-    /// Whether the lock may also be taken above `IRQL` (without raising, or lowering).
-    const ALSO_ABOVE: bool = false;
 }
 
 /// PASSIVE_LEVEL locks.
@@ -42,14 +44,6 @@ impl Level for Passive {
 pub struct Dispatch;
 impl Level for Dispatch {
     const IRQL: Irql = DISPATCH_LEVEL;
-}
-
-/// DISPATCH_LEVEL locks that an interrupt service routine or the suspend's HIGH_LEVEL
-/// phase also takes, at its own IRQL.
-pub struct DispatchAndAbove;
-impl Level for DispatchAndAbove {
-    const IRQL: Irql = DISPATCH_LEVEL;
-    const ALSO_ABOVE: bool = true;
 }
 
 /// HIGH_LEVEL locks.
@@ -76,22 +70,12 @@ pub struct Lock<T, L: Level> {
 pub type PassiveLock<T> = Lock<T, Passive>;
 /// A DISPATCH_LEVEL spin lock (`KSPIN_LOCK`).
 pub type SpinLock<T> = Lock<T, Dispatch>;
-/// An interim DISPATCH_LEVEL lock for state that code above DISPATCH_LEVEL (the event
-/// channel ISR, the suspend's HIGH_LEVEL phase) also takes — where upstream uses the
-/// interrupt's lock or a `HIGH_LOCK` — but whose critical sections still allocate or free
-/// pool, which is only allowed up to DISPATCH_LEVEL. It raises threads to DISPATCH_LEVEL
-/// (so DPCs cannot preempt a holder) and is taken as-is above that. An ISR preempting a
-/// holder on the same processor can still spin forever: such a lock becomes a
-/// [`HighLock`] once its critical sections are allocation-free.
-pub type IsrSpinLock<T> = Lock<T, DispatchAndAbove>;
 /// A HIGH_LEVEL spin lock (upstream `HIGH_LOCK`).
 pub type HighLock<T> = Lock<T, High>;
 /// Exclusive access to the value of a [`PassiveLock`].
 pub type PassiveGuard<'a, T> = Guard<'a, T, Passive>;
 /// Exclusive access to the value of a [`SpinLock`].
 pub type SpinGuard<'a, T> = Guard<'a, T, Dispatch>;
-/// Exclusive access to the value of an [`IsrSpinLock`].
-pub type IsrSpinGuard<'a, T> = Guard<'a, T, DispatchAndAbove>;
 /// Exclusive access to the value of a [`HighLock`].
 pub type HighGuard<'a, T> = Guard<'a, T, High>;
 
@@ -119,11 +103,7 @@ impl<T, L: Level> Lock<T, L> {
     /// guard drops (which lets it go, then restores the IRQL).
     #[track_caller]
     pub fn lock(&self) -> Guard<'_, T, L> {
-        let level = if L::ALSO_ABOVE {
-            irql::current().max(L::IRQL)
-        } else {
-            L::IRQL
-        };
+        let level = L::IRQL;
         let previous = irql::acquire(self.address(), level, Location::caller());
         loop {
             if self.take() {
@@ -315,15 +295,15 @@ mod tests {
         assert_eq!(*lock.lock(), 1);
     }
 
-    /// The old lock semantics (never raise, taken at any IRQL), as a level of its own.
+    /// The old lock semantics (never raise), as a level of its own.
     struct NoRaise;
     impl Level for NoRaise {
         const IRQL: Irql = PASSIVE_LEVEL;
-        const ALSO_ABOVE: bool = true;
     }
 
-    /// Without the raise the DPC really does preempt the holder and hits the lock it
-    /// holds: the model turns the endless spin into a panic naming both sites.
+    /// Without the raise the DPC really does preempt the holder and spins on the lock it
+    /// holds: the model turns the endless spin into a panic (a lock of a level below the
+    /// DPC's, taken from it).
     #[test]
     fn without_the_raise_a_dpc_spins_on_its_own_processors_lock() {
         let lock: Lock<u32, NoRaise> = Lock::new(0);
@@ -338,7 +318,7 @@ mod tests {
             .map(|s| *s)
             .unwrap_or_default();
         assert!(
-            message.contains("already held on this processor"),
+            message.contains("lock of level 0 taken at") && message.contains("at IRQL 2"),
             "{message}"
         );
     }
@@ -395,17 +375,6 @@ mod tests {
         assert_eq!(model::current(), HIGH_LEVEL);
         drop(h);
         assert_eq!(model::current(), PASSIVE_LEVEL);
-    }
-
-    #[test]
-    fn an_isr_lock_is_taken_as_is_above_dispatch_level() {
-        let lock = IsrSpinLock::new(0);
-        *lock.lock() += 1;
-        assert_eq!(model::current(), PASSIVE_LEVEL);
-        assert_eq!(model::interrupt(9, || *lock.lock() += 1), Some(()));
-        let g = lock.lock();
-        assert_eq!(model::current(), DISPATCH_LEVEL);
-        assert_eq!(*g, 2);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! that answers the guest's `data/rig/request` the way `dom0-helper.py` does on real Xen.
 //! A behaviour the two disagree on is fixed in the simulator and pinned here.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::{Arc, Mutex};
 

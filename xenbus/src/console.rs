@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::mem::offset_of;
 
-use common::sync::{HighLock, IsrSpinLock, SpinLock};
+use common::sync::{HighLock, SpinLock};
 use xen_include::api::XenApi;
 use xen_include::status::{NtStatus, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY};
 use xen_include::xen::io::console::{
@@ -57,9 +57,9 @@ pub struct Console<'a> {
     /// HIGH_LEVEL: `ConsoleWrite` runs from xen.sys's log dispositions under its
     /// HIGH_LEVEL log lock.
     connection: HighLock<Option<Connection>>,
-    /// Read by the console channel's event callback in the ISR, but `WakeupAdd` grows it
-    /// under the lock: interim, see [`IsrSpinLock`].
-    wakeups: IsrSpinLock<Vec<(usize, usize)>>,
+    /// Read by the console channel's event callback (in the event-channel DPC, at
+    /// DISPATCH_LEVEL, where KeSetEvent is allowed); `WakeupAdd` grows it under the lock.
+    wakeups: SpinLock<Vec<(usize, usize)>>,
     next_wakeup: SpinLock<usize>,
     sink: &'a dyn WakeupSink,
 }
@@ -77,7 +77,7 @@ impl<'a> Console<'a> {
         Self {
             api,
             connection: HighLock::new(None),
-            wakeups: IsrSpinLock::new(Vec::new()),
+            wakeups: SpinLock::new(Vec::new()),
             next_wakeup: SpinLock::new(1),
             sink,
         }

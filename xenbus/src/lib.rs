@@ -13,6 +13,13 @@
 )]
 
 extern crate alloc;
+
+/// Host tests run on the IRQL model's checking allocator: heap use above DISPATCH_LEVEL
+/// panics, as pool use there bug-checks a real kernel.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
 #[cfg(all(feature = "harness", not(test)))]
 extern crate std;
 

@@ -135,7 +135,11 @@ fn early_resume_callback_remaps_and_masks_again() {
 
 fn dump(si: &SharedInfo, crashing: bool) -> Vec<String> {
     let mut lines = Vec::new();
-    si.debug_dump(crashing, &mut |l| lines.push(l.to_string()));
+    si.debug_dump(crashing, &mut |l| {
+        // The test's record (the dump may run at HIGH_LEVEL): not checked.
+        let _host = common::irql::model::HostSide::enter();
+        lines.push(l.to_string())
+    });
     lines
 }
 
@@ -207,8 +211,10 @@ fn the_debug_dump_shows_cpus_and_the_pending_and_unmasked_ports() {
     );
     // A held lock: "busy", not a hang.
     let held = si.state.try_lock().unwrap();
-    assert_eq!(dump(si, false), ["SHARED_INFO: busy"]);
+    let busy = dump(si, false);
+    // Free the record at PASSIVE_LEVEL (the held HIGH_LEVEL lock allows no heap use).
     drop(held);
+    assert_eq!(busy, ["SHARED_INFO: busy"]);
     si.release();
     assert_eq!(dump(si, false), ["SHARED_INFO: not mapped"]);
 }

@@ -388,6 +388,9 @@ impl Os for TestOs {
     }
     fn deregister_callback(&self, _: CallbackHandle) {}
     fn set_event(&self, event: usize) {
+        common::irql::check_at_most(common::irql::DISPATCH_LEVEL, "set_event (KeSetEvent)");
+        // The test double's record is not the drivers' pool use.
+        let _host = common::irql::model::HostSide::enter();
         *self.events.lock().unwrap().entry(event).or_default() += 1;
     }
     fn capture_processors(

@@ -34,8 +34,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Counting, under the IRQL model's check (heap use above DISPATCH_LEVEL panics).
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::irql::model::CheckingAllocator<Counting> =
+    common::irql::model::CheckingAllocator(Counting);
 
 fn allocations() -> u64 {
     ALLOCATIONS.with(|c| c.get())

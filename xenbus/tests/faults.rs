@@ -5,6 +5,11 @@
 //! These tests build the subsystems the way xenbus.sys does, over the simulated machine
 //! with xen.sys's core as the XenApi.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 

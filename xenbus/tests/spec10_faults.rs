@@ -8,6 +8,11 @@
 //! and a cancelled suspend. Each run must end without a panic, with no guest memory violation,
 //! every failed step reporting an NTSTATUS of the error class, and D0→D3 completing.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

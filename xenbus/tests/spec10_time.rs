@@ -3,6 +3,11 @@
 //! re-reading and returns the values written once the version is even again — never the
 //! half-written ones; a version that stays odd gives no time rather than a torn one.
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod support;
 
 use core::mem::offset_of;

@@ -6,6 +6,11 @@
 //! way a C child driver calls them. (The other interfaces' every slot is called in their
 //! `interface::*` unit tests.)
 
+/// Heap use above DISPATCH_LEVEL panics, as pool use there bug-checks a real kernel.
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod support;
 
 use core::ffi::c_void;

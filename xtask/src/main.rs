@@ -7,6 +7,13 @@
 //! * `test [--only a,b] [--skip a,b] [--list]` — every test section (the one test command).
 use std::process::ExitCode;
 
+/// `demo` runs the whole package on the simulator inside the IRQL model: heap use above
+/// DISPATCH_LEVEL there panics, as pool use bug-checks a real kernel (everything else xtask
+/// does runs on threads the model never raises).
+#[global_allocator]
+static ALLOCATOR: common::irql::model::CheckingAllocator =
+    common::irql::model::CheckingAllocator::SYSTEM;
+
 mod cheaders;
 mod demo;
 mod dist;

@@ -592,6 +592,9 @@ impl Os for WindowsGuest {
     }
 
     fn set_event(&self, event: usize) {
+        common::irql::check_at_most(common::irql::DISPATCH_LEVEL, "set_event (KeSetEvent)");
+        // The simulated kernel's own bookkeeping is not the drivers' pool use.
+        let _host = common::irql::model::HostSide::enter();
         *lock(&self.events).entry(event).or_default() += 1;
     }
 

@@ -184,6 +184,8 @@ mod tests {
     static ORDER: Mutex<Vec<(u8, usize)>> = Mutex::new(Vec::new());
 
     unsafe extern "C" fn child_callback(argument: *mut c_void) {
+        // The test's record, not the driver's (the EARLY call runs at HIGH_LEVEL).
+        let _host = common::irql::model::HostSide::enter();
         ORDER.lock().unwrap().push((0, argument as usize));
     }
 
