@@ -349,6 +349,8 @@ mod tests {
         let mut v2 = GnttabInterfaceV2::EMPTY;
         let mut v3 = GnttabInterfaceV3::EMPTY;
         let mut v4 = GnttabInterfaceV4::EMPTY;
+        // SAFETY: the destinations are live, writable vtables of the sizes passed; the calls
+        // go through the function pointers get_interface filled in, as a C child's would.
         unsafe {
             assert_eq!(
                 get_interface(p, 1, &mut v2 as *mut _ as _, 200),

@@ -197,6 +197,8 @@ mod tests {
         let p = SuspendProvider::new(suspend);
         let mut t = SuspendInterfaceV1::EMPTY;
         let dst = &mut t as *mut _ as *mut c_void;
+        // SAFETY: `dst` is the live, writable vtable `t` of the size passed; the calls go
+        // through the function pointers get_interface filled in, as a C child's would.
         unsafe {
             assert_eq!(get_interface(&p, 2, dst, 80), STATUS_NOT_SUPPORTED);
             assert_eq!(get_interface(&p, 1, dst, 79), STATUS_BUFFER_OVERFLOW);
